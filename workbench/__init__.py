@@ -1,0 +1,2 @@
+"""Workbench: desktop image-analysis workbench."""
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""User settings: a pydantic model stored as JSON in the platform config dir.
+
+``WORKBENCH_CONFIG_DIR`` overrides the folder (tests, portable installs).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, Field, ValidationError
+
+from .errors import WorkbenchError
+
+SCHEMA_VERSION = 1
+
+
+class Settings(BaseModel):
+    """Everything the user can set; defaults are what a fresh install uses."""
+
+    schema_version: int = SCHEMA_VERSION
+    max_pixels: int = Field(250_000_000, ge=1, description="refuse images with more pixels than this")
+    intra_op_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0 = runtime default)")
+    provider: str = Field("auto", pattern="^(auto|cpu|cuda)$")
+    plugin_dirs: list[str] = Field(default_factory=list)
+    trusted_plugins: list[str] = Field(default_factory=list, description="plugin ids allowed to run code")
+    run_on_drop: list[str] = Field(default_factory=list, description="plugin ids run on every opened image")
+    theme: str = Field("dark", pattern="^(dark|light)$")
+    recent_files: list[str] = Field(default_factory=list)
+    undo_max_mb: int = Field(512, ge=16)
+
+
+def config_dir() -> Path:
+    """The folder of settings.json and the user's plugin folder."""
+    override = os.environ.get("WORKBENCH_CONFIG_DIR")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_config_dir("workbench", appauthor=False))
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.json"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read settings; a missing file gives the defaults, a broken one raises :class:`WorkbenchError`."""
+    path = path or settings_path()
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return Settings.model_validate(raw)
+    except (OSError, ValueError, ValidationError) as exc:
+        first = str(exc).splitlines()
+        detail = first[0] if first else type(exc).__name__
+        if isinstance(exc, ValidationError) and exc.errors():
+            err = exc.errors()[0]
+            detail = f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        raise WorkbenchError(f"invalid settings file ({detail})", path=path) from exc
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    """Write settings atomically."""
+    from ..io.atomic import atomic_write_text
+
+    path = path or settings_path()
+    atomic_write_text(path, settings.model_dump_json(indent=2))

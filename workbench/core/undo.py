@@ -1,0 +1,229 @@
+"""Undo/redo as steps made of diff atoms.
+
+A diff atom stores a bounding box, the positions that changed inside it (a packed bit mask) and the old
+and new values of those positions only. Memory therefore grows with the number of pixels an operation
+changed, never with the image size times the number of steps. One user operation (a brush drag, a
+threshold, a region grow, a model run) is one :class:`UndoStep`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .events import Signal
+
+
+class UndoStep(Protocol):
+    """Anything that can be undone and redone."""
+
+    name: str
+
+    def undo(self) -> None: ...
+
+    def redo(self) -> None: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+
+@dataclass(eq=False)
+class DiffAtom:
+    """The changed pixels of one box of an array: positions (packed bits), old and new values."""
+
+    bbox: tuple[slice, ...]
+    box_shape: tuple[int, ...]
+    changed_bits: np.ndarray  # np.packbits of the boolean "changed" mask of the box
+    old: np.ndarray  # values at the changed positions, before
+    new: np.ndarray  # values at the changed positions, after
+
+    @classmethod
+    def from_arrays(cls, bbox: tuple[slice, ...], before: np.ndarray, after: np.ndarray) -> "DiffAtom | None":
+        """Diff two same-shaped boxes; ``None`` when nothing changed."""
+        changed = before != after
+        if not changed.any():
+            return None
+        return cls(
+            bbox=bbox,
+            box_shape=before.shape,
+            changed_bits=np.packbits(changed.reshape(-1)),
+            old=before[changed],
+            new=after[changed],
+        )
+
+    def _mask(self) -> np.ndarray:
+        n = int(np.prod(self.box_shape))
+        return np.unpackbits(self.changed_bits, count=n).astype(bool).reshape(self.box_shape)
+
+    def write(self, array: np.ndarray, which: str) -> None:
+        """Write the ``"old"`` or ``"new"`` values back into ``array``."""
+        box = array[self.bbox]
+        box[self._mask()] = self.old if which == "old" else self.new
+
+    @property
+    def nbytes(self) -> int:
+        return self.changed_bits.nbytes + self.old.nbytes + self.new.nbytes
+
+
+@dataclass(eq=False)
+class ArrayDiffStep:
+    """An undo step over one array made of diff atoms; ``on_change(bbox)`` is called after each write."""
+
+    name: str
+    array: np.ndarray
+    atoms: list[DiffAtom]
+    on_change: Callable[[tuple[slice, ...]], None] | None = None
+
+    def _apply(self, which: str) -> None:
+        for atom in self.atoms if which == "new" else reversed(self.atoms):
+            atom.write(self.array, which)
+            if self.on_change is not None:
+                self.on_change(atom.bbox)
+
+    def undo(self) -> None:
+        self._apply("old")
+
+    def redo(self) -> None:
+        self._apply("new")
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.atoms)
+
+    @property
+    def changed_pixels(self) -> int:
+        return sum(int(a.old.size) for a in self.atoms)
+
+
+@dataclass(eq=False)
+class CallbackStep:
+    """An undo step of two callables (adding/removing a result, renaming a label...)."""
+
+    name: str
+    undo_fn: Callable[[], None]
+    redo_fn: Callable[[], None]
+    size: int = 0
+
+    def undo(self) -> None:
+        self.undo_fn()
+
+    def redo(self) -> None:
+        self.redo_fn()
+
+    @property
+    def nbytes(self) -> int:
+        return self.size
+
+
+class UndoStack:
+    """Linear undo history with a memory budget.
+
+    ``max_bytes`` bounds the memory of the history: the oldest steps are dropped first (never the
+    newest one). ``changed`` is emitted after every push/undo/redo/clear.
+    """
+
+    def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
+        self._done: list[UndoStep] = []
+        self._undone: list[UndoStep] = []
+        self.max_bytes = max_bytes
+        self.changed = Signal()
+
+    def push(self, step: UndoStep) -> None:
+        """Record an already-applied step; clears the redo history."""
+        self._done.append(step)
+        self._undone.clear()
+        while len(self._done) > 1 and self.nbytes > self.max_bytes:
+            self._done.pop(0)
+        self.changed.emit()
+
+    def undo(self) -> str | None:
+        """Undo the newest step; returns its name, or ``None`` when there is nothing to undo."""
+        if not self._done:
+            return None
+        step = self._done.pop()
+        step.undo()
+        self._undone.append(step)
+        self.changed.emit()
+        return step.name
+
+    def redo(self) -> str | None:
+        """Redo the newest undone step; returns its name, or ``None``."""
+        if not self._undone:
+            return None
+        step = self._undone.pop()
+        step.redo()
+        self._done.append(step)
+        self.changed.emit()
+        return step.name
+
+    def clear(self) -> None:
+        self._done.clear()
+        self._undone.clear()
+        self.changed.emit()
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    @property
+    def undo_name(self) -> str | None:
+        return self._done[-1].name if self._done else None
+
+    @property
+    def redo_name(self) -> str | None:
+        return self._undone[-1].name if self._undone else None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self._done) + sum(s.nbytes for s in self._undone)
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+
+@dataclass(eq=False)
+class TileRecorder:
+    """Remembers the original content of every tile an operation touches, then diffs at the end.
+
+    A brush drag writes hundreds of overlapping dabs; saving each dab's box would store the same pixels
+    many times. Saving each touched tile once and diffing at commit stores every changed pixel once.
+    """
+
+    array: np.ndarray
+    tile: int = 128
+    originals: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
+
+    def _tile_box(self, key: tuple[int, ...]) -> tuple[slice, ...]:
+        z, ty, tx = key
+        h, w = self.array.shape[1], self.array.shape[2]
+        return (
+            slice(z, z + 1),
+            slice(ty * self.tile, min((ty + 1) * self.tile, h)),
+            slice(tx * self.tile, min((tx + 1) * self.tile, w)),
+        )
+
+    def touch(self, bbox: tuple[slice, ...]) -> None:
+        """Save the originals of the tiles ``bbox`` (z, y, x slices with explicit bounds) overlaps."""
+        zs, ys, xs = bbox
+        t = self.tile
+        for z in range(zs.start, zs.stop):
+            for ty in range(ys.start // t, (ys.stop - 1) // t + 1):
+                for tx in range(xs.start // t, (xs.stop - 1) // t + 1):
+                    key = (z, ty, tx)
+                    if key not in self.originals:
+                        self.originals[key] = self.array[self._tile_box(key)].copy()
+
+    def atoms(self) -> list[DiffAtom]:
+        """Diff atoms of every touched tile that actually changed."""
+        out = []
+        for key, before in self.originals.items():
+            box = self._tile_box(key)
+            atom = DiffAtom.from_arrays(box, before, self.array[box])
+            if atom is not None:
+                out.append(atom)
+        return out
