@@ -1,0 +1,1 @@
+"""Exports: masks (PNG/TIFF/NIfTI), overlays, detections (JSON/CSV/COCO), per-image prediction files."""

@@ -44,6 +44,7 @@ class ClassificationResult:
     labels: list[str]
     top: list[ClassScore]
     multi_label: bool = False
+    slice_scores: np.ndarray | None = None  # (S, C) per slice run; ``scores`` is their mean
 
     @property
     def nbytes(self) -> int:

@@ -1,0 +1,81 @@
+"""Shared pieces of the ``predict`` and ``batch`` commands (not a command: the name starts with _)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..core.errors import WorkbenchError
+from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
+                                 SegmentationResult)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-m", "--model", required=True, metavar="PLUGIN",
+                        help="id of an installed plugin or a path to a plugin folder")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument("--provider", default=None, choices=("auto", "cpu", "cuda"),
+                        help="execution provider (default: the setting, normally auto = the plugin's list, "
+                             "filtered, CPU last)")
+    parser.add_argument("--no-overlay", action="store_true", help="do not write the overlay PNGs")
+    parser.add_argument("--report", action="store_true",
+                        help="also write an HTML + PDF report per image (not available in this version)")
+
+
+def check_report_flag(args: argparse.Namespace) -> None:
+    if getattr(args, "report", False):
+        raise WorkbenchError("--report: HTML/PDF reports are not available in this version yet; "
+                             "run without --report")
+
+
+def summary(result: Result) -> str:
+    """One short human line describing a result."""
+    if isinstance(result, ClassificationResult):
+        top = result.top[0] if result.top else None
+        return f"{top.label} ({top.score:.3f})" if top else "no classes"
+    if isinstance(result, SegmentationResult):
+        parts = [f"{c.name}: {c.pixels} px" for c in result.classes if c.pixels]
+        return ", ".join(parts) if parts else "nothing segmented"
+    if isinstance(result, DetectionResult):
+        n = len(result.detections)
+        return f"{n} detection{'s' if n != 1 else ''}"
+    if isinstance(result, RestorationResult):
+        return f"restored {result.image.height}x{result.image.width}"
+    return type(result).__name__
+
+
+def warn_provider(requested: str, used: str) -> None:
+    if requested == "cuda" and used != "CUDAExecutionProvider":
+        print(f"workbench: warning: CUDA requested but ONNX Runtime runs on {used} (CUDA libraries did not "
+              "load; see `workbench doctor`)", file=sys.stderr)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (a line per 10% when stderr is not a terminal)."""
+
+    def __init__(self, total: int, label: str = "") -> None:
+        self.total = max(1, total)
+        self.label = label
+        self.t0 = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self._last_decile = -1
+
+    def update(self, done: int, note: str = "") -> None:
+        rate = done / max(time.perf_counter() - self.t0, 1e-9)
+        frac = done / self.total
+        if self.tty:
+            width = 30
+            fill = int(frac * width)
+            sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{self.total} "
+                             f"{rate:.1f} img/s {note[:40]:<40}")
+            sys.stderr.flush()
+        else:
+            decile = int(frac * 10)
+            if decile != self._last_decile:
+                self._last_decile = decile
+                print(f"{self.label} {done}/{self.total} ({rate:.1f} img/s)", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

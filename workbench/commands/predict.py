@@ -1,0 +1,53 @@
+"""``workbench predict -m PLUGIN IMAGES... -o DIR``: run one plugin, write JSON + mask/restored + overlay."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..core.errors import WorkbenchError
+from ..core.settings import load_settings
+from ._inference_cli import add_common, check_report_flag, summary, warn_provider
+
+NAME = "predict"
+HELP = "run a model plugin on images; writes per image a JSON result, the mask / restored image and an overlay"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files, volumes or DICOM folders")
+    add_common(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..export.prediction import output_stem, write_prediction
+    from ..inference.run import Engine, predict
+    from ..io import read_image
+
+    check_report_flag(args)
+    settings = load_settings()
+    provider = args.provider or settings.provider
+    engine = Engine(args.model, provider=provider, settings=settings)
+    warn_provider(provider, engine.provider)
+    out_dir = Path(args.output)
+    failures = 0
+    used_stems: set[str] = set()
+    for name in args.images:
+        try:
+            image = read_image(name, max_pixels=settings.max_pixels)
+            result = predict(engine, image)
+            stem = output_stem(image, Path(name).name)
+            if stem in used_stems:  # two inputs with the same stem: keep both outputs
+                stem = f"{stem}_{len(used_stems)}"
+            used_stems.add(stem)
+            written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay)
+        except WorkbenchError as exc:
+            if len(args.images) == 1:
+                raise
+            print(f"workbench: error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        t = result.info.timing_ms
+        print(f"{name}: {summary(result)} [{engine.provider}, "
+              f"{t.get('preprocess', 0) + t.get('inference', 0) + t.get('postprocess', 0):.1f} ms] "
+              f"-> {written['json']}")
+    return 2 if failures else 0

@@ -1,0 +1,127 @@
+"""What ``predict``/``batch`` write per image: ``<stem>.json`` (DESIGN.md section 3), the mask or the
+restored image, and an overlay PNG. Every file records the plugin id/version/sha256 and the provider."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import ExportError
+from ..core.image import ImageVolume
+from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
+                                 SegmentationResult)
+from ..io.atomic import atomic_write_text
+from ..io.writers import write_png, write_tiff
+from .detections import detection_record
+from .masks import mask_suffix, write_mask
+from .overlay import render_overlay
+
+
+def output_stem(image: ImageVolume, fallback: str = "image") -> str:
+    """``astronaut`` for ``astronaut.png``; ``ct`` for ``ct.nii.gz``; the folder name for DICOM series."""
+    if image.path is None:
+        return fallback
+    name = image.path.name
+    for suffix in (".nii.gz", ".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return image.path.stem if image.path.suffix else name
+
+
+def restored_suffix(image: ImageVolume, restored: ImageVolume) -> str:
+    """8-bit single slice in -> PNG out; 16-bit, float or stacks -> TIFF (keeps the bit depth)."""
+    if restored.n_slices == 1 and restored.data.dtype in (np.uint8, np.uint16) and \
+            image.data.dtype == np.uint8:
+        return ".png"
+    if restored.n_slices == 1 and restored.data.dtype == np.uint16 and image.path is not None and \
+            image.path.suffix.lower() == ".png":
+        return ".png"  # a 16-bit PNG in stays a 16-bit PNG
+    return ".tif"
+
+
+def result_dict(result: Result, image: ImageVolume, files: dict[str, str] | None = None) -> dict[str, Any]:
+    """The JSON result of one image (DESIGN.md section 3); ``files`` names the written mask/output."""
+    info = result.info
+    files = files or {}
+    out: dict[str, Any] = {
+        "task": info.task,
+        "image": {"path": str(image.path) if image.path is not None else info.source_path,
+                  "shape": list(image.shape[1:] if image.n_slices == 1 else image.shape)},
+        "plugin": {"id": info.plugin_id, "name": info.plugin_name, "version": info.plugin_version,
+                   "sha256": info.sha256},
+        "provider": info.provider,
+        "timing_ms": {k: round(float(v), 3) for k, v in info.timing_ms.items()},
+    }
+    if image.n_slices > 1:
+        out["slices"] = list(info.slice_indices)
+    if isinstance(result, ClassificationResult):
+        out["classification"] = {"top": [{"index": t.index, "label": t.label, "score": round(t.score, 6)}
+                                         for t in result.top],
+                                 "multi_label": result.multi_label}
+    elif isinstance(result, SegmentationResult):
+        out["segmentation"] = {"mask": files.get("mask"),
+                               "classes": [{"value": c.value, "name": c.name, "color": c.color, "pixels": c.pixels,
+                                            "area_mm2": round(c.area_mm2, 4) if c.area_mm2 is not None else None}
+                                           for c in result.classes]}
+    elif isinstance(result, DetectionResult):
+        out["detection"] = {"detections": [detection_record(d, with_slice=image.n_slices > 1)
+                                           for d in result.detections]}
+    elif isinstance(result, RestorationResult):
+        out["restoration"] = {"output": files.get("output"), "scale": result.scale,
+                              "shape": list(result.image.shape[1:] if result.image.n_slices == 1
+                                            else result.image.shape)}
+    if files.get("overlay"):
+        out["overlay"] = files["overlay"]
+    return out
+
+
+def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *, stem: str | None = None,
+                     overlay: bool = True) -> dict[str, Path]:
+    """Write the per-image outputs of ``predict`` into ``out_dir``; returns ``{kind: path}``.
+
+    Kinds: ``json`` always; ``mask`` (segmentation: image height x width, class values, 8/16-bit PNG or
+    TIFF/NIfTI for stacks); ``output`` (restoration: same bit depth); ``overlay`` (8-bit RGB PNG).
+
+    Raises
+    ------
+    ExportError
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
+    stem = stem or output_stem(image)
+    written: dict[str, Path] = {}
+    names: dict[str, str] = {}
+    if isinstance(result, SegmentationResult):
+        path = out_dir / f"{stem}_mask{mask_suffix(image)}"
+        written["mask"] = write_mask(path, result.mask, like=image)
+    elif isinstance(result, RestorationResult):
+        restored = result.image
+        path = out_dir / f"{stem}_restored{restored_suffix(image, restored)}"
+        if path.suffix == ".png":
+            written["output"] = write_png(path, restored.data[0])
+        else:
+            data = restored.data if restored.n_slices > 1 else restored.data[0]
+            written["output"] = write_tiff(path, data, spacing=restored.spacing if restored.spacing_known else None,
+                                           metadata=_provenance(result))
+    if overlay:
+        # zlib level 1: overlays are pictures for eyes, 2-3x faster to encode than the default level
+        written["overlay"] = write_png(out_dir / f"{stem}_overlay.png", render_overlay(result, image), compression=1)
+    names = {k: v.name for k, v in written.items()}
+    json_path = out_dir / f"{stem}.json"
+    try:
+        atomic_write_text(json_path, json.dumps(result_dict(result, image, names), indent=2))
+    except OSError as exc:
+        raise ExportError(f"cannot write ({exc.strerror or exc})", path=json_path) from exc
+    written["json"] = json_path
+    return written
+
+
+def _provenance(result: Result) -> dict[str, Any]:
+    info = result.info
+    return {"source": info.source_path, "plugin_id": info.plugin_id, "plugin_version": info.plugin_version,
+            "sha256": info.sha256, "provider": info.provider}

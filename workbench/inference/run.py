@@ -1,0 +1,391 @@
+"""Running a plugin: a generator that yields progress and returns the result, plus batch prefetching.
+
+    gen = run_plugin("brain-tissue", image)
+    for done, total, message in gen: ...        # progress; cancel via a threading.Event
+    result = predict("brain-tissue", image)     # the same, drained
+
+Stacks run slice by slice; ``resize: tile`` runs tile by tile and blends the overlaps. The GUI runs the
+generator in a worker; the CLI drains it. :func:`run_many` overlaps reading and preprocessing of the next
+images (a prefetch thread) with inference of the current one.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Generator, Iterable, Iterator
+
+import numpy as np
+
+from ..core.errors import CancelledError, InferenceError, WorkbenchError
+from ..core.image import ImageVolume
+from ..core.labels import default_color
+from ..core.settings import Settings, load_settings
+from .decoders import DecodeContext, class_values, decoder_for
+from .preprocess import PreparedPlane, prepare_plane, tile_origins, tile_tensor, tile_weight
+from .registry import find_plugin
+from .results import (ClassificationResult, ClassScore, DetectionResult, RestorationResult, Result, RunInfo,
+                      SegmentationClass, SegmentationResult)
+from .session import LoadedModel, get_session
+from .spec import PluginSpec
+
+Progress = tuple[int, int, str]
+Cancel = threading.Event | Callable[[], bool] | None
+
+
+def _is_cancelled(cancel: Cancel) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+@dataclass
+class Prepared:
+    """An image preprocessed for one plugin (what the batch prefetch thread produces)."""
+
+    image: ImageVolume
+    slices: list[int]
+    planes: list[PreparedPlane] = field(default_factory=list)
+    preprocess_ms: float = 0.0
+
+
+class Engine:
+    """One plugin bound to a ready session and decoder. Reusable across images; thread-safe for one
+    producer calling :meth:`prepare` while one consumer calls :meth:`execute`."""
+
+    def __init__(self, plugin: str | Path | PluginSpec, *, provider: str = "auto",
+                 settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.spec: PluginSpec = find_plugin(plugin, self.settings)
+        self.decoder = decoder_for(self.spec, self.settings)  # before the session: refuse untrusted code early
+        self.model: LoadedModel = get_session(self.spec, provider, self.settings)
+
+    @property
+    def provider(self) -> str:
+        return self.model.provider
+
+    # -- preprocessing -----------------------------------------------------------------------------
+    def check_slices(self, image: ImageVolume, slices: Iterable[int] | None) -> list[int]:
+        if slices is None:
+            return list(range(image.n_slices))
+        chosen = [int(s) for s in slices]
+        bad = [s for s in chosen if not 0 <= s < image.n_slices]
+        if bad:
+            raise InferenceError(f"slice {bad[0]} out of range 0..{image.n_slices - 1}",
+                                 path=image.path or "image")
+        return chosen
+
+    def prepare_plane(self, image: ImageVolume, index: int) -> PreparedPlane:
+        info = self.model.input
+        try:
+            return prepare_plane(self.spec, image, index, graph_hw=(info.height, info.width), dtype=info.dtype)
+        except InferenceError as exc:
+            raise InferenceError(exc.reason, path=image.path or "image") from exc
+
+    def prepare(self, image: ImageVolume, slices: Iterable[int] | None = None) -> Prepared:
+        """Preprocess every chosen slice (the prefetch thread of :func:`run_many` calls this)."""
+        chosen = self.check_slices(image, slices)
+        t0 = time.perf_counter()
+        planes = [self.prepare_plane(image, i) for i in chosen]
+        return Prepared(image, chosen, planes, (time.perf_counter() - t0) * 1000.0)
+
+    def steps_per_slice(self, image: ImageVolume) -> int:
+        if self.spec.input.resize != "tile":
+            return 1
+        th, tw = self.spec.input.tile.hw  # type: ignore[union-attr]
+        ov = self.spec.input.tile.overlap  # type: ignore[union-attr]
+        return len(tile_origins(max(image.height, th), th, ov)) * len(tile_origins(max(image.width, tw), tw, ov))
+
+    # -- inference + decoding ----------------------------------------------------------------------
+    def execute(self, image: ImageVolume, slices: Iterable[int] | None = None, *,
+                prepared: Prepared | None = None, cancel: Cancel = None) -> Generator[Progress, None, Result]:
+        """Run on ``image`` (or on an already :meth:`prepare`-d image); yields ``(done, total, message)``
+        and returns the :data:`Result`.
+
+        Raises
+        ------
+        CancelledError, InferenceError
+        """
+        chosen = prepared.slices if prepared is not None else self.check_slices(image, slices)
+        timing = {"preprocess": prepared.preprocess_ms if prepared is not None else 0.0,
+                  "inference": 0.0, "postprocess": 0.0}
+        per_slice = self.steps_per_slice(image)
+        total = max(1, len(chosen) * per_slice)
+        done = 0
+        parts: list[Any] = []
+        for k, index in enumerate(chosen):
+            if _is_cancelled(cancel):
+                raise CancelledError()
+            if prepared is not None:
+                plane = prepared.planes[k]
+            else:
+                t0 = time.perf_counter()
+                plane = self.prepare_plane(image, index)
+                timing["preprocess"] += (time.perf_counter() - t0) * 1000.0
+            ctx = DecodeContext(self.spec, image, plane, plane.tensor)
+            if plane.tiles:
+                tiles = self._run_tiles(plane, ctx, timing, cancel)
+                while True:
+                    try:
+                        step = next(tiles)
+                    except StopIteration as finished:
+                        part = finished.value
+                        break
+                    done += 1
+                    yield (done, total, f"slice {index + 1}/{image.n_slices}, tile {step}/{len(plane.tiles)}")
+            else:
+                t0 = time.perf_counter()
+                outputs = self.model.run(plane.tensor)  # type: ignore[arg-type]
+                t1 = time.perf_counter()
+                part = self.decoder.decode(outputs, ctx)
+                timing["inference"] += (t1 - t0) * 1000.0
+                timing["postprocess"] += (time.perf_counter() - t1) * 1000.0
+                done += 1
+                yield (done, total, f"slice {index + 1}/{image.n_slices}")
+            parts.append(part)
+        t0 = time.perf_counter()
+        result = self._assemble(image, chosen, parts, timing)
+        timing["postprocess"] += (time.perf_counter() - t0) * 1000.0
+        result.info.timing_ms = {k: round(v, 3) for k, v in timing.items()}
+        return result
+
+    def _run_tiles(self, plane: PreparedPlane, ctx: DecodeContext, timing: dict[str, float],
+                   cancel: Cancel) -> Generator[int, None, Any]:
+        """Run every tile and blend the dense outputs with smooth weights; yields the tile number and
+        returns the decoded slice."""
+        if not getattr(self.decoder, "tileable", False):
+            raise self.spec.error("input.resize", "tile is not supported by this decoder")
+        spec = self.spec
+        th, tw = spec.input.tile.hw  # type: ignore[union-attr]
+        s = spec.output.scale if spec.task == "restoration" else 1
+        overlap = spec.input.tile.overlap * s  # type: ignore[union-attr]
+        ph, pw = plane.tile_source.shape[:2]  # type: ignore[union-attr]
+        acc: np.ndarray | None = None
+        wsum = np.zeros((ph * s, pw * s), dtype=np.float32)
+        layout, dtype = spec.input.layout, self.model.input.dtype
+        for n, (y, x) in enumerate(plane.tiles, start=1):
+            if _is_cancelled(cancel):
+                raise CancelledError()
+            t0 = time.perf_counter()
+            tensor = tile_tensor(plane, (y, x), (th, tw), layout, dtype)
+            t1 = time.perf_counter()
+            outputs = self.model.run(tensor)
+            t2 = time.perf_counter()
+            ctx.input_tensor = tensor
+            dense = self.decoder.dense(outputs, ctx)
+            if acc is None:
+                acc = np.zeros((ph * s, pw * s, dense.shape[2]), dtype=np.float32)
+            edges = (y == 0, y + th >= ph, x == 0, x + tw >= pw)
+            weight = tile_weight((th * s, tw * s), overlap, edges)
+            ys, xs = y * s, x * s
+            dense *= weight[..., np.newaxis]
+            acc[ys:ys + th * s, xs:xs + tw * s] += dense
+            wsum[ys:ys + th * s, xs:xs + tw * s] += weight
+            t3 = time.perf_counter()
+            timing["preprocess"] += (t1 - t0) * 1000.0
+            timing["inference"] += (t2 - t1) * 1000.0
+            timing["postprocess"] += (t3 - t2) * 1000.0
+            yield n
+        t0 = time.perf_counter()
+        h, w = plane.geometry.src_hw
+        acc = acc[: h * s, : w * s]  # type: ignore[index]
+        acc /= wsum[: h * s, : w * s, np.newaxis]
+        part = self.decoder.from_dense(acc, ctx)
+        timing["postprocess"] += (time.perf_counter() - t0) * 1000.0
+        return part
+
+    # -- result assembly ---------------------------------------------------------------------------
+    def _info(self, image: ImageVolume, chosen: list[int], timing: dict[str, float]) -> RunInfo:
+        spec = self.spec
+        return RunInfo(plugin_id=spec.id, plugin_name=spec.name, plugin_version=spec.version,
+                       sha256=spec.sha256, provider=self.model.provider, task=spec.task,
+                       source_path=str(image.path) if image.path is not None else None,
+                       timing_ms=timing, slice_indices=list(chosen))
+
+    def _assemble(self, image: ImageVolume, chosen: list[int], parts: list[Any],
+                  timing: dict[str, float]) -> Result:
+        info = self._info(image, chosen, timing)
+        task = self.spec.task
+        if task == "classification":
+            return self._classification(info, parts)
+        if task == "segmentation":
+            return self._segmentation(info, image, chosen, parts)
+        if task == "detection":
+            return DetectionResult(info, [d for p in parts for d in p])
+        return self._restoration(info, image, parts)
+
+    def _classification(self, info: RunInfo, parts: list[np.ndarray]) -> ClassificationResult:
+        per_slice = np.stack(parts).astype(np.float32)
+        scores = per_slice.mean(axis=0)  # a stack: the mean over slices; per-slice scores are kept
+        labels = self.spec.labels or [f"class {i}" for i in range(scores.shape[0])]
+        order = np.argsort(-scores, kind="stable")[: self.spec.output.top_k]
+        top = [ClassScore(int(i), labels[i], float(scores[i])) for i in order]
+        return ClassificationResult(info, scores, labels, top, multi_label=self.spec.output.activation == "sigmoid",
+                                    slice_scores=per_slice)
+
+    def _segmentation(self, info: RunInfo, image: ImageVolume, chosen: list[int],
+                      parts: list[np.ndarray]) -> SegmentationResult:
+        mask = np.zeros((image.n_slices, image.height, image.width), dtype=np.uint16)
+        for index, part in zip(chosen, parts):
+            mask[index] = part
+        counts = np.bincount(mask.reshape(-1), minlength=1)
+        classes: list[SegmentationClass] = []
+        declared = self.spec.output.classes or []
+        n_channels = max(len(declared), 1)
+        values = class_values(self.spec, n_channels) if declared else np.arange(0)
+        pix_area = image.pixel_area_mm2
+        seen = set()
+        for i, cls in enumerate(declared):
+            value = int(values[i]) if i < len(values) else i
+            if value == 0 or value in seen:
+                continue
+            seen.add(value)
+            pixels = int(counts[value]) if value < len(counts) else 0
+            classes.append(SegmentationClass(value, cls.name, cls.color or default_color(value), pixels,
+                                             pixels * pix_area if pix_area is not None else None))
+        for value in np.nonzero(counts)[0]:  # values the manifest did not name (no classes given)
+            if value != 0 and int(value) not in seen:
+                pixels = int(counts[value])
+                classes.append(SegmentationClass(int(value), f"class {value}", default_color(int(value)), pixels,
+                                                 pixels * pix_area if pix_area is not None else None))
+        return SegmentationResult(info, mask, classes)
+
+    def _restoration(self, info: RunInfo, image: ImageVolume, parts: list[np.ndarray]) -> RestorationResult:
+        s = self.spec.output.scale
+        data = np.stack(parts)
+        spacing = (image.spacing[0], image.spacing[1] / s, image.spacing[2] / s)
+        restored = ImageVolume(data, spacing=spacing, origin=image.origin, window=image.window,
+                               modality=image.modality, invert_display=image.invert_display,
+                               spacing_known=image.spacing_known, path=image.path,
+                               metadata=dict(image.metadata))
+        return RestorationResult(info, restored, scale=s, extra={"slices": list(info.slice_indices)})
+
+
+def run_plugin(plugin: str | Path | PluginSpec | Engine, image: ImageVolume, *, slices: Iterable[int] | None = None,
+               provider: str = "auto", settings: Settings | None = None,
+               cancel: Cancel = None) -> Generator[Progress, None, Result]:
+    """Run a plugin on an image, slice by slice.
+
+    Parameters
+    ----------
+    plugin : str, Path, PluginSpec or Engine
+        An installed plugin id, a plugin folder, a loaded spec, or a ready :class:`Engine`.
+    image : ImageVolume
+    slices : iterable of int, optional
+        Slices to run on (default: all).
+    provider : {"auto", "cpu", "cuda"}
+    settings : Settings, optional
+    cancel : threading.Event or callable, optional
+        Checked between slices and tiles; raises :class:`CancelledError` when set.
+
+    Yields
+    ------
+    (done, total, message)
+
+    Returns
+    -------
+    Result
+        As ``StopIteration.value`` (``result = yield from run_plugin(...)``).
+    """
+    engine = plugin if isinstance(plugin, Engine) else Engine(plugin, provider=provider, settings=settings)
+    return (yield from engine.execute(image, slices, cancel=cancel))
+
+
+def predict(plugin: str | Path | PluginSpec | Engine, image: ImageVolume, *, slices: Iterable[int] | None = None,
+            provider: str = "auto", settings: Settings | None = None, cancel: Cancel = None,
+            progress: Callable[[int, int, str], None] | None = None) -> Result:
+    """:func:`run_plugin`, drained: returns the result (``progress`` is called for every step)."""
+    gen = run_plugin(plugin, image, slices=slices, provider=provider, settings=settings, cancel=cancel)
+    while True:
+        try:
+            step = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(*step)
+
+
+@dataclass
+class BatchItem:
+    """One image of :func:`run_many`: its result, or the one-line error that stopped it."""
+
+    source: Any
+    result: Result | None = None
+    error: WorkbenchError | None = None
+    image: ImageVolume | None = None
+    seconds: float = 0.0
+
+
+_END = object()
+
+
+def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], ImageVolume], *,
+             prefetch: int = 2, cancel: Cancel = None) -> Iterator[BatchItem]:
+    """Run one engine over many images; a thread reads and preprocesses ahead of inference.
+
+    ONNX Runtime and OpenCV release the GIL, so decoding + preprocessing the next image really overlaps
+    with inference of the current one. Errors of one image (unreadable, incompatible) are returned in
+    its :class:`BatchItem`, never raised; a cancel stops both threads.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+    stop = threading.Event()
+
+    def producer() -> None:
+        try:
+            for src in sources:
+                if stop.is_set() or _is_cancelled(cancel):
+                    break
+                t0 = time.perf_counter()
+                try:
+                    image = reader(src)
+                    item: Any = (src, image, engine.prepare(image), t0)
+                except WorkbenchError as exc:
+                    item = (src, None, exc, t0)
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        finally:
+            while not stop.is_set():
+                try:
+                    q.put(_END, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    thread = threading.Thread(target=producer, name="workbench-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                break
+            src, image, prep, t0 = item
+            if isinstance(prep, WorkbenchError):
+                yield BatchItem(src, error=prep, seconds=time.perf_counter() - t0)
+                continue
+            if _is_cancelled(cancel):
+                raise CancelledError()
+            try:
+                gen = engine.execute(image, prepared=prep, cancel=cancel)
+                while True:
+                    try:
+                        next(gen)
+                    except StopIteration as done:
+                        result = done.value
+                        break
+            except CancelledError:
+                raise
+            except WorkbenchError as exc:
+                yield BatchItem(src, error=exc, image=image, seconds=time.perf_counter() - t0)
+                continue
+            yield BatchItem(src, result=result, image=image, seconds=time.perf_counter() - t0)
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,322 @@
+"""ONNX Runtime sessions: checksum first, providers filtered, graph checked against the manifest, cached.
+
+Sessions are created lazily (first run), verified (sha256 *before* the session exists), compared with the
+manifest (input rank/channels/size/dtype, output names), warmed up once and kept in a small LRU cache.
+The provider really used is read back from ``session.get_providers()[0]``: onnxruntime-gpu lists CUDA as
+available even when its libraries cannot load and then silently runs on CPU.
+
+Only ``session.get_inputs()/get_outputs()/get_modelmeta()`` are used to read the graph: ``onnx.load`` of a
+whole model would double the memory, and old exporters list initializers as graph inputs too.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.errors import InferenceError, PluginError
+from ..core.settings import Settings, load_settings
+from .spec import PluginSpec, verify_sha256
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+MAX_CACHED_SESSIONS = 4
+
+_ORT_TYPES = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(uint16)": np.uint16,
+    "tensor(int16)": np.int16, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
+}
+
+
+def _ort():
+    import onnxruntime
+
+    return onnxruntime
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    from onnxruntime.capi import onnxruntime_pybind11_state as st
+
+    names = ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoModel", "NoSuchFile",
+             "NotFound", "NotImplemented", "RuntimeException", "EPFail", "ModelLoaded")
+    return tuple(getattr(st, n) for n in names if hasattr(st, n)) + (RuntimeError, ValueError, MemoryError)
+
+
+def _fold(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
+    """The providers to ask ONNX Runtime for, CPU always last.
+
+    Parameters
+    ----------
+    requested : list of str
+        The plugin's ``runtime.providers``.
+    choice : {"auto", "cpu", "cuda"}
+        ``auto``: the plugin's list filtered by ``onnxruntime.get_available_providers()``; ``cpu``: CPU
+        only; ``cuda``: CUDA then CPU (an error when this onnxruntime has no CUDA provider).
+    """
+    available = _ort().get_available_providers()
+    if choice == "cpu":
+        return [CPU]
+    if choice == "cuda":
+        if CUDA not in available:
+            raise PluginError(f"--provider cuda: CUDAExecutionProvider is not available in this onnxruntime "
+                              f"(available: {', '.join(available)}); install onnxruntime-gpu, "
+                              "see `workbench doctor`")
+        return [CUDA, CPU]
+    if choice != "auto":
+        raise PluginError(f"--provider {choice}: expected auto, cpu or cuda")
+    chosen = [p for p in requested if p in available and p != CPU]
+    return list(dict.fromkeys(chosen)) + [CPU]
+
+
+@dataclass
+class InputInfo:
+    """The model input as the graph declares it (``None`` = dynamic dimension)."""
+
+    name: str
+    shape: list[int | None]
+    dtype: np.dtype
+    layout: str
+    batch: int | None
+    channels: int | None
+    height: int | None
+    width: int | None
+
+
+@dataclass
+class LoadedModel:
+    """A ready session of one plugin: run it with :meth:`run`."""
+
+    spec: PluginSpec
+    session: object
+    provider: str
+    providers: list[str]
+    input: InputInfo
+    output_names: list[str]
+    output_shapes: dict[str, list[int | None]]
+    metadata: dict[str, str] = field(default_factory=dict)
+    load_ms: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def run(self, tensor: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Run the model on one input tensor; outputs by name, checked for NaN/Inf.
+
+        Raises
+        ------
+        InferenceError
+            The model failed at run time or produced NaN/Inf.
+        """
+        names = names or self.output_names
+        try:
+            outs = self.session.run(names, {self.input.name: tensor})
+        except _ort_errors() as exc:
+            raise InferenceError(f"model failed at run time on input {list(tensor.shape)}: {_fold(exc)}",
+                                 path=self.spec.id) from exc
+        result = {}
+        for name, arr in zip(names, outs):
+            arr = np.asarray(arr)
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise InferenceError(f"output {name!r} contains NaN or Inf (model diverged or input out of "
+                                     "the range it was trained on)", path=self.spec.id)
+            result[name] = arr
+        return result
+
+
+def _dim(value) -> int | None:
+    return int(value) if isinstance(value, (int, np.integer)) and value > 0 else None
+
+
+def _pick_input(spec: PluginSpec, inputs: list) -> object:
+    if spec.input.name is not None:
+        for node in inputs:
+            if node.name == spec.input.name:
+                return node
+        raise spec.error("input.name", f"graph has no input {spec.input.name!r} "
+                                       f"(inputs: {', '.join(repr(i.name) for i in inputs)})")
+    if len(inputs) != 1:
+        raise spec.error("input.name", f"graph has {len(inputs)} inputs "
+                                       f"({', '.join(repr(i.name) for i in inputs)}); name the image input")
+    return inputs[0]
+
+
+def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[str, list[int | None]]]:
+    """Compare the manifest with the graph's inputs and outputs.
+
+    Returns
+    -------
+    (InputInfo, output names, output shapes)
+
+    Raises
+    ------
+    PluginError
+        ``input.size: graph expects [240, 320]`` and the like.
+    """
+    inputs = session.get_inputs()
+    node = _pick_input(spec, inputs)
+    shape = [_dim(d) for d in node.shape]
+    if len(shape) != 4:
+        raise spec.error("input.name", f"graph input {node.name!r} has shape {list(node.shape)}; a 4-D image "
+                                       "tensor (NCHW or NHWC) is expected")
+    if node.type not in _ORT_TYPES:
+        raise spec.error("input.dtype", f"graph input {node.name!r} has type {node.type}, not an image tensor")
+    dtype = np.dtype(_ORT_TYPES[node.type])
+    if np.dtype(spec.input.dtype) != dtype:
+        raise spec.error("input.dtype", f"graph expects {dtype.name}, the manifest says {spec.input.dtype}")
+    layout = spec.input.layout
+    c_ax, h_ax, w_ax = (1, 2, 3) if layout == "NCHW" else (3, 1, 2)
+    channels = shape[c_ax]
+    want_c = spec.input.channels
+    if channels is not None and channels != want_c:
+        other = shape[3] if layout == "NCHW" else shape[1]
+        if other == want_c:
+            raise spec.error("input.layout", f"graph input shape {list(node.shape)} looks "
+                                             f"{'NHWC' if layout == 'NCHW' else 'NCHW'}, the manifest says {layout}")
+        raise spec.error("input.color", f"{spec.input.color} gives {want_c} channel(s), graph expects {channels} "
+                                        f"(input shape {list(node.shape)})")
+    height, width = shape[h_ax], shape[w_ax]
+    fixed = height is not None and width is not None
+    if fixed and spec.input.size is not None and list(spec.input.size) != [height, width]:
+        raise spec.error("input.size", f"graph expects [{height}, {width}]")
+    if spec.input.resize == "tile" and fixed and spec.input.tile is not None:
+        if spec.input.tile.hw != (height, width):
+            if "size" in spec.input.tile.model_fields_set:
+                raise spec.error("input.tile.size", f"graph expects [{height}, {width}]")
+            spec.input.tile.size = [height, width]
+    if fixed and spec.input.multiple_of > 1 and (height % spec.input.multiple_of or width % spec.input.multiple_of):
+        raise spec.error("input.multiple_of", f"graph size [{height}, {width}] is not a multiple of "
+                                              f"{spec.input.multiple_of}")
+    outputs = session.get_outputs()
+    names = [o.name for o in outputs]
+    shapes = {o.name: [_dim(d) for d in o.shape] for o in outputs}
+    out = spec.output
+    for fld in ("name", "boxes", "scores"):
+        value = getattr(out, fld)
+        if value is not None and value not in names:
+            raise spec.error(f"output.{fld}", f"graph has no output {value!r} (outputs: "
+                                              f"{', '.join(repr(n) for n in names)})")
+    info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, height, width)
+    return info, names, shapes
+
+
+# -- the cache ------------------------------------------------------------------------------------
+_CACHE: OrderedDict[tuple, LoadedModel] = OrderedDict()
+_CACHE_LOCK = threading.RLock()
+
+
+def clear_session_cache() -> None:
+    """Drop every cached session (tests, or after the user changed threads/providers)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def cached_sessions() -> list[LoadedModel]:
+    with _CACHE_LOCK:
+        return list(_CACHE.values())
+
+
+def session_options(threads: int):
+    """Session options shared by every plugin: full graph optimisation, explicit threads, no spinning."""
+    ort = _ort()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Spinning worker threads burn a core waiting for work and stole 2-3x from the GUI and the prefetch
+    # thread on a 2-core machine; latency is unchanged without it at intra_op_threads=1.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
+def warmup_shape(spec: PluginSpec, info: InputInfo) -> list[int]:
+    """A representative input shape: fixed dims as declared, dynamic ones from the manifest or 64."""
+    m = spec.input.multiple_of
+    if spec.input.resize == "tile" and spec.input.tile is not None:
+        h, w = spec.input.tile.hw
+    elif spec.input.size is not None:
+        h, w = spec.input.size
+    else:
+        h = w = max(64, m)
+    h, w = info.height or -(-h // m) * m, info.width or -(-w // m) * m
+    c = info.channels or spec.input.channels
+    return [1, c, h, w] if info.layout == "NCHW" else [1, h, w, c]
+
+
+def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | None = None, *,
+                warmup: bool = True) -> LoadedModel:
+    """The (cached) session of a plugin, created on first use.
+
+    Order: sha256 verified, providers resolved, session created, graph compared with the manifest,
+    one warm-up run.
+
+    Parameters
+    ----------
+    spec : PluginSpec
+    provider : {"auto", "cpu", "cuda"}
+    settings : Settings, optional
+        ``intra_op_threads`` comes from here (default: the saved settings).
+    warmup : bool
+        Run once on zeros so the first real image does not pay for allocation and kernel selection.
+
+    Raises
+    ------
+    PluginError
+        Checksum mismatch, model cannot be loaded (custom op, corrupt file), graph/manifest mismatch.
+    InferenceError
+        The warm-up run failed.
+    """
+    settings = settings if settings is not None else load_settings()
+    threads = settings.intra_op_threads
+    providers = resolve_providers(spec.runtime.providers, provider)
+    key = (str(spec.model_path), spec.model.sha256, tuple(providers), threads, spec.input.model_dump_json(),
+           spec.output.name, spec.output.boxes, spec.output.scores)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        verify_sha256(spec)  # before any session exists: a tampered file never gets loaded
+        ort = _ort()
+        t0 = time.perf_counter()
+        try:
+            session = ort.InferenceSession(str(spec.model_path), sess_options=session_options(threads),
+                                           providers=providers)
+        except _ort_errors() as exc:
+            raise spec.error("model.file", _load_message(spec, exc)) from exc
+        info, names, shapes = check_graph(spec, session)
+        meta = session.get_modelmeta()
+        model = LoadedModel(spec=spec, session=session, provider=session.get_providers()[0],
+                            providers=list(session.get_providers()), input=info, output_names=names,
+                            output_shapes=shapes,
+                            metadata={"producer": meta.producer_name, "graph": meta.graph_name,
+                                      "version": str(meta.version), **dict(meta.custom_metadata_map)})
+        if warmup:
+            model.run(np.zeros(warmup_shape(spec, info), dtype=info.dtype))
+        model.load_ms = (time.perf_counter() - t0) * 1000.0
+        _CACHE[key] = model
+        while len(_CACHE) > MAX_CACHED_SESSIONS:
+            _CACHE.popitem(last=False)
+        return model
+
+
+def _load_message(spec: PluginSpec, exc: BaseException) -> str:
+    text = _fold(exc)
+    op = re.search(r"Op type not registered '([^']+)'.*?domain[: ]+'?([\w.]+)'?", text)
+    if op is None:
+        op = re.search(r"\(\s*\"[^\"]*\",\s*(\w+),\s*\"([\w.]+)\"", text)
+    if op is not None or "domain" in text.lower() and "not" in text.lower():
+        what = f"operator {op.group(1)!r} of domain {op.group(2)!r}" if op else "an operator domain"
+        return (f"{spec.model.file} uses {what} that this ONNX Runtime does not provide (a custom op); "
+                f"re-export the model with standard ONNX operators ({text})")
+    return f"cannot load {spec.model.file}: {text}"

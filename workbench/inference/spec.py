@@ -1,0 +1,458 @@
+"""The plugin contract (``plugin.yaml``, schema_version 1) as pydantic models, and its loader.
+
+Field names are a public interface (docs/PLUGINS.md, DESIGN.md section 2): fields may be added, never
+renamed. Unknown keys are refused (a typo such as ``mutiple_of`` would otherwise be silently ignored, the
+classic source of "my model gives garbage" reports), except inside the free-form ``meta`` block.
+
+Every error is a :class:`~workbench.core.errors.PluginError` whose one-line message names the YAML file
+and the dotted field: ``plugins/x/plugin.yaml: input.size: graph expects [240, 320]``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from ..core.errors import PluginError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "plugin.yaml"
+TASKS = ("classification", "segmentation", "detection", "restoration")
+DETECTION_FORMATS = ("yolov8", "yolov5", "yolox", "boxes_scores")
+SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".nii", ".nii.gz", ".npy")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelFile(_Strict):
+    """``model:`` the ONNX file and its checksum."""
+
+    file: str = Field(min_length=1)
+    sha256: str
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex64(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("must be the 64 hex digits of the model file's SHA-256")
+        return value
+
+
+class TileSpec(_Strict):
+    """``input.tile:`` tile size and overlap (pixels of the model input)."""
+
+    size: int | list[int] = 256
+    overlap: int = Field(32, ge=0)
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        if isinstance(self.size, int):
+            return (self.size, self.size)
+        return (int(self.size[0]), int(self.size[1]))
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value):
+        vals = [value] if isinstance(value, int) else list(value)
+        if len(vals) not in (1, 2) or any(v < 8 for v in vals):
+            raise ValueError("must be an integer >= 8 or [height, width]")
+        return value
+
+
+class IntensitySpec(_Strict):
+    """``input.intensity:`` raw values -> model values; applied in the order window/percentile, scale,
+    offset, mean/std."""
+
+    window: list[float] | Literal["dicom"] | None = None
+    percentile: list[float] | None = None
+    scale: float | None = None
+    offset: float | None = None
+    mean: list[float] | float | None = None
+    std: list[float] | float | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value):
+        if isinstance(value, list) and (len(value) != 2 or value[1] <= value[0]):
+            raise ValueError("must be [low, high] with low < high, or \"dicom\"")
+        return value
+
+    @field_validator("percentile")
+    @classmethod
+    def _percentile(cls, value):
+        if value is not None and (len(value) != 2 or not 0 <= value[0] < value[1] <= 100):
+            raise ValueError("must be [low, high] with 0 <= low < high <= 100")
+        return value
+
+    @field_validator("std")
+    @classmethod
+    def _std(cls, value):
+        vals = [value] if isinstance(value, (int, float)) else (value or [])
+        if any(v == 0 for v in vals):
+            raise ValueError("must not contain 0")
+        return value
+
+
+class InputSpec(_Strict):
+    """``input:`` how an image becomes the model's input tensor."""
+
+    name: str | None = None
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    color: Literal["gray", "rgb", "bgr", "luma"] = "rgb"
+    size: list[int] | None = None
+    multiple_of: int = Field(1, ge=1)
+    resize: Literal["stretch", "letterbox", "letterbox_topleft", "tile", "none"] = "stretch"
+    pad_value: float = 0.0
+    tile: TileSpec | None = None
+    intensity: IntensitySpec = Field(default_factory=IntensitySpec)
+    dtype: Literal["float32", "float16", "uint8", "int8", "int32", "int64", "float64"] = "float32"
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value):
+        if value is not None and (len(value) != 2 or any(v < 1 for v in value)):
+            raise ValueError("must be [height, width] of positive integers")
+        return value
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.color in ("rgb", "bgr") else 1
+
+
+class SegClass(_Strict):
+    """One entry of ``output.classes``."""
+
+    name: str
+    color: str | None = None
+    value: int | None = Field(None, ge=0, le=65535)
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, value):
+        if value is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError("must be \"#rrggbb\"")
+        return value
+
+
+class OutputSpec(_Strict):
+    """``output:`` fields by task (see docs/PLUGINS.md); fields of other tasks are ignored."""
+
+    name: str | None = None  # output tensor to decode; default: the graph's first output
+    # classification
+    activation: Literal["softmax", "sigmoid", "none"] = "softmax"
+    labels: list[str] | None = None
+    labels_file: str | None = None
+    top_k: int = Field(5, ge=1)
+    # segmentation (+ restoration layout)
+    layout: Literal["NCHW", "NHWC", "NHW"] = "NCHW"
+    multi_label: bool = False
+    threshold: float = 0.5
+    classes: list[SegClass] | None = None
+    # detection
+    format: Literal["yolov8", "yolov5", "yolox", "boxes_scores"] | None = None
+    boxes: str | None = None
+    scores: str | None = None
+    box_format: Literal["xyxy", "xywh", "cxcywh"] = "xyxy"
+    normalized: bool = False
+    background_class: int | None = Field(None, ge=0)
+    strides: list[int] = Field(default_factory=lambda: [8, 16, 32])
+    score_threshold: float = Field(0.25, ge=0, le=1)
+    iou_threshold: float = Field(0.45, ge=0, le=1)
+    max_detections: int = Field(300, ge=1)
+    # restoration
+    scale: int = Field(1, ge=1)
+    range: list[float] | None = None
+    residual: bool = False
+    decoder: str | None = None
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, value):
+        if value is not None and (len(value) != 2 or value[1] <= value[0]):
+            raise ValueError("must be [low, high] with low < high")
+        return value
+
+    @field_validator("decoder")
+    @classmethod
+    def _decoder(cls, value):
+        if value is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+            raise ValueError("must be \"module:function\" (a .py file of the plugin folder)")
+        return value
+
+
+class RuntimeSpec(_Strict):
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+
+
+class PluginSpec(_Strict):
+    """A validated ``plugin.yaml``. ``folder`` and ``manifest_path`` are set by :func:`load_plugin`."""
+
+    schema_version: Literal[1]
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    task: Literal["classification", "segmentation", "detection", "restoration"]
+    description: str = ""
+    model: ModelFile
+    input: InputSpec = Field(default_factory=InputSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    sample: str | None = None  # an image for `models check` smoke runs; default: sample.* in the folder
+
+    _folder: Path = PrivateAttr(default=Path("."))
+    _manifest: Path = PrivateAttr(default=Path(MANIFEST_NAME))
+    _source: str = PrivateAttr(default="path")
+
+    # -- locations -------------------------------------------------------------------------------
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
+    def manifest_path(self) -> Path:
+        return self._manifest
+
+    @property
+    def source(self) -> str:
+        """Where discovery found it: ``bundled``, ``user``, ``settings``, ``entry-point`` or ``path``."""
+        return self._source
+
+    @property
+    def model_path(self) -> Path:
+        return (self._folder / self.model.file).resolve()
+
+    @property
+    def sha256(self) -> str:
+        return self.model.sha256
+
+    def error(self, field: str, message: str) -> PluginError:
+        """A :class:`PluginError` naming this manifest and ``field``."""
+        return PluginError(f"{field}: {message}", path=_display(self._manifest))
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        """Class labels (classification, detection), read from ``labels_file`` when given."""
+        return list(self.output.labels or [])
+
+    @property
+    def sample_path(self) -> Path | None:
+        """The sample image: ``sample:`` or the first ``sample.*`` file in the folder."""
+        if self.sample:
+            return (self._folder / self.sample).resolve()
+        for suffix in SAMPLE_SUFFIXES:
+            candidate = self._folder / f"sample{suffix}"
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+def _display(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _inside(folder: Path, target: Path) -> bool:
+    try:
+        target.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _format_validation(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling against docs/PLUGINS.md)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    elif err["type"] == "literal_error":
+        msg = f"{msg}, got {err.get('input')!r}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return f"{loc}: {msg}" if loc else msg
+
+
+def load_plugin(folder: str | Path, *, source: str = "path") -> PluginSpec:
+    """Read and validate a plugin folder (or its ``plugin.yaml``) without touching the model.
+
+    Checks the schema, that ``model.file`` (and ``labels_file``, ``sample``) resolve inside the folder
+    and exist, and the task-specific rules. The checksum is verified later, by :func:`verify_sha256`,
+    right before a session is created, so that discovery stays fast.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The plugin folder, or the path of its ``plugin.yaml``.
+    source : str, optional
+        Recorded as :attr:`PluginSpec.source` (discovery sets it).
+
+    Returns
+    -------
+    PluginSpec
+
+    Raises
+    ------
+    PluginError
+        One line naming the manifest file and the offending field.
+    """
+    folder = Path(folder)
+    manifest = folder if folder.is_file() or folder.suffix in (".yaml", ".yml") else folder / MANIFEST_NAME
+    folder = manifest.parent
+    shown = _display(manifest)
+    if not manifest.is_file():
+        raise PluginError("no plugin.yaml in this folder" if folder.is_dir() else "plugin folder not found",
+                          path=_display(manifest if folder.is_dir() else folder))
+    try:
+        raw = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise PluginError(f"malformed YAML: {where}{problem}", path=shown) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PluginError(f"cannot read: {exc}", path=shown) from exc
+    if not isinstance(raw, dict):
+        raise PluginError("malformed YAML: expected a mapping of fields at the top level", path=shown)
+    try:
+        spec = PluginSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise PluginError(_format_validation(exc), path=shown) from exc
+    spec._folder = folder.resolve()
+    spec._manifest = manifest
+    spec._source = source
+    _check_files(spec)
+    _check_task(spec)
+    return spec
+
+
+def _check_files(spec: PluginSpec) -> None:
+    folder = spec.folder
+    model = folder / spec.model.file
+    if Path(spec.model.file).is_absolute() or not _inside(folder, model):
+        raise spec.error("model.file", f"{spec.model.file!r} resolves outside the plugin folder")
+    if not model.is_file():
+        raise spec.error("model.file", f"{spec.model.file!r} not found in the plugin folder")
+    out = spec.output
+    if out.labels_file is not None:
+        lf = folder / out.labels_file
+        if not _inside(folder, lf):
+            raise spec.error("output.labels_file", f"{out.labels_file!r} resolves outside the plugin folder")
+        if not lf.is_file():
+            raise spec.error("output.labels_file", f"{out.labels_file!r} not found in the plugin folder")
+        if out.labels:
+            raise spec.error("output.labels_file", "give either labels or labels_file, not both")
+        try:
+            text = lf.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise spec.error("output.labels_file", f"cannot read {out.labels_file!r}: {exc}") from exc
+        out.labels = [line.strip() for line in text.splitlines() if line.strip()]
+        if not out.labels:
+            raise spec.error("output.labels_file", f"{out.labels_file!r} holds no labels")
+    if spec.sample is not None:
+        sp = folder / spec.sample
+        if not _inside(folder, sp):
+            raise spec.error("sample", f"{spec.sample!r} resolves outside the plugin folder")
+        if not sp.exists():
+            raise spec.error("sample", f"{spec.sample!r} not found in the plugin folder")
+    if out.decoder is not None:
+        module = out.decoder.split(":")[0]
+        if not (folder / (module.replace(".", "/") + ".py")).is_file():
+            raise spec.error("output.decoder", f"module file {module.replace('.', '/')}.py not found in the "
+                                               "plugin folder")
+
+
+def _check_task(spec: PluginSpec) -> None:
+    inp, out, task = spec.input, spec.output, spec.task
+    if inp.resize == "tile":
+        if task not in ("segmentation", "restoration"):
+            raise spec.error("input.resize", f"tile is only for segmentation and restoration, not {task}")
+        if inp.tile is None:
+            inp.tile = TileSpec()
+        th, tw = inp.tile.hw
+        if inp.tile.overlap * 2 >= min(th, tw):
+            raise spec.error("input.tile.overlap", f"{inp.tile.overlap} must be less than half the tile size")
+    if inp.intensity.mean is not None or inp.intensity.std is not None:
+        for key in ("mean", "std"):
+            val = getattr(inp.intensity, key)
+            if isinstance(val, list) and len(val) not in (1, inp.channels):
+                raise spec.error(f"input.intensity.{key}",
+                                 f"has {len(val)} values, color {inp.color} has {inp.channels} channel(s)")
+    if inp.intensity.window is not None and inp.intensity.percentile is not None:
+        raise spec.error("input.intensity.percentile", "give either window or percentile, not both")
+    if task == "detection":
+        if out.format is None:
+            raise spec.error("output.format", f"required for detection: one of {', '.join(DETECTION_FORMATS)}")
+        if out.format == "boxes_scores" and (not out.boxes or not out.scores):
+            raise spec.error("output.boxes" if not out.boxes else "output.scores",
+                             "boxes_scores needs the names of the boxes and scores outputs")
+        if out.labels and out.background_class is not None and out.background_class >= len(out.labels):
+            raise spec.error("output.background_class",
+                             f"{out.background_class} is not a label index (0..{len(out.labels) - 1})")
+    if task == "segmentation" and out.classes:
+        values = [c.value if c.value is not None else (i + 1 if out.multi_label else i)
+                  for i, c in enumerate(out.classes)]
+        if len(set(values)) != len(values):
+            raise spec.error("output.classes", f"class values must be unique, got {values}")
+    if task == "restoration" and out.layout == "NHW":
+        raise spec.error("output.layout", "restoration outputs are NCHW or NHWC")
+    if task == "restoration" and inp.color == "luma" and inp.resize not in ("tile", "none", "stretch"):
+        pass  # luma works with every geometry; nothing to refuse
+    if not any(p == "CPUExecutionProvider" for p in spec.runtime.providers):
+        spec.runtime.providers = [*spec.runtime.providers, "CPUExecutionProvider"]
+
+
+# -- checksum -------------------------------------------------------------------------------------
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, cached by (path, size, mtime) so that re-opening a plugin costs nothing."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _HASH_LOCK:
+        if key in _HASH_CACHE:
+            return _HASH_CACHE[key]
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    with _HASH_LOCK:
+        _HASH_CACHE[key] = value
+    return value
+
+
+def verify_sha256(spec: PluginSpec) -> None:
+    """Refuse a model whose file does not match ``model.sha256``.
+
+    Raises
+    ------
+    PluginError
+        ``plugins/x/plugin.yaml: model.sha256: model.onnx has sha256 ab12..., the manifest says cd34...``
+    """
+    path = spec.model_path
+    if not path.is_file():
+        raise spec.error("model.file", f"{spec.model.file!r} not found in the plugin folder")
+    actual = file_sha256(path)
+    if actual != spec.model.sha256:
+        raise spec.error("model.sha256", f"{spec.model.file} has sha256 {actual}, the manifest says "
+                                         f"{spec.model.sha256} (file changed or corrupted)")
