@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
-from ..core.errors import WorkbenchError
 from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
                                  SegmentationResult)
 
@@ -19,13 +20,32 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                              "filtered, CPU last)")
     parser.add_argument("--no-overlay", action="store_true", help="do not write the overlay PNGs")
     parser.add_argument("--report", action="store_true",
-                        help="also write an HTML + PDF report per image (not available in this version)")
+                        help="also write a de-identified report per image: <stem>_report.html and "
+                             "<stem>_report.pdf (see docs/REPORTS.md)")
+    parser.add_argument("--report-names", action="store_true",
+                        help="name each image by its file stem inside the reports (default: 'image 1', "
+                             "'image 2'...: file names often contain the patient's name)")
+    parser.add_argument("--report-dates", choices=("remove", "shift"), default="remove",
+                        help="dates in reports: remove (default) or shift back by a per-patient offset")
 
 
-def check_report_flag(args: argparse.Namespace) -> None:
+def write_outputs(args: argparse.Namespace, engine: Any, result: Result, image: Any, out_dir: Path,
+                  stem: str, number: int) -> dict[str, Path]:
+    """The per-image files of ``predict``/``batch``: JSON, mask/restored, overlay and, with ``--report``,
+    the HTML + PDF report (recorded in the JSON as ``"report": {"html": ..., "pdf": ...}``).
+    ``number`` is the image's 1-based position among the inputs, the report's name for it."""
+    from ..export.prediction import write_prediction
+
+    written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay)
     if getattr(args, "report", False):
-        raise WorkbenchError("--report: HTML/PDF reports are not available in this version yet; "
-                             "run without --report")
+        from ..export.report import attach_report, write_report
+
+        reports = write_report(result, image, out_dir, stem, plugin_meta=engine.spec.meta,
+                               image_label=f"image {number}", show_name=args.report_names,
+                               dates=args.report_dates)
+        attach_report(written["json"], reports)
+        written.update(reports)
+    return written
 
 
 def summary(result: Result) -> str:

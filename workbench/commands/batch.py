@@ -10,14 +10,14 @@ from pathlib import Path
 
 from ..core.errors import WorkbenchError
 from ..core.settings import load_settings
-from ._inference_cli import ProgressBar, add_common, check_report_flag, summary, warn_provider
+from ._inference_cli import ProgressBar, add_common, summary, warn_provider, write_outputs
 
 NAME = "batch"
 HELP = "run a model plugin over a folder of images (prefetching, progress bar, summary CSV)"
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz", ".npy")
 SUMMARY_FIELDS = ("image", "status", "error", "task", "result", "provider", "preprocess_ms", "inference_ms",
-                  "postprocess_ms", "json", "mask", "output", "overlay")
+                  "postprocess_ms", "json", "mask", "output", "overlay", "report_html", "report_pdf")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,13 +40,12 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from ..export.detections import write_detections_csv
-    from ..export.prediction import output_stem, write_prediction
+    from ..export.prediction import output_stem
     from ..inference.results import DetectionResult
     from ..inference.run import Engine, run_many
     from ..io import read_image
     from ..io.atomic import atomic_write_text
 
-    check_report_flag(args)
     folder = Path(args.folder)
     files = list_images(folder, args.recursive)
     if not files:
@@ -65,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     detections: list[tuple[str, DetectionResult]] = []
     bar = ProgressBar(len(files), f"{engine.spec.id}")
     stems: dict[str, int] = {}
+    number = {path: k for k, path in enumerate(files, start=1)}  # reports name images "image <k>"
     # Writing runs on its own threads so that PNG encoding and the fsync of every atomic write (~2 ms
     # each here) overlap the next inference; two threads because most of a write is waiting on fsync.
     writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-writer")
@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
                        postprocess_ms=round(t.get("postprocess", 0.0), 2))
             if isinstance(result, DetectionResult):
                 detections.append((name, result))
-            pending.append((row, writer.submit(write_prediction, result, image, out_dir, stem=stem,
-                                               overlay=not args.no_overlay)))
+            pending.append((row, writer.submit(write_outputs, args, engine, result, image, out_dir, stem,
+                                               number.get(item.source, done))))
             rows.append(row)
             bar.update(done, name)
         for row, fut in pending:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core.errors import WorkbenchError
 from ..core.settings import load_settings
-from ._inference_cli import add_common, check_report_flag, summary, warn_provider
+from ._inference_cli import add_common, summary, warn_provider, write_outputs
 
 NAME = "predict"
 HELP = "run a model plugin on images; writes per image a JSON result, the mask / restored image and an overlay"
@@ -19,11 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.prediction import output_stem, write_prediction
+    from ..export.prediction import output_stem
     from ..inference.run import Engine, predict
     from ..io import read_image
 
-    check_report_flag(args)
     settings = load_settings()
     provider = args.provider or settings.provider
     engine = Engine(args.model, provider=provider, settings=settings)
@@ -31,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     failures = 0
     used_stems: set[str] = set()
-    for name in args.images:
+    for number, name in enumerate(args.images, start=1):
         try:
             image = read_image(name, max_pixels=settings.max_pixels)
             result = predict(engine, image)
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             if stem in used_stems:  # two inputs with the same stem: keep both outputs
                 stem = f"{stem}_{len(used_stems)}"
             used_stems.add(stem)
-            written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay)
+            written = write_outputs(args, engine, result, image, out_dir, stem, number)
         except WorkbenchError as exc:
             if len(args.images) == 1:
                 raise
