@@ -1,0 +1,35 @@
+"""Dock panels of the main window, built from a registry.
+
+Each entry of :data:`PANEL_FACTORIES` is a callable ``factory(main_window) -> QDockWidget``. The main window
+calls them in order and docks each result in ``dock.property("default_area")`` (``"left"``, ``"right"`` or
+``"bottom"``; default right); docks that share an area are tabbed together. A panel reaches the app through
+``main_window.document`` (the open :class:`~workbench.core.Document`), ``main_window.view_state``,
+``main_window.canvas`` (tools: ``canvas.set_tool``), ``main_window.settings`` and
+``main_window.show_error(message)`` / ``main_window.show_status(message)``. Give the dock a stable
+``objectName`` so the saved dock layout restores it.
+
+Adding a panel is one line here, e.g. ``models_panel.create_dock`` for the Models dock.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..qt import QtWidgets
+from . import histogram_panel, layers_panel, results_panel
+from . import measure_panel, tools_panel  # issue 5: Tools and Measurements docks
+from . import models_panel  # issue 4: Models dock
+from .base import make_dock
+
+PanelFactory = Callable[[QtWidgets.QMainWindow], QtWidgets.QDockWidget]
+
+PANEL_FACTORIES: list[PanelFactory] = [
+    models_panel.create_dock,  # first: top of the left column, where a dropped image's workflow starts
+    layers_panel.create_dock,
+    histogram_panel.create_dock,
+    results_panel.create_dock,
+    tools_panel.create_dock,
+    measure_panel.create_dock,
+]
+
+__all__ = ["PANEL_FACTORIES", "PanelFactory", "make_dock"]
+

@@ -1,0 +1,182 @@
+"""ViewState: how the open document is shown (slice, window, overlays, compare mode). Qt-free.
+
+The document (workbench.core.Document) holds *what* is open; this holds *how* it is displayed. Widgets read
+it and write through its setters; every setter emits a past-tense event only when the value changed, so two
+widgets bound to the same field (the histogram's W/L region and the canvas' right-drag) cannot ping-pong.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.events import Signal
+from ..core.image import ImageVolume
+from .display import CT_PRESETS
+
+COMPARE_MODES = ("off", "swipe", "side", "difference")
+
+
+@dataclass
+class LabelStyle:
+    """Display style of one label: opacity in [0, 1] and outline (contour only) mode."""
+
+    opacity: float = 0.5
+    outline: bool = False
+
+
+class ViewState:
+    """Display state of the viewer.
+
+    Events: ``reloaded()`` (a new image: everything changed), ``slice_changed(index)``,
+    ``window_changed(center, width)``, ``invert_changed(bool)``, ``overlay_changed()`` (label
+    visibility/opacity/outline), ``detections_changed()`` (caption toggle, score filter),
+    ``compare_changed()`` (mode, swipe position, active restoration), ``profile_changed()``.
+    """
+
+    def __init__(self) -> None:
+        self.slice_changed = Signal()
+        self.window_changed = Signal()
+        self.invert_changed = Signal()
+        self.overlay_changed = Signal()
+        self.detections_changed = Signal()
+        self.compare_changed = Signal()
+        self.profile_changed = Signal()
+        self.reloaded = Signal()
+        self.active_label_changed = Signal()
+        # kept across images: user preferences of this session
+        self.active_label = 1  # the label value tools paint with
+        #: how a SegmentationResult enters the label map: "merge" writes only unlabelled (0) pixels, so
+        #: manual edits survive; "replace" overwrites the whole label map (still one undo step)
+        self.segmentation_policy = "merge"
+        self.reset(None)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def reset(self, image: ImageVolume | None) -> None:
+        """Defaults for a newly opened image, then ``reloaded`` (no per-field events)."""
+        self.n_slices = image.n_slices if image is not None else 1
+        self.slice_index = self.n_slices // 2 if image is not None else 0
+        self.window: tuple[float, float] = image.default_window() if image is not None else (127.5, 255.0)
+        self.default_window = self.window
+        self.invert = bool(image.invert_display) if image is not None else False
+        self.overlay_visible = True
+        self.detections_visible = True
+        self.overlay_opacity = 1.0  # multiplies every label's own opacity
+        self.label_styles: dict[int, LabelStyle] = {}
+        self.show_captions = True
+        self.score_threshold = 0.0
+        self.compare_mode = "off"
+        self.swipe = 0.5
+        self.restoration = None  # the RestorationResult being compared, or None
+        self.profile_line: tuple[tuple[float, float], tuple[float, float]] | None = None  # (x, y) ends
+        self.reloaded.emit()
+
+    def set_active_label(self, value: int) -> None:
+        """The label value the segmentation tools paint with."""
+        if int(value) != self.active_label:
+            self.active_label = int(value)
+            self.active_label_changed.emit()
+
+    def set_segmentation_policy(self, policy: str) -> None:
+        if policy not in ("merge", "replace"):
+            raise ValueError(f"segmentation policy must be merge|replace, got {policy!r}")
+        self.segmentation_policy = policy
+
+    # -- slice ------------------------------------------------------------------------------------
+    def set_slice(self, index: int) -> None:
+        index = int(min(max(index, 0), self.n_slices - 1))
+        if index != self.slice_index:
+            self.slice_index = index
+            self.slice_changed.emit(index)
+
+    def step_slice(self, delta: int) -> None:
+        self.set_slice(self.slice_index + int(delta))
+
+    # -- window -----------------------------------------------------------------------------------
+    def set_window(self, center: float, width: float) -> None:
+        window = (float(center), max(float(width), 1e-3))
+        if window != self.window:
+            self.window = window
+            self.window_changed.emit(*window)
+
+    def apply_preset(self, name: str) -> None:
+        """A CT preset by name (see :data:`~workbench.gui.display.CT_PRESETS`) or ``"Default"``."""
+        if name == "Default":
+            self.set_window(*self.default_window)
+        else:
+            self.set_window(*CT_PRESETS[name])
+
+    def set_invert(self, invert: bool) -> None:
+        if bool(invert) != self.invert:
+            self.invert = bool(invert)
+            self.invert_changed.emit(self.invert)
+
+    # -- label overlay ----------------------------------------------------------------------------
+    def label_style(self, value: int) -> LabelStyle:
+        return self.label_styles.setdefault(int(value), LabelStyle())
+
+    def set_label_style(self, value: int, *, opacity: float | None = None, outline: bool | None = None) -> None:
+        style = self.label_style(value)
+        changed = False
+        if opacity is not None and float(opacity) != style.opacity:
+            style.opacity = min(max(float(opacity), 0.0), 1.0)
+            changed = True
+        if outline is not None and bool(outline) != style.outline:
+            style.outline = bool(outline)
+            changed = True
+        if changed:
+            self.overlay_changed.emit()
+
+    def set_overlay_visible(self, visible: bool) -> None:
+        if bool(visible) != self.overlay_visible:
+            self.overlay_visible = bool(visible)
+            self.overlay_changed.emit()
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        opacity = min(max(float(opacity), 0.0), 1.0)
+        if opacity != self.overlay_opacity:
+            self.overlay_opacity = opacity
+            self.overlay_changed.emit()
+
+    # -- detections -------------------------------------------------------------------------------
+    def set_detections_visible(self, visible: bool) -> None:
+        if bool(visible) != self.detections_visible:
+            self.detections_visible = bool(visible)
+            self.detections_changed.emit()
+
+    def set_show_captions(self, show: bool) -> None:
+        if bool(show) != self.show_captions:
+            self.show_captions = bool(show)
+            self.detections_changed.emit()
+
+    def set_score_threshold(self, threshold: float) -> None:
+        threshold = min(max(float(threshold), 0.0), 1.0)
+        if threshold != self.score_threshold:
+            self.score_threshold = threshold
+            self.detections_changed.emit()
+
+    # -- restoration compare ----------------------------------------------------------------------
+    def set_compare(self, mode: str | None = None, *, restoration=None, swipe: float | None = None) -> None:
+        """Change the compare mode (``off|swipe|side|difference``), the compared result or the swipe."""
+        changed = False
+        if mode is not None:
+            if mode not in COMPARE_MODES:
+                raise ValueError(f"compare mode must be one of {COMPARE_MODES}, got {mode!r}")
+            if mode != self.compare_mode:
+                self.compare_mode, changed = mode, True
+        if restoration is not None and restoration is not self.restoration:
+            self.restoration, changed = restoration, True
+        if swipe is not None:
+            swipe = min(max(float(swipe), 0.0), 1.0)
+            if swipe != self.swipe:
+                self.swipe, changed = swipe, True
+        if changed:
+            self.compare_changed.emit()
+
+    def clear_restoration(self) -> None:
+        if self.restoration is not None or self.compare_mode != "off":
+            self.restoration = None
+            self.compare_mode = "off"
+            self.compare_changed.emit()
+
+    def set_profile_line(self, line: tuple[tuple[float, float], tuple[float, float]] | None) -> None:
+        self.profile_line = line
+        self.profile_changed.emit()
