@@ -213,3 +213,39 @@ def test_switching_tools_mid_drag_commits_the_stroke(window, qtbot, tools):
     tools.activate_tool("eraser")
     assert not tools.brush.dragging
     assert len(window.document.undo) == 1 and window.document.labels.data[0, 29, 45] == 1
+
+
+def test_undo_is_held_during_a_drag(window, qtbot, tools):
+    canvas = window.canvas
+    labels = window.document.labels
+    with labels.edit("first") as e:
+        e.assign((slice(0, 1), slice(0, 5), slice(0, 5)), np.uint16(3))
+    tools.activate_tool("brush")
+    viewport = canvas.view.viewport()
+    QTest.mousePress(viewport, LEFT, NOMOD, widget_pos(canvas, 60, 60))
+    assert not window.undo_action.isEnabled()
+    window.undo_action.trigger()  # a shortcut mid-drag does nothing
+    assert (labels.data[0, :5, :5] == 3).all()
+    QTest.mouseRelease(viewport, LEFT, NOMOD, widget_pos(canvas, 60, 60))
+    assert window.undo_action.isEnabled() and len(window.document.undo) == 2
+    window.undo_action.trigger()
+    window.undo_action.trigger()
+    assert not labels.data.any()
+
+
+def test_shortcuts_are_documented_in_tooltips(tools):
+    tips = {key: button.toolTip() for key, button in tools.tool_buttons.items()}
+    assert "(B)" in tips["brush"] and "(E)" in tips["eraser"] and "(P)" in tips["polygon"]
+    assert "(G)" in tips["grow"] and "Esc" in tips["navigate"] and "[" in tips["brush"]
+
+
+def test_previews_hide_with_the_dock(window, qtbot, tools):
+    from workbench.gui.panels.tools_panel import TAB_THRESHOLD
+
+    tools.tabs.setCurrentIndex(TAB_THRESHOLD)
+    tools.set_threshold_range(59000, 61000)
+    assert tools.preview_mask is not None
+    window.docks["ToolsDock"].hide()
+    assert tools.preview_mask is None
+    tools.raise_dock()
+    assert tools.preview_mask is not None and tools.preview_mask.sum() == 400

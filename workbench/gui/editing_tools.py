@@ -53,6 +53,7 @@ def scalar_volume(image: ImageVolume) -> np.ndarray:
     """
     global _scalar_cache
     if image.data.ndim == 3:
+        _scalar_cache = (None, None)  # do not keep a colour image's luma alive
         return image.data
     cached_image, cached = _scalar_cache
     if cached_image is image and cached is not None:
@@ -304,6 +305,7 @@ class BrushTool(_DocumentTool):
         if self._edit is not None:
             self._edit.abandon()
             self._edit = None
+            self._hold_history(False)
         self._last = None
 
     def finish(self) -> None:
@@ -311,7 +313,19 @@ class BrushTool(_DocumentTool):
         if self._edit is not None:
             edit, self._edit = self._edit, None
             edit.close()
+            self._hold_history(False)
         self._last = None
+
+    def _hold_history(self, hold: bool) -> None:
+        """Undo/redo must not run while a drag's edit block is open (its diff would absorb their changes)."""
+        window = self.canvas.window() if self.canvas is not None else None
+        for name in ("undo_action", "redo_action"):
+            action = getattr(window, name, None)
+            if isinstance(action, QtGui.QAction) and hold:
+                action.setEnabled(False)
+        if not hold and self.canvas is not None:
+            # the main window re-derives the actions' state from the history
+            self.canvas.document.undo.changed.emit()
 
     @property
     def dragging(self) -> bool:
@@ -379,6 +393,7 @@ class BrushTool(_DocumentTool):
             return False
         self.finish()
         self._edit = OpenEdit(labels, "Erase" if self.erase else f"Brush (label {self.options.label})")
+        self._hold_history(True)
         p = self._point(event)
         self._last = p
         try:
@@ -386,6 +401,7 @@ class BrushTool(_DocumentTool):
         except WorkbenchError as exc:
             self._edit.abandon()
             self._edit = None
+            self._hold_history(False)
             self._report(str(exc))
         self.update_cursor(event.x, event.y)
         return True
@@ -627,16 +643,40 @@ class BackgroundJob(QtCore.QObject):
     failed = Signal(str)
 
     def __init__(self, fn: Callable[[Callable[[int, int], None], Callable[[], bool]], Any], *,
-                 parent: QtCore.QObject | None = None) -> None:
-        super().__init__(parent)
+                 context: QtCore.QObject | None = None,
+                 on_finished: Callable[[Any], None] | None = None,
+                 on_failed: Callable[[str], None] | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
+        # Owned by the application, deleted (in the GUI thread) once its last signal was delivered: the
+        # worker never emits from a deleted object and Python never frees it from the pool thread. The
+        # callbacks go through a relay owned by ``context``: when the context widget is destroyed first
+        # (window closed mid-job), Qt disconnects the relay and nothing is called.
+        super().__init__(QtCore.QCoreApplication.instance())
         self._fn = fn
         self._cancel = threading.Event()
         self.done = False
         self.finished.connect(self._mark_done)
         self.failed.connect(self._mark_done)
+        self._relay_alive = False
+        if context is not None:
+            relay = _JobRelay(context, self, on_finished, on_failed, on_progress)
+            self._relay_alive = True
+            relay.destroyed.connect(self._relay_gone)
+            self.finished.connect(relay.finished)
+            self.failed.connect(relay.failed)
+            self.progressed.connect(relay.progressed)
 
     def _mark_done(self, *_args) -> None:
         self.done = True
+        # Deleting the sender cancels its queued signals that were not delivered yet (Qt 6), so while a
+        # relay still has to forward the result, the relay deletes the job after forwarding.
+        if not self._relay_alive:
+            self.deleteLater()
+
+    def _relay_gone(self, *_args) -> None:
+        self._relay_alive = False
+        if self.done:
+            self.deleteLater()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -662,6 +702,43 @@ class BackgroundJob(QtCore.QObject):
             self.failed.emit(f"unexpected error ({type(exc).__name__}: {exc})".splitlines()[0])
         else:
             self.finished.emit(result)
+
+
+class _JobRelay(QtCore.QObject):
+    """Forwards a job's signals to plain callables for as long as its parent (the context) lives."""
+
+    def __init__(self, parent: QtCore.QObject, job: BackgroundJob, on_finished, on_failed, on_progress) -> None:
+        super().__init__(parent)
+        self._job = job
+        self._on_finished, self._on_failed, self._on_progress = on_finished, on_failed, on_progress
+
+    def _done(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job._relay_alive = False
+            job.deleteLater()
+        self.deleteLater()
+
+    @QtCore.Slot(object)
+    def finished(self, result) -> None:
+        try:
+            if self._on_finished is not None:
+                self._on_finished(result)
+        finally:
+            self._done()
+
+    @QtCore.Slot(str)
+    def failed(self, message: str) -> None:
+        try:
+            if self._on_failed is not None:
+                self._on_failed(message)
+        finally:
+            self._done()
+
+    @QtCore.Slot(int, int)
+    def progressed(self, done: int, total: int) -> None:
+        if self._on_progress is not None:
+            self._on_progress(done, total)
 
 
 class _Runnable(QtCore.QRunnable):

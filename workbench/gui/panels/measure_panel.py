@@ -175,15 +175,12 @@ class MeasurePanel(QtWidgets.QWidget):
         def compute(_progress, _cancelled) -> list[LabelStats]:
             return measure_labels(data, intensities, spacing=spacing, names=names)
 
-        job = BackgroundJob(compute)  # unparented: the runnable keeps it alive even if the panel goes first
-        self._job = job
-        self.state_label.setText("measuring…")
+        job = None
 
         def finished(stats) -> None:
             if self._job is not job:
                 return
             self._job = None
-            job.deleteLater()
             self.state_label.setText("")
             self.last_error = None
             self.stats = list(stats)
@@ -196,13 +193,13 @@ class MeasurePanel(QtWidgets.QWidget):
             if self._job is not job:
                 return
             self._job = None
-            job.deleteLater()
             self.last_error = message
             self.state_label.setText("")
             self._mw.show_error(f"measurements: {message}")
 
-        job.finished.connect(finished)
-        job.failed.connect(failed)
+        job = BackgroundJob(compute, context=self, on_finished=finished, on_failed=failed)
+        self._job = job
+        self.state_label.setText("measuring…")
         job.start()
 
     # -- table ------------------------------------------------------------------------------------

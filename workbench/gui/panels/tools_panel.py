@@ -21,7 +21,7 @@ from ...processing import (RegionGrowPreview, closing, confidence_connected, dil
                            pick, region_grow, remove_small, smooth, threshold_range, threshold_value)
 from ..editing_tools import (PREVIEW_COLOR, BackgroundJob, BrushTool, ClickTool, MaskPreviewItem, PaintOptions,
                              PolygonTool, known_spacing, scalar_volume)
-from ..qt import QtCore, QtGui, QtWidgets, Qt, pg
+from ..qt import QtGui, QtWidgets, Qt, pg
 from .base import make_dock
 
 TAB_PAINT, TAB_THRESHOLD, TAB_GROW, TAB_ISLANDS = range(4)
@@ -108,6 +108,16 @@ class ToolsPanel(QtWidgets.QWidget):
         layout.addStretch(1)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
+        # the dock is often narrow (tabbed at the right): wrap to its width instead of scrolling sideways
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for combo in inner.findChildren(QtWidgets.QComboBox):
+            combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
+        for combo in (self.units_combo, self.radius_units, self.min_units):
+            combo.setMinimumContentsLength(3)
+        for spin in inner.findChildren(QtWidgets.QAbstractSpinBox):
+            spin.setMinimumWidth(60)
+            spin.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setWidget(inner)
         outer = QtWidgets.QVBoxLayout(self)
@@ -146,6 +156,9 @@ class ToolsPanel(QtWidgets.QWidget):
             button.clicked.connect(lambda _c=False, k=key: self.activate_tool(k))
             self.tool_group.addButton(button)
             button.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+            # the active tool must be obvious at a glance (Fusion barely shades a checked tool button)
+            button.setStyleSheet("QToolButton:checked { background: palette(highlight); "
+                                 "color: palette(highlighted-text); border-radius: 3px; }")
             self.tool_buttons[key] = button
             index = len(self.tool_buttons) - 1
             self.tool_row.addWidget(button, index // 3, index % 3)
@@ -193,7 +206,7 @@ class ToolsPanel(QtWidgets.QWidget):
         self.units_combo.addItem("mm", "mm")
         self.units_combo.setToolTip("Radius in pixels or in mm (mm needs the pixel spacing)")
         self.units_combo.currentIndexChanged.connect(self._on_units)
-        self.sphere_check = QtWidgets.QCheckBox("3D sphere (through neighbouring slices)")
+        self.sphere_check = QtWidgets.QCheckBox("3D sphere (stacks)")
         self.sphere_check.setToolTip("On a stack, the brush is a ball instead of a disc on the shown slice")
         self.sphere_check.toggled.connect(lambda v: setattr(self.options, "sphere", bool(v)))
         self.gate_check = QtWidgets.QCheckBox("Only where intensity is in")
@@ -260,7 +273,7 @@ class ToolsPanel(QtWidgets.QWidget):
         self.th_scope.addItem("This slice", "slice")
         self.th_scope.addItem("Whole stack", "stack")
         self.th_scope.setToolTip("Apply to the shown slice or to every slice")
-        self.th_roi_check = QtWidgets.QCheckBox("Inside the current label only")
+        self.th_roi_check = QtWidgets.QCheckBox("Inside the current label")
         self.th_roi_check.setToolTip("Restrict to the current label: Apply keeps the label's pixels in the "
                                      "range and clears the others")
         self.th_roi_check.toggled.connect(lambda _v: self._refresh_preview())
@@ -417,33 +430,35 @@ class ToolsPanel(QtWidgets.QWidget):
         self.smooth_button = button("Smooth", "Smooth the outline (Gaussian, sigma = radius)",
                                     lambda: self.morphology("smooth"))
 
-        grid = QtWidgets.QGridLayout(w)
-        grid.addWidget(QtWidgets.QLabel("Scope"), 0, 0)
-        grid.addWidget(self.isl_scope, 0, 1, 1, 3)
-        islands = QtWidgets.QLabel("Islands")
+        def row(*widgets) -> QtWidgets.QHBoxLayout:
+            box = QtWidgets.QHBoxLayout()
+            for widget in widgets:
+                box.addWidget(widget)
+            return box
+
+        grid = QtWidgets.QGridLayout(w)  # two columns: the dock is often narrow
+        grid.addLayout(row(QtWidgets.QLabel("Scope"), self.isl_scope), 0, 0, 1, 2)
+        islands = QtWidgets.QLabel("Islands of the current label")
         islands.setObjectName("hint")
-        grid.addWidget(islands, 1, 0, 1, 4)
-        grid.addWidget(self.keep_largest_button, 2, 0, 1, 2)
-        grid.addWidget(self.split_button, 2, 2, 1, 2)
-        grid.addWidget(QtWidgets.QLabel("Min"), 3, 0)
-        grid.addWidget(self.min_size_spin, 3, 1)
-        grid.addWidget(self.min_units, 3, 2)
-        grid.addWidget(self.remove_small_button, 3, 3)
-        grid.addWidget(self.pick_mode, 4, 0, 1, 2)
-        grid.addWidget(self.pick_button, 4, 2, 1, 2)
-        morph = QtWidgets.QLabel("Morphology")
+        islands.setWordWrap(True)
+        grid.addWidget(islands, 1, 0, 1, 2)
+        grid.addWidget(self.keep_largest_button, 2, 0)
+        grid.addWidget(self.split_button, 2, 1)
+        grid.addLayout(row(QtWidgets.QLabel("Min"), self.min_size_spin, self.min_units), 3, 0)
+        grid.addWidget(self.remove_small_button, 3, 1)
+        grid.addWidget(self.pick_mode, 4, 0)
+        grid.addWidget(self.pick_button, 4, 1)
+        morph = QtWidgets.QLabel("Morphology of the current label")
         morph.setObjectName("hint")
-        grid.addWidget(morph, 5, 0, 1, 4)
-        grid.addWidget(self.fill_holes_button, 6, 0, 1, 2)
-        grid.addWidget(QtWidgets.QLabel("Radius"), 7, 0)
-        grid.addWidget(self.radius_spin, 7, 1)
-        grid.addWidget(self.radius_units, 7, 2)
+        morph.setWordWrap(True)
+        grid.addWidget(morph, 5, 0, 1, 2)
+        grid.addWidget(self.fill_holes_button, 6, 0)
+        grid.addWidget(self.smooth_button, 6, 1)
+        grid.addLayout(row(QtWidgets.QLabel("Radius"), self.radius_spin, self.radius_units), 7, 0, 1, 2)
         grid.addWidget(self.dilate_button, 8, 0)
         grid.addWidget(self.erode_button, 8, 1)
-        grid.addWidget(self.open_button, 8, 2)
-        grid.addWidget(self.close_button, 8, 3)
-        grid.addWidget(self.smooth_button, 9, 0)
-        grid.setColumnStretch(1, 1)
+        grid.addWidget(self.open_button, 9, 0)
+        grid.addWidget(self.close_button, 9, 1)
         return w
 
     def _build_shortcuts(self) -> None:
@@ -509,8 +524,14 @@ class ToolsPanel(QtWidgets.QWidget):
         image = self.document.image
         self.setEnabled(image is not None)
         if image is not None:
-            lo, hi = image.value_range()
-            integer = np.issubdtype(image.data.dtype, np.integer)
+            scalar = scalar_volume(image)
+            # the tools work on the scalar image: colour becomes float luma, so its ranges need decimals
+            integer = np.issubdtype(scalar.dtype, np.integer)
+            if image.is_color:
+                finite = scalar[np.isfinite(scalar)]
+                lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            else:
+                lo, hi = image.value_range()
             decimals = 0 if integer else 4
             span = max(hi - lo, 1.0 if integer else 1e-6)
             for spin in (self.gate_lo, self.gate_hi, self.th_lo, self.th_hi, self.grow_lo, self.grow_hi,
@@ -1230,8 +1251,7 @@ class ToolsPanel(QtWidgets.QWidget):
             self._message("another operation is still running", error=True)
             return
         labels, generation = self._labels, self._generation
-        job = BackgroundJob(fn)  # unparented: the runnable keeps it alive even if the panel goes first
-        self._job = job
+        job = None
 
         def finished(result) -> None:
             if self._job is not job:
@@ -1259,9 +1279,8 @@ class ToolsPanel(QtWidgets.QWidget):
                 self.progress.setRange(0, total)
                 self.progress.setValue(done)
 
-        job.finished.connect(finished)
-        job.failed.connect(failed)
-        job.progressed.connect(progressed)
+        job = BackgroundJob(fn, context=self, on_finished=finished, on_failed=failed, on_progress=progressed)
+        self._job = job
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
@@ -1270,9 +1289,7 @@ class ToolsPanel(QtWidgets.QWidget):
         job.start()
 
     def _end_job(self) -> None:
-        job, self._job = self._job, None
-        if job is not None:
-            job.deleteLater()
+        self._job = None
         self.progress.hide()
         self.cancel_button.hide()
         self._set_ops_enabled(True)
