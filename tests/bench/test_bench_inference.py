@@ -119,12 +119,17 @@ def test_bench_tiled_restoration_2048(tmp_path):
         for t in tiles:
             sess.run(None, {name: t})
 
-    bare_ms = _median_ms(bare, 3)
-    ours_ms = _median_ms(lambda: predict(engine, image), 3)
+    # interleaved so that both see the same machine load; medians of each
+    bare_runs, ours_runs = [], []
+    for _ in range(4):
+        bare_runs.append(_median_ms(bare, 1))
+        ours_runs.append(_median_ms(lambda: predict(engine, image), 1))
+    bare_ms, ours_ms = statistics.median(bare_runs), statistics.median(ours_runs)
     ratio = bare_ms / ours_ms
     print(f"\n[bench] tiled restoration 2048x2048 ({len(tiles)} tiles of 256, overlap 32): engine {ours_ms:.0f} ms, "
           f"bare session.run over the same tiles {bare_ms:.0f} ms, throughput ratio {ratio:.2f}x (target >= 0.9x)")
-    assert ratio >= 0.75
+    # measured 0.89-0.97x (medians; before the partition-of-unity blend 0.79-0.82x)
+    assert ratio >= 0.8
 
 
 def test_bench_batch_100_pngs(tmp_path):
@@ -134,7 +139,7 @@ def test_bench_batch_100_pngs(tmp_path):
                 "input": {"color": "gray", "resize": "none", "intensity": {"scale": 1 / 255}},
                 "output": {"classes": [{"name": "bg"}, {"name": "fg"}]}}
     # a small but realistic model (~1.3 GFLOP per 256x256 image): with a toy model the per-image file
-    # writes (3 atomic, fsync'd files) rather than the pipeline would be measured
+    # writes (3 atomic files, an overlay PNG encode) rather than the pipeline would be measured
     folder = F.write_plugin(tmp_path / "seg", F.conv_net(1, [32, 32], 2), manifest)
     src = tmp_path / "in"
     src.mkdir()
@@ -146,20 +151,33 @@ def test_bench_batch_100_pngs(tmp_path):
     engine = Engine(folder, settings=Settings())
     tensors = [engine.prepare_plane(ImageVolume(img), 0).tensor for img in images]
     sess, name = engine.model.session, engine.model.input.name
-    t0 = time.perf_counter()
-    for t in tensors:
-        sess.run(None, {name: t})
-    bare_ips = len(tensors) / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    assert main(["batch", "-m", str(folder), str(src), "-o", str(tmp_path / "out")]) == 0
-    batch_ips = 100 / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    assert main(["batch", "-m", str(folder), str(src), "-o", str(tmp_path / "out2"), "--no-overlay"]) == 0
-    batch_noov_ips = 100 / (time.perf_counter() - t0)
+
+    def bare():
+        for t in tensors:
+            sess.run(None, {name: t})
+
+    runs = 0
+
+    def batch(*extra):
+        nonlocal runs
+        runs += 1
+        assert main(["batch", "-m", str(folder), str(src), "-o", str(tmp_path / f"out{runs}"), *extra]) == 0
+
+    # interleaved rounds so that all three see the same machine load; the best round of each
+    best = {"bare": 0.0, "batch": 0.0, "no overlay": 0.0}
+    for _ in range(2):
+        for key, fn in (("bare", bare), ("batch", batch), ("no overlay", lambda: batch("--no-overlay"))):
+            t0 = time.perf_counter()
+            fn()
+            best[key] = max(best[key], 100 / (time.perf_counter() - t0))
+    bare_ips, batch_ips, batch_noov_ips = best["bare"], best["batch"], best["no overlay"]
     ratio = batch_ips / bare_ips
     print(f"\n[bench] batch 100 PNGs 256x256: bare loop {bare_ips:.1f} img/s, `workbench batch` {batch_ips:.1f} img/s "
           f"(ratio {ratio:.2f}x, target >= 0.85x); without overlays {batch_noov_ips:.1f} img/s "
           f"({batch_noov_ips / bare_ips:.2f}x)")
-    # generous: on the shared 2-core machine the ratio swung 0.5-0.75x between runs (load average ~4);
-    # a batch without prefetch/writer overlap measured ~0.35x
-    assert ratio >= 0.4
+    # generous: on the shared 2-core machine (load average ~4) there is no idle core for the reading and
+    # writing threads to hide in, so the ratio tracks CPU time: 19-20 ms of inference per image against
+    # ~1.5 ms reading + ~6.5 ms writing (mask PNG, overlay render + PNG, JSON) -> measured 0.68-0.77x with
+    # overlays, 0.83-0.99x without (before: 0.52-0.66x / 0.63-0.84x); a batch without prefetch/writer
+    # overlap measured ~0.35x
+    assert ratio >= 0.5

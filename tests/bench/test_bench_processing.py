@@ -135,8 +135,34 @@ def test_islands_vs_connected_components(image2048):
     stats = lambda: cv2.connectedComponentsWithStats(u8, connectivity=8, ltype=cv2.CV_32S)  # noqa: E731
     compare("islands keep largest", lambda: P.keep_largest(mask), stats, "cv2.connectedComponentsWithStats")
     assert r_pick <= 1.3 and r_split <= 1.6
-    # sizes need one extra histogram pass (and remove-small a lookup pass) over the labels; see TOOLS.md
-    assert r_large <= 3.0 and r_small <= 5.0
+    # A mask spread over the whole plane (its bounding box is the plane): the sizes need one histogram
+    # pass over the labels and the result one more pass, both bound by memory; measured 1.5-2.5x
+    # (keep largest) and 1.5-2.9x (remove small), before 2.1-3.0x / 2.8-3.9x. The ratio is worst on an
+    # idle machine, where the baseline's labelling runs on both cores and the extra passes do not.
+    assert r_large <= 3.0 and r_small <= 3.5
+
+
+def test_islands_organ_sized_mask_vs_connected_components():
+    """The common case: one structure plus specks, a few % of the plane -- only its box is labelled."""
+    rng = np.random.default_rng(2)
+    mask = np.zeros((2048, 2048), np.uint8)
+    cv2.ellipse(mask, (1200, 900), (260, 180), 30, 0, 360, 1, -1)
+    specks = cv2.GaussianBlur(rng.random((2048, 2048)).astype(np.float32), (0, 0), 2) > 0.56
+    mask[600:1250, 850:1550] |= specks[600:1250, 850:1550]
+    mask = mask.view(bool)
+    u8 = mask.view(np.uint8)
+    base = lambda: cv2.connectedComponents(u8, connectivity=8, ltype=cv2.CV_32S)  # noqa: E731
+    print(f"\n[bench] islands (organ-sized): {base()[0] - 1} components, {mask.mean():.1%} of the plane")
+    ref = base()[1]
+    counts = np.bincount(ref.ravel())
+    counts[0] = 0
+    assert np.array_equal(P.keep_largest(mask), ref == counts.argmax())
+    r_large = compare("islands keep largest (organ-sized mask)", lambda: P.keep_largest(mask), base,
+                      "cv2.connectedComponents")
+    r_small = compare("islands remove small (organ-sized mask, min 50 px)", lambda: P.remove_small(mask, min_size=50),
+                      base, "cv2.connectedComponents")
+    # measured ~0.5x: labelling the bounding box beats labelling the plane
+    assert r_large <= 1.0 and r_small <= 1.0
 
 
 def test_brush_dab_on_4096():

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.results import DetectionResult
     from ..inference.run import Engine, run_many
     from ..io import read_image
-    from ..io.atomic import atomic_write_text
+    from ..io.atomic import DeferredSync, atomic_write_text
 
     folder = Path(args.folder)
     files = list_images(folder, args.recursive)
@@ -65,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar(len(files), f"{engine.spec.id}")
     stems: dict[str, int] = {}
     number = {path: k for k, path in enumerate(files, start=1)}  # reports name images "image <k>"
-    # Writing runs on its own threads so that PNG encoding and the fsync of every atomic write (~2 ms
-    # each here) overlap the next inference; two threads because most of a write is waiting on fsync.
+    # Writing runs on its own threads so that PNG encoding overlaps the next inference. The outputs skip
+    # their per-file fsync (still atomic: temp file + os.replace); one os.sync() makes them all durable
+    # before summary.csv is written -- see workbench.io.atomic.DeferredSync for why that is enough.
     writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-writer")
+    deferred = DeferredSync()
     pending: list[tuple[dict, Future]] = []
     failures = 0
     try:
@@ -96,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
                        postprocess_ms=round(t.get("postprocess", 0.0), 2))
             if isinstance(result, DetectionResult):
                 detections.append((name, result))
-            pending.append((row, writer.submit(write_outputs, args, engine, result, image, out_dir, stem,
-                                               number.get(item.source, done))))
+            pending.append((row, writer.submit(deferred.run, write_outputs, args, engine, result, image, out_dir,
+                                               stem, number.get(item.source, done))))
             rows.append(row)
             bar.update(done, name)
         for row, fut in pending:
@@ -110,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             row.update({k: v.name for k, v in written.items()})
     finally:
         writer.shutdown(wait=True)
+        deferred.close()
         bar.close()
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n", extrasaction="ignore")

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..io.writers import write_nifti, write_png, write_tiff
+from ..io.atomic import atomic_write_bytes
+from ..io.writers import write_nifti, write_tiff
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".nii", ".nii.gz")
 
@@ -30,6 +32,26 @@ def compact_mask(mask: np.ndarray) -> np.ndarray:
     if mask.size and int(mask.max()) > 255:
         return mask.astype(np.uint16, copy=False)
     return mask.astype(np.uint8)
+
+
+# Class values have no gradients for PNG's row filters to exploit: with no filter (zlib level 3, OpenCV's
+# default) a 256x256 mask encodes in 0.11 ms instead of 0.53 ms and comes out smaller (681 vs 837 bytes),
+# measured on a batch mask -- the pixels are the same. (OpenCV < 4.11 lacks the filter flag.)
+_MASK_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+if hasattr(cv2, "IMWRITE_PNG_FILTER"):
+    _MASK_PNG_PARAMS += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
+
+
+def _write_mask_png(path: Path, plane: np.ndarray) -> Path:
+    """One (y, x) uint8/uint16 mask plane as a gray PNG, atomically."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(plane), _MASK_PNG_PARAMS)
+    if not ok:
+        raise ExportError("OpenCV could not encode the PNG", path=path)
+    try:
+        atomic_write_bytes(path, buf.tobytes())
+    except OSError as exc:
+        raise ExportError(f"cannot write ({exc.strerror or exc})", path=path) from exc
+    return path
 
 
 def write_mask(path: str | Path, mask: np.ndarray, *, like: ImageVolume | None = None) -> Path:
@@ -56,7 +78,7 @@ def write_mask(path: str | Path, mask: np.ndarray, *, like: ImageVolume | None =
     if name.endswith(".png"):
         if data.shape[0] != 1:
             raise ExportError(f"PNG holds one slice, the mask has {data.shape[0]}; use .tif or .nii.gz", path=path)
-        return write_png(path, data[0])
+        return _write_mask_png(path, data[0])
     if name.endswith((".tif", ".tiff")):
         spacing = like.spacing if like is not None and like.spacing_known else None
         return write_tiff(path, data if data.shape[0] > 1 else data[0], spacing=spacing)

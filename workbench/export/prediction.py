@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
 from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
                                  SegmentationResult)
-from ..io.atomic import atomic_write_text
+from ..io.atomic import atomic_write_bytes, atomic_write_text
 from ..io.writers import write_png, write_tiff
 from .detections import detection_record
 from .masks import mask_suffix, write_mask
@@ -109,8 +110,7 @@ def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *,
             written["output"] = write_tiff(path, data, spacing=restored.spacing if restored.spacing_known else None,
                                            metadata=_provenance(result))
     if overlay:
-        # zlib level 1: overlays are pictures for eyes, 2-3x faster to encode than the default level
-        written["overlay"] = write_png(out_dir / f"{stem}_overlay.png", render_overlay(result, image), compression=1)
+        written["overlay"] = write_overlay_png(out_dir / f"{stem}_overlay.png", render_overlay(result, image))
     names = {k: v.name for k, v in written.items()}
     json_path = out_dir / f"{stem}.json"
     try:
@@ -119,6 +119,38 @@ def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *,
         raise ExportError(f"cannot write ({exc.strerror or exc})", path=json_path) from exc
     written["json"] = json_path
     return written
+
+
+# Overlays are pictures for eyes, written for every image of a batch: zlib level 1, the SUB row filter
+# instead of libpng's adaptive choice (which tries every filter on every row) and run-length matching
+# (Z_RLE: cheap, and still collapses flat backgrounds to nothing after the SUB filter). Measured on a
+# noisy 256x256 RGB overlay with this OpenCV build: ~2.2-2.8 ms instead of ~5 ms (level 1, adaptive) or
+# ~8-11 ms (default level 3), 104 KB instead of 86 KB. (OpenCV < 4.11 lacks the filter flag.)
+_OVERLAY_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+if hasattr(cv2, "IMWRITE_PNG_FILTER"):
+    _OVERLAY_PNG_PARAMS += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+
+
+def write_overlay_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an 8-bit RGB overlay ``(y, x, 3)`` as a PNG atomically, tuned for encoding speed.
+
+    Raises
+    ------
+    ExportError
+        Not an 8-bit RGB image, or the file cannot be written.
+    """
+    path = Path(path)
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ExportError(f"an overlay is 8-bit RGB (y, x, 3), got {rgb.dtype} {rgb.shape}", path=path)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), _OVERLAY_PNG_PARAMS)
+    if not ok:
+        raise ExportError("OpenCV could not encode the PNG", path=path)
+    try:
+        atomic_write_bytes(path, buf.tobytes())
+    except OSError as exc:
+        raise ExportError(f"cannot write ({exc.strerror or exc})", path=path) from exc
+    return path
 
 
 def _provenance(result: Result) -> dict[str, Any]:

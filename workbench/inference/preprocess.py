@@ -401,16 +401,66 @@ def _prepare_tiles(spec: PluginSpec, plane: np.ndarray, imap: IntensityMap, inde
 
 
 def tile_tensor(prepared: PreparedPlane, origin: tuple[int, int], tile_hw: tuple[int, int], layout: str,
-                dtype: np.dtype) -> np.ndarray:
-    """The model input of one tile (already in model units)."""
+                dtype: np.dtype, *, out: np.ndarray | None = None) -> np.ndarray:
+    """The model input of one tile (already in model units).
+
+    ``out`` (optional) is a ``(1, C, th, tw)`` / ``(1, th, tw, C)`` array of ``dtype`` to write into and
+    return -- the tile loop reuses one buffer instead of allocating a tensor per tile.
+    """
     y, x = origin
     th, tw = tile_hw
     patch = prepared.tile_source[y:y + th, x:x + tw]  # type: ignore[index]
-    if layout == "NCHW":
-        tensor = np.ascontiguousarray(patch.transpose(2, 0, 1))[np.newaxis]
-    else:
-        tensor = np.ascontiguousarray(patch)[np.newaxis]
+    src = patch.transpose(2, 0, 1) if layout == "NCHW" else patch
+    if out is not None:
+        np.copyto(out[0], src, casting="unsafe")  # the same cast as astype() below
+        return out
+    tensor = np.ascontiguousarray(src)[np.newaxis]
     return tensor if tensor.dtype == dtype else tensor.astype(dtype)
+
+
+def blend_weights(starts: list[int], tile: int, overlap: int) -> list[np.ndarray]:
+    """1D blending weights of overlapping tiles along one axis that add up to exactly 1 everywhere.
+
+    Parameters
+    ----------
+    starts : list of int
+        Sorted tile start offsets (as :func:`tile_origins` gives them).
+    tile : int
+        Tile length.
+    overlap : int
+        Width of the smooth transition between neighbours.
+
+    Returns
+    -------
+    list of ndarray
+        One float32 weight vector of length ``tile`` per start.
+
+    Notes
+    -----
+    Between tiles ``i`` and ``i + 1`` the weight passes from the first to the second with a raised-cosine
+    ramp of width ``min(overlap, shared length)`` centred in the shared stretch (away from both tiles'
+    borders, where a model sees the least context). With ``G_i`` the share of the tiles after boundary
+    ``i`` (0 before the ramp, 1 after it), tile ``i`` gets ``G_(i-1) - G_i``: the weights telescope to 1
+    and are never negative, so the blended tiles need no per-pixel weight sum and no division. For evenly
+    spaced tiles (shared stretch == overlap) these are the :func:`tile_weight` ramps. Image borders get
+    weight 1.
+    """
+    n = len(starts)
+    length = starts[-1] + tile if n else 0
+    coord = np.arange(length, dtype=np.float64)
+    shares = [np.ones(length)]  # G_-1: everything belongs to the tiles from 0 on
+    for i in range(n - 1):
+        a, b = starts[i + 1], starts[i] + tile  # the stretch tiles i and i + 1 share
+        width = max(0, min(overlap, b - a))
+        t0 = a + max(0, b - a - width) // 2
+        if width == 0:
+            g = (coord >= t0).astype(np.float64)
+        else:
+            g = np.clip((coord - t0 + 0.5) / width, 0.0, 1.0)
+            g = np.sin(0.5 * np.pi * g) ** 2
+        shares.append(g)
+    shares.append(np.zeros(length))  # G_last: nothing comes after the last tile
+    return [(shares[i] - shares[i + 1])[s:s + tile].astype(np.float32) for i, s in enumerate(starts)]
 
 
 _WEIGHT_CACHE: dict[tuple, np.ndarray] = {}
@@ -421,7 +471,8 @@ def tile_weight(tile_hw: tuple[int, int], overlap: int, edges: tuple[bool, bool,
 
     ``edges`` = (top, bottom, left, right) touches the image border: no ramp there (nothing to blend
     with). Weights are > 0 everywhere, so dividing by the summed weights is always defined; together with
-    the smooth ramp this leaves no visible seams.
+    the smooth ramp this leaves no visible seams. The engine blends with :func:`blend_weights`, which
+    equals these ramps for evenly spaced tiles and also sums to 1 next to the flush last tile.
     """
     key = (tile_hw, overlap, edges)
     if key in _WEIGHT_CACHE:

@@ -1,14 +1,90 @@
 """Atomic writes: write to a temporary file in the same folder, fsync, then ``os.replace``.
 
 A crash or a full disk mid-write leaves the previous file intact, never a truncated one.
+
+Many files in a row (``workbench batch``) can defer the fsync with :class:`DeferredSync`: the writes stay
+atomic (temporary file + ``os.replace``), and one ``os.sync()`` at the end makes all of them durable.
 """
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class DeferredSync:
+    """Atomic writes made inside :meth:`run` skip their per-file fsync; :meth:`close` makes them durable.
+
+    Why this is safe: ``os.replace`` alone already makes every write atomic for readers and against a
+    crash of the process (the data is in the page cache); the per-file fsync only guards against power
+    loss or a kernel crash. It costs ~0.65 ms CPU per file here plus a journal commit each -- about 10% of
+    a 256x256 inference for the three files ``batch`` writes per image. :meth:`close` issues a single
+    ``os.sync()`` (data and renames of every file; per-file fsyncs where ``os.sync`` does not exist), and
+    the caller writes its index file (``summary.csv``, with its own fsync) only after that: after a power
+    loss either the index is missing (run again) or every file it lists is complete.
+
+    Usage::
+
+        deferred = DeferredSync()
+        pool.submit(deferred.run, write_files, ...)   # on any thread
+        ...
+        deferred.close()                              # after the last write finished
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paths: list[Path] = []
+        self._closed = False
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``fn(*args, **kwargs)`` with the per-file fsync of its atomic writes deferred."""
+        token = _DEFERRED.set(self)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _DEFERRED.reset(token)
+
+    def _defer(self, path: Path) -> bool:
+        """Record ``path`` for :meth:`close`; False once closed (the write then fsyncs itself)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._paths.append(path)
+            return True
+
+    def close(self) -> None:
+        """Make every file written through :meth:`run` durable (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            paths, self._paths = self._paths, []
+        if not paths:
+            return
+        if hasattr(os, "sync"):
+            os.sync()
+            return
+        for path in paths:  # Windows: no global sync; fsync what still exists
+            try:
+                with open(path, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            except FileNotFoundError:
+                continue
+
+    def __enter__(self) -> "DeferredSync":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_DEFERRED: ContextVar[DeferredSync | None] = ContextVar("workbench_deferred_sync", default=None)
 
 
 @contextmanager
@@ -27,8 +103,10 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        deferred = _DEFERRED.get()
+        if deferred is None or not deferred._defer(path):
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -5,6 +5,15 @@
 ``cv2.calcHist`` over the labels. 3D uses ``scipy.ndimage.label``. ``skimage.measure.regionprops`` is
 never used on these paths: it builds a Python object per component.
 
+The 2D keep-largest / remove-small / split paths are tuned (measured in tests/bench/test_bench_processing.py):
+they label only the bounding box of the mask, ask OpenCV for *uint16* labels (calcHist and ``cv2.LUT``
+read them directly: no int32 -> uint16 copy, and the keep/drop lookup is one 16-bit ``cv2.LUT`` pass
+instead of numpy fancy indexing, which widens every index to int64 and is ~10x slower), and fall back to
+int32 labels only when a plane has 65535 islands or more. The sizes histogram stays the one extra pass
+over the labels (~0.5-0.7x of the labelling itself): on a mask spread over the whole 2048x2048 plane
+keep-largest / remove-small measured 1.5-2.5x / 1.5-2.9x of a bare ``cv2.connectedComponents`` (before:
+2.1-3.0x / 2.8-3.9x), on an organ-sized mask 0.4-0.7x (the box is labelled, not the plane).
+
 ``connectivity`` 4/8 works per plane (on a stack, slice by slice), 6/18/26 in 3D; default 8 on a plane,
 26 on a stack.
 """
@@ -16,6 +25,9 @@ import numpy as np
 
 from ..core.errors import ProcessingError
 from ._common import axis_spacing, bool_mask, check_finite_number, plan_connectivity
+
+# calcHist returns float32 counts: exact only up to 2**24 per bin, so bigger planes count with bincount.
+_CALCHIST_MAX_PIXELS = 1 << 24
 
 
 def _label_plane(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
@@ -29,11 +41,86 @@ def _sizes(labels: np.ndarray, n: int) -> np.ndarray:
     """Pixel count of labels ``0..n`` (index 0 = background)."""
     import cv2
 
-    if n < 65535 and labels.ndim == 2:
-        # calcHist on a uint16 copy is ~4x faster than np.bincount (which widens to int64 first).
-        counts = cv2.calcHist([labels.astype(np.uint16)], [0], None, [n + 1], [0, n + 1])
+    if n < 65535 and labels.ndim == 2 and labels.size < _CALCHIST_MAX_PIXELS:
+        # calcHist on uint16 is ~4x faster than np.bincount (which widens to int64 first).
+        # (Splitting it over two threads measured no faster: the pass is bound by memory, not compute.)
+        lab16 = labels if labels.dtype == np.uint16 else labels.astype(np.uint16)
+        counts = cv2.calcHist([lab16], [0], None, [n + 1], [0, n + 1])
         return counts.reshape(-1).astype(np.int64)
     return np.bincount(labels.reshape(-1), minlength=n + 1)
+
+
+def _mask_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """Bounding box of the nonzero pixels of a 2D bool mask, ``None`` when it is empty.
+
+    ``cv2.boundingRect`` on the uint8 view: ~0.02 ms on a 2048x2048 mask that reaches the borders, ~0.6 ms
+    (a full scan) on a small one -- where labelling only the box saves several ms.
+    """
+    import cv2
+
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    if w == 0 or h == 0:
+        return None
+    return slice(y, y + h), slice(x, x + w)
+
+
+def _label_box16(mask: np.ndarray, connectivity: int) -> tuple[tuple[slice, slice] | None, np.ndarray, int]:
+    """Label a 2D mask inside its bounding box: ``(box, labels of the box, n)``.
+
+    Labels are uint16 when the islands fit, else int32. ``box`` is ``None`` (and labels empty) for an
+    empty mask.
+    """
+    import cv2
+
+    box = _mask_box(mask)
+    if box is None:
+        return None, np.zeros((0, 0), np.uint16), 0
+    sub = mask[box].view(np.uint8)  # a row-strided view: OpenCV reads it without a copy
+    try:
+        n, labels = cv2.connectedComponents(sub, connectivity=connectivity, ltype=cv2.CV_16U)
+    except cv2.error:
+        # OpenCV refuses uint16 labels once its provisional labels reach 65535 ("Total number of labels
+        # overflowed label type"); redo in int32 -- any other error is raised again by this call.
+        n, labels = cv2.connectedComponents(sub, connectivity=connectivity, ltype=cv2.CV_32S)
+    return box, labels, int(n) - 1
+
+
+def _paste(box: tuple[slice, slice] | None, part: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``part`` (the result inside ``box``) as a full-size array, zero outside the box."""
+    if box is not None and part.shape == tuple(shape):
+        return part
+    out = np.zeros(shape, dtype=part.dtype)
+    if box is not None:
+        out[box] = part
+    return out
+
+
+_lut16: bool | None = None
+
+
+def _lut16_supported() -> bool:
+    """Whether ``cv2.LUT`` takes 16-bit input (OpenCV 5; 4.x is 8-bit only)."""
+    import cv2
+
+    global _lut16
+    if _lut16 is None:
+        try:
+            cv2.LUT(np.zeros((1, 1), np.uint16), np.zeros(65536, np.uint8))
+            _lut16 = True
+        except cv2.error:
+            _lut16 = False
+    return _lut16
+
+
+def _lookup(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[labels]`` for a bool ``table`` indexed by label, as a bool array."""
+    import cv2
+
+    if labels.dtype == np.uint16 and _lut16_supported():
+        lut = np.zeros(65536, dtype=np.uint8)
+        lut[: len(table)] = table
+        return cv2.LUT(labels, lut).view(bool)
+    return table[labels]
 
 
 def label_components(mask: np.ndarray, *, connectivity: int | None = None) -> tuple[np.ndarray, int]:
@@ -75,7 +162,13 @@ def split(mask: np.ndarray, *, connectivity: int | None = None, start: int = 1,
 
     Raises :class:`ProcessingError` when there are more islands than label values up to ``max_label``.
     """
-    labels, n = label_components(mask, connectivity=connectivity)
+    m = bool_mask(mask)
+    _, conn = plan_connectivity(m.ndim, connectivity)
+    if m.ndim == 2:
+        box, labels, n = _label_box16(np.ascontiguousarray(m), conn)
+        labels = _paste(box, labels, m.shape)
+    else:
+        labels, n = label_components(m, connectivity=connectivity)
     start = int(start)
     if start < 1 or start + n - 1 > max_label:
         raise ProcessingError(f"split: {n} islands do not fit label values {start}..{max_label}")
@@ -107,7 +200,12 @@ def keep_largest(mask: np.ndarray, *, count: int = 1, connectivity: int | None =
             if m[z].any():
                 out[z] = keep_largest(m[z], count=count, connectivity=connectivity)
         return out
-    labels, sizes = component_sizes(m, connectivity=connectivity)
+    if m.ndim == 2:
+        box, labels, n = _label_box16(np.ascontiguousarray(m), plan_connectivity(2, connectivity)[1])
+        sizes = _sizes(labels, n) if n else np.zeros(1, np.int64)
+    else:
+        box = None
+        labels, sizes = component_sizes(m, connectivity=connectivity)
     n = len(sizes) - 1
     if n == 0:
         return np.zeros(m.shape, dtype=bool)
@@ -115,10 +213,12 @@ def keep_largest(mask: np.ndarray, *, count: int = 1, connectivity: int | None =
         return m.copy()
     order = np.argsort(-sizes[1:], kind="stable")[:count] + 1
     if count == 1:
-        return labels == order[0]
-    keep = np.zeros(n + 1, dtype=bool)
-    keep[order] = True
-    return keep[labels]
+        kept = labels == order[0]
+    else:
+        keep = np.zeros(n + 1, dtype=bool)
+        keep[order] = True
+        kept = _lookup(labels, keep)
+    return _paste(box, kept, m.shape) if m.ndim == 2 else kept
 
 
 def remove_small(mask: np.ndarray, *, min_size: int | None = None, min_area_mm2: float | None = None,
@@ -156,7 +256,12 @@ def remove_small(mask: np.ndarray, *, min_size: int | None = None, min_area_mm2:
         threshold = check_finite_number(min_volume_mm3, "minimum island volume") / (sz * sy * sx)
     if threshold < 0:
         raise ProcessingError(f"remove small islands: the minimum must be >= 0, got {threshold:g}")
-    labels, sizes = component_sizes(m, connectivity=connectivity)
+    box = None
+    if m.ndim == 2:
+        box, labels, n = _label_box16(np.ascontiguousarray(m), plan_connectivity(2, connectivity)[1])
+        sizes = _sizes(labels, n) if n else np.zeros(1, np.int64)
+    else:
+        labels, sizes = component_sizes(m, connectivity=connectivity)
     # A tiny relative tolerance so that "min 1.0 mm²" keeps an island of exactly 1.0 mm² despite rounding.
     keep = sizes >= threshold * (1 - 1e-9)
     keep[0] = False
@@ -164,7 +269,8 @@ def remove_small(mask: np.ndarray, *, min_size: int | None = None, min_area_mm2:
         return m.copy()
     if not keep.any():
         return np.zeros(m.shape, dtype=bool)
-    return keep[labels]
+    kept = _lookup(labels, keep)
+    return _paste(box, kept, m.shape) if m.ndim == 2 else kept
 
 
 def pick(mask: np.ndarray, point: Sequence[float], *, connectivity: int | None = None) -> np.ndarray:
