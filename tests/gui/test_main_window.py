@@ -309,11 +309,12 @@ def test_segmentation_result_merges_into_labels_without_destroying_edits(window,
     assert window.canvas.label_overlay.buffer[15, 15] != 0
     panel = window.docks["ResultsDock"].panel
     assert panel.seg_group.isVisibleTo(panel) and "organ" in panel.seg_classes.text()
-    window.undo()  # the label edit is one step, undone first
+    window.undo()  # adding the result and writing its mask are one undo step
     assert labels.data[0, 15, 15] == 0 and labels.data[0, 7, 7] == 7
-    assert window.document.results == [result]
-    window.undo()
     assert window.document.results == []
+    window.redo()
+    assert labels.data[0, 15, 15] == 1 and window.document.results == [result]
+    window.undo()
     # replace policy
     window.apply_segmentation(result, policy="replace")
     assert labels.data[0, 7, 7] == 1

@@ -105,3 +105,20 @@ def test_image_volume_degenerate(data):
 def test_image_volume_rejects_bad_shape():
     with pytest.raises(ValueError):
         ImageVolume(np.zeros((2, 2, 2, 5)))
+
+
+def test_group_makes_one_step_and_result_handlers_join_it():
+    doc = Document(ImageVolume(np.zeros((4, 4), np.uint8)))
+
+    def merge_mask():  # what the GUI does when a segmentation result arrives
+        if doc.results:
+            with doc.labels.edit("merge") as e:
+                e.assign((slice(0, 1), slice(0, 2), slice(0, 2)), 1)
+
+    doc.results_changed.connect(merge_mask)
+    doc.add_result("seg", name="Run model")
+    assert len(doc.undo) == 1 and doc.undo.undo_name == "Run model"
+    doc.undo.undo()
+    assert doc.results == [] and not doc.labels.data.any()
+    doc.undo.redo()
+    assert doc.results == ["seg"] and doc.labels.data.sum() == 4

@@ -48,7 +48,11 @@ class Document:
         return self.image is None
 
     def add_result(self, result: Any, name: str | None = None) -> None:
-        """Append a model result as one undoable step."""
+        """Append a model result as one undoable step.
+
+        Handlers of ``results_changed`` may record edits of their own (the GUI merges a segmentation into
+        the label map): those join this step, so one model run is one undo step.
+        """
         def add() -> None:
             self.results.append(result)
             self.results_changed.emit()
@@ -58,9 +62,10 @@ class Document:
                 self.results.remove(result)
             self.results_changed.emit()
 
-        add()
-        self.undo.push(CallbackStep(name or f"Add {type(result).__name__}", remove, add,
-                                    size=int(getattr(result, "nbytes", 0))))
+        name = name or f"Add {type(result).__name__}"
+        with self.undo.group(name):
+            add()
+            self.undo.push(CallbackStep(name, remove, add, size=int(getattr(result, "nbytes", 0))))
 
     def remove_result(self, result: Any) -> None:
         """Remove a result as one undoable step."""

@@ -7,8 +7,9 @@ threshold, a region grow, a model run) is one :class:`UndoStep`.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -116,6 +117,26 @@ class CallbackStep:
         return self.size
 
 
+@dataclass(eq=False)
+class CompoundStep:
+    """Several steps undone and redone as one (see :meth:`UndoStack.group`)."""
+
+    name: str
+    steps: list
+
+    def undo(self) -> None:
+        for step in reversed(self.steps):
+            step.undo()
+
+    def redo(self) -> None:
+        for step in self.steps:
+            step.redo()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self.steps)
+
+
 class UndoStack:
     """Linear undo history with a memory budget.
 
@@ -126,11 +147,37 @@ class UndoStack:
     def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
         self._done: list[UndoStep] = []
         self._undone: list[UndoStep] = []
+        self._group: list[UndoStep] | None = None
         self.max_bytes = max_bytes
         self.changed = Signal()
 
+    @contextmanager
+    def group(self, name: str) -> Iterator[None]:
+        """Make every step pushed inside the block one undo step named ``name``.
+
+        Used where one user action causes several recorded changes, e.g. a model run that adds a result
+        and writes its mask into the label map. Nested groups join the outermost one. Steps pushed before an
+        exception are still recorded (they were applied), as one step.
+        """
+        if self._group is not None:
+            yield
+            return
+        self._group = []
+        try:
+            yield
+        finally:
+            steps, self._group = self._group, None
+            if len(steps) == 1:
+                steps[0].name = name
+                self.push(steps[0])
+            elif steps:
+                self.push(CompoundStep(name, steps))
+
     def push(self, step: UndoStep) -> None:
         """Record an already-applied step; clears the redo history."""
+        if self._group is not None:
+            self._group.append(step)
+            return
         self._done.append(step)
         self._undone.clear()
         while len(self._done) > 1 and self.nbytes > self.max_bytes:

@@ -49,9 +49,14 @@ def run_gui(files: list[str], screenshot: str | None = None) -> int:
     return _screenshot(app, window, screenshot)
 
 
+def _panels_busy(window) -> bool:
+    """True while a dock panel has work under way (e.g. a model running on drop): the grab waits for it."""
+    return any(bool(getattr(getattr(dock, "panel", None), "is_busy", False)) for dock in window.docks.values())
+
+
 def _screenshot(app: QtWidgets.QApplication, window, path: str) -> int:
     deadline = QtCore.QDeadlineTimer(SCREENSHOT_TIMEOUT_S * 1000)
-    while window.is_loading and not deadline.hasExpired():
+    while (window.is_loading or _panels_busy(window)) and not deadline.hasExpired():
         app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
         QtCore.QThread.msleep(10)
     status = 0

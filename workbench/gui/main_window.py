@@ -415,9 +415,9 @@ class MainWindow(QtWidgets.QMainWindow):
             # seen once per document: a redo of "add result" does not apply a segmentation twice (its
             # label edit is an undo step of its own)
             if isinstance(result, SegmentationResult):
-                # deferred: Document.add_result pushes its own undo step after this event, and the label
-                # edit must come after it so that the first Ctrl+Z takes the mask out of the label map
-                QtCore.QTimer.singleShot(0, lambda r=result: self._apply_if_present(r))
+                # inside Document.add_result's undo group: adding the result and writing its mask are
+                # one undo step
+                self.apply_segmentation(result)
             elif isinstance(result, RestorationResult) and self.view_state.restoration is None:
                 self.view_state.set_compare("swipe", restoration=result)
         if self.view_state.restoration is not None and not any(r is self.view_state.restoration
@@ -427,10 +427,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.view_state.set_compare(restoration=others[-1])
             else:
                 self.view_state.clear_restoration()
-
-    def _apply_if_present(self, result: SegmentationResult) -> None:
-        if any(r is result for r in self.document.results):
-            self.apply_segmentation(result)
 
     def apply_segmentation(self, result: SegmentationResult, policy: str | None = None) -> None:
         """Write a segmentation result into the editable label map as one undo step.

@@ -14,8 +14,8 @@ What the user sees, top to bottom:
 Runs happen one at a time in an :class:`~workbench.gui.inference_worker.InferenceJob` (pool thread; the
 ONNX Runtime session is created there on the first run). Further requests wait in a queue. Every result goes
 into ``document.add_result`` (one undo step). A segmentation result is then written into the label map by
-the main window in its default *merge* mode (only unlabelled pixels, so manual edits survive; a second undo
-step, so the first Ctrl+Z takes the mask out of the labels and the second removes the result). The buttons
+the main window in its default *merge* mode (only unlabelled pixels, so manual edits survive), inside the same
+undo step: one Ctrl+Z takes the result and its mask away together. The buttons
 here re-apply it on demand, or replace the label map after a confirmation.
 
 Run on drop: the plugins checked here (``Settings.run_on_drop``, saved at once) run automatically on every
