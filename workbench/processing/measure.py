@@ -1,7 +1,8 @@
 """Per-label measurements in physical units, CSV export and the ROI histogram.
 
-All labels are measured in one pass over the arrays (``np.bincount`` and ``scipy.ndimage`` reductions
-with an index), never with a Python loop over pixels or ``regionprops``. Intensities are the image's
+All labels are measured together: the labelled pixels are grouped by label with one stable argsort,
+then ``np.bincount`` sums and per-run min/max/median (never a Python loop over pixels, nor
+``regionprops`` or ``scipy.ndimage``'s indexed reductions, which sort the whole image per statistic). Intensities are the image's
 stored values: Hounsfield units for CT (the readers apply the modality LUT). NaN pixels count towards
 the size but not the intensity statistics.
 
@@ -56,6 +57,9 @@ class LabelStats:
 
 
 COLUMNS = [f.name for f in fields(LabelStats)]
+
+#: Above this many labels the medians come from one lexsort instead of a partition per label.
+_PARTITION_MAX_LABELS = 256
 
 
 def _perimeter(crop: np.ndarray, spacing_yx: tuple[float, float]) -> float:
@@ -149,23 +153,80 @@ def measure_labels(labels: np.ndarray, image: np.ndarray | None = None, *,
             if not finite.all():
                 # NaN pixels leave the statistics: give them label 0 for the intensity reductions only.
                 valid_lab = np.where(finite, flat, 0)
-                vals = np.where(finite, vals, 0)
-        v64 = vals.astype(np.float64)
-        n = np.bincount(valid_lab, minlength=n_max + 1)
-        s1 = np.bincount(valid_lab, weights=v64, minlength=n_max + 1)
+        # Group the requested, labelled, finite pixels by label once: a stable argsort of the label
+        # values (radix sort for 8/16-bit labels, O(n)) keeps each label's pixels in image order, so the
+        # bincount sums below are bit-identical to sums over the whole image, and min/max/median read
+        # contiguous runs. scipy.ndimage.minimum/maximum/median sort every pixel of the image by
+        # value for each call (2.4 s on 2048² with two labels, against ~0.2 s here).
+        if values is None:
+            sel = np.flatnonzero(valid_lab)  # every nonzero label is measured
+        else:
+            want = np.zeros(n_max + 1, dtype=bool)
+            want[present] = True
+            sel = np.flatnonzero(want[valid_lab])
+        grp_lab = valid_lab[sel]
+        order = np.argsort(grp_lab, kind="stable")
+        grp_lab = grp_lab[order]
+        grp_vals = vals[sel][order]
+        del sel, order
+        v64 = grp_vals.astype(np.float64)
+        n = np.bincount(grp_lab, minlength=n_max + 1)
+        s1 = np.bincount(grp_lab, weights=v64, minlength=n_max + 1)
         mean_all = np.divide(s1, n, out=np.full(n.shape, np.nan), where=n > 0)
         # Two-pass variance (sum of squared deviations from the label mean) avoids the cancellation of
         # E[x²] - E[x]² on large HU or 16-bit values.
-        dev = v64 - mean_all[valid_lab]
-        s2 = np.bincount(valid_lab, weights=dev * dev, minlength=n_max + 1)
-        idx = present.tolist()
+        dev = v64 - mean_all[grp_lab]
+        s2 = np.bincount(grp_lab, weights=dev * dev, minlength=n_max + 1)
+        del v64, dev
         stats_int["n"] = n[present]
         stats_int["mean"] = mean_all[present]
         stats_int["std"] = np.sqrt(np.divide(s2, n, out=np.full(n.shape, np.nan), where=n > 0))[present]
-        stats_int["min"] = np.asarray(ndi.minimum(vals, valid_lab, idx), dtype=np.float64).reshape(-1)
-        stats_int["max"] = np.asarray(ndi.maximum(vals, valid_lab, idx), dtype=np.float64).reshape(-1)
-        stats_int["median"] = np.asarray(ndi.median(vals, valid_lab, idx), dtype=np.float64).reshape(-1)
+        starts = np.searchsorted(grp_lab, present, side="left")
+        ends = np.searchsorted(grp_lab, present, side="right")
+        mins = np.full(present.size, np.nan)
+        maxs = np.full(present.size, np.nan)
+        medians = np.full(present.size, np.nan)
+        nonempty = ends > starts
+        if nonempty.any():
+            # reduceat over the starts of the non-empty runs: each run ends where the next one starts
+            # (runs of labels that are not requested were never selected).
+            mins[nonempty] = np.minimum.reduceat(grp_vals, starts[nonempty])
+            maxs[nonempty] = np.maximum.reduceat(grp_vals, starts[nonempty])
+        # The median is the mean of the two middle values of each run, with the same arithmetic as
+        # scipy.ndimage.median (in the image's dtype; float64 for integers) so the figures do not
+        # depend on the method. Few labels: partition each run, O(n). Many labels: one lexsort of
+        # all the grouped values beats a Python call per label (537k labels on 2048²: seconds saved).
+        lo_pos = starts + (ends - starts - 1) // 2
+        hi_pos = starts + (ends - starts) // 2
+        lo_v = np.empty(present.size, dtype=grp_vals.dtype)
+        hi_v = np.empty(present.size, dtype=grp_vals.dtype)
+        runs = np.flatnonzero(nonempty)
+        if runs.size > _PARTITION_MAX_LABELS:
+            in_order = grp_vals[np.lexsort((grp_vals, grp_lab))]
+            lo_v[runs], hi_v[runs] = in_order[lo_pos[runs]], in_order[hi_pos[runs]]
+        else:
+            for i in runs.tolist():
+                k_lo, k_hi = int(lo_pos[i] - starts[i]), int(hi_pos[i] - starts[i])
+                part = np.partition(grp_vals[starts[i]:ends[i]], (k_lo, k_hi))
+                lo_v[i], hi_v[i] = part[k_lo], part[k_hi]
+        if np.issubdtype(grp_vals.dtype, np.integer) or grp_vals.dtype == bool:
+            mid = (lo_v[runs].astype("d") + hi_v[runs].astype("d")) / 2.0
+        else:
+            mid = (lo_v[runs] + hi_v[runs]) / 2.0
+        medians[runs] = mid
+        stats_int["min"] = mins
+        stats_int["max"] = maxs
+        stats_int["median"] = medians
 
+    # Python floats (None where a label has no finite pixel or there is no image), converted once.
+    columns: dict[str, list] = {}
+    for key in ("mean", "std", "min", "max", "median"):
+        arr = stats_int[key]
+        if arr is None:
+            columns[key] = [None] * present.size
+        else:
+            columns[key] = [float(v) if n_i else None
+                            for v, n_i in zip(arr.tolist(), stats_int["n"].tolist())]  # type: ignore[union-attr]
     objects = ndi.find_objects(lab, max_label=n_max)
     out: list[LabelStats] = []
     for i, value in enumerate(present.tolist()):
@@ -190,17 +251,11 @@ def measure_labels(labels: np.ndarray, image: np.ndarray | None = None, *,
             eq_px = (6.0 * pixels / math.pi) ** (1.0 / 3.0)
             eq_mm = (6.0 * volume / math.pi) ** (1.0 / 3.0) if volume is not None else None
 
-        def pick(key: str) -> float | None:
-            arr = stats_int[key]
-            if arr is None or stats_int["n"][i] == 0:  # type: ignore[index]
-                return None
-            return float(arr[i])
-
         out.append(LabelStats(
             label=int(value), name=(names or {}).get(int(value), f"label {value}"), pixels=pixels,
-            area_mm2=area, volume_mm3=volume, mean=pick("mean"), std=pick("std"), min=pick("min"),
-            max=pick("max"), median=pick("median"), perimeter_px=per_px, perimeter_mm=per_mm,
-            equivalent_diameter_px=eq_px, equivalent_diameter_mm=eq_mm, bbox=bbox))
+            area_mm2=area, volume_mm3=volume, mean=columns["mean"][i], std=columns["std"][i],
+            min=columns["min"][i], max=columns["max"][i], median=columns["median"][i],
+            perimeter_px=per_px, perimeter_mm=per_mm, equivalent_diameter_px=eq_px, equivalent_diameter_mm=eq_mm, bbox=bbox))
     return out
 
 

@@ -3,7 +3,9 @@
 Automatic thresholds follow scikit-image's convention: the foreground is ``image > t``. Otsu on 8- and
 16-bit images (and int16, shifted losslessly to uint16) uses OpenCV's ``THRESH_OTSU`` on the exact
 full-resolution histogram (OpenCV 5 accepts 16-bit input; reducing to 8-bit first moves the threshold by
-up to one 8-bit bin, about 1% of the range). Everything else uses scikit-image. NaN pixels are ignored
+up to one 8-bit bin, about 1% of the range). Everything else uses scikit-image; multi-Otsu on integer
+data gets its histogram from here, because scikit-image bins integers one value per bin whatever
+``nbins`` says and its search is quadratic (3 classes) in the bins: minutes on a 16-bit image. NaN pixels are ignored
 when a threshold is computed and are never foreground.
 """
 from __future__ import annotations
@@ -116,25 +118,130 @@ def threshold_value(image: np.ndarray, *, method: str = "otsu", mask: np.ndarray
     return float(filters.threshold_isodata(values, nbins=nbins))
 
 
+#: Largest histogram for multi-Otsu by number of classes. scikit-image's search costs about
+#: classes * bins^(classes-1) / (classes-1)! steps and its lookup table bins² / 2 floats (measured here:
+#: 5 classes on 256 bins took 7 s, 6 classes would take minutes); these caps keep every class count
+#: near 0.1 s or less and leave the default 256 bins untouched for 2..4 classes.
+_MULTIOTSU_MAX_BINS = {2: 1024, 3: 1024, 4: 256, 5: 96, 6: 48, 7: 32, 8: 24}
+
+
+def _integer_multiotsu_histogram(values: np.ndarray, classes: int,
+                                 nbins: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(counts, bin_values)`` histogram multi-Otsu runs on, for integer (or bool) data.
+
+    scikit-image ignores ``nbins`` for integer images: it bins them one value per bin, and its search is
+    O(bins^(classes-1)) -- minutes for a 0..60000 image. Here a value range of at most ``nbins``
+    values keeps that exact histogram (the result is then scikit-image's, bit for bit, e.g. on every
+    uint8 image); a wider range is cut into equal bins a whole number ``w`` of values wide, at most
+    ``nbins`` of them. The bins must stay equally spaced, empty ones included: scikit-image's search
+    uses the bin index, not the bin value, as the intensity. Each bin is represented by the largest
+    value it can hold, so a threshold ``t`` separates the pixels exactly where the bins were split
+    (``image > t``); on smooth histograms it lands within a bin width of the exact optimum.
+    """
+    flat = np.ravel(values)
+    if flat.dtype == bool:
+        flat = flat.view(np.uint8)
+    if flat.dtype.itemsize <= 2:
+        # 8/16-bit: exact per-value counts in one bincount over at most 65536 slots; signed data via a
+        # sign-bit flip, which maps -32768..32767 onto 0..65535 in order without a wider copy.
+        offset = 0
+        if flat.dtype.kind == "i":
+            unsigned = np.dtype(f"u{flat.dtype.itemsize}")
+            offset = 1 << (8 * flat.dtype.itemsize - 1)
+            flat = flat.view(unsigned) ^ unsigned.type(offset)
+        per_value = np.bincount(flat)
+        nonzero = np.flatnonzero(per_value)
+        if nonzero.size < classes:
+            raise ProcessingError(f"multi-Otsu: the image has fewer than {classes} distinct values")
+        lo, hi = int(nonzero[0]), int(nonzero[-1])
+        per_value = per_value[lo:hi + 1]
+        vmin, span = lo - offset, hi - lo + 1
+        width = -(-span // nbins)  # ceil: at most nbins bins
+        if width == 1:
+            return per_value, np.arange(vmin, vmin + span, dtype=np.float64)
+        padded = np.zeros(-(-span // width) * width, dtype=np.int64)
+        padded[:span] = per_value
+        counts = padded.reshape(-1, width).sum(axis=1)
+    else:
+        # wider integers: offsets from the minimum in uint64 (modular subtraction is exact for every
+        # signed or unsigned dtype), then one bincount of the bin indices.
+        vmin, vmax = int(flat.min()), int(flat.max())
+        span = vmax - vmin + 1
+        width = -(-span // nbins)
+        offsets = flat.astype(np.uint64) - np.uint64(vmin % (1 << 64))
+        if width > 1:
+            offsets //= np.uint64(width)
+        counts = np.bincount(offsets.astype(np.intp), minlength=-(-span // width))
+        if np.count_nonzero(counts) < classes and np.unique(flat).size < classes:
+            raise ProcessingError(f"multi-Otsu: the image has fewer than {classes} distinct values")
+        if width == 1:
+            return counts, np.arange(vmin, vmin + span, dtype=np.float64)
+    if np.count_nonzero(counts) < classes:
+        raise ProcessingError(f"multi-Otsu: the values fall into fewer than {classes} of {counts.size} "
+                              f"histogram bins (range {vmin}..{vmin + span - 1}); raise nbins")
+    tops = np.minimum(vmin + width * np.arange(1, counts.size + 1, dtype=np.float64) - 1, vmin + span - 1)
+    return counts, tops
+
+
 def multiotsu_values(image: np.ndarray, *, classes: int = 3, mask: np.ndarray | None = None,
                      nbins: int = 256) -> tuple[float, ...]:
     """Multi-Otsu thresholds (``classes - 1`` values, ascending) by scikit-image.
 
-    Raises :class:`ProcessingError` when the image has fewer distinct values than ``classes``.
+    Parameters
+    ----------
+    image : ndarray
+        ``(y, x)`` or ``(z, y, x)`` scalar image; NaN pixels are ignored.
+    classes : int
+        Number of classes, 2..8.
+    mask : ndarray of bool, optional
+        ROI: only these pixels count.
+    nbins : int
+        Histogram bins. Float data: scikit-image's ``nbins`` equal bins over the finite range (the
+        thresholds are bin centres). Integer data whose value range is wider than ``nbins`` (16-bit,
+        CT): at most ``nbins`` equal bins a whole number of values wide, each threshold the largest
+        value of its bin (see :func:`_integer_multiotsu_histogram`); a narrower range keeps the exact
+        histogram, i.e. scikit-image's result. Capped at 1024 bins, and for 5 or more classes at
+        24..96 bins, because the search grows as bins^(classes-1).
+
+    Returns
+    -------
+    tuple of float
+        The thresholds; class ``k`` is ``t[k-1] < image <= t[k]``.
+
+    Raises
+    ------
+    ProcessingError
+        ``classes`` out of range, no finite pixel values, fewer distinct values than ``classes``, or
+        fewer non-empty histogram bins than ``classes`` (values in a few tight clusters: raise
+        ``nbins``).
     """
     from skimage.filters import threshold_multiotsu
 
     image = scalar_array(image)
     if not 2 <= int(classes) <= 8:
         raise ProcessingError(f"multi-Otsu classes must be 2..8, got {classes}")
+    classes = int(classes)
+    nbins = int(nbins)
+    if nbins < classes:
+        raise ProcessingError(f"multi-Otsu: nbins must be at least the number of classes ({classes}), got {nbins}")
     roi = None if mask is None else bool_mask(mask, "ROI mask", image.shape)
     values = _values(image, roi)
     if values.size == 0:
         raise ProcessingError("threshold: no finite pixel values to compute it from")
+    nbins = min(nbins, _MULTIOTSU_MAX_BINS[classes])
+    if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
+        hist = _integer_multiotsu_histogram(values, classes, nbins)
+        try:
+            t = threshold_multiotsu(classes=classes, hist=hist)
+        except ValueError as exc:  # unreachable with >= classes non-empty bins; kept as a user error
+            raise ProcessingError(f"multi-Otsu: {exc}") from None
+        return tuple(float(v) for v in t)
+    # Float data: scikit-image bins it into nbins itself (np.histogram, fast). The distinct-value check
+    # looks at a subsample first so that the full sort only runs on nearly constant images.
     if np.unique(values[:: max(1, values.size // 100_000)]).size < classes and np.unique(values).size < classes:
         raise ProcessingError(f"multi-Otsu: the image has fewer than {classes} distinct values")
     try:
-        t = threshold_multiotsu(values, classes=int(classes), nbins=nbins)
+        t = threshold_multiotsu(values, classes=classes, nbins=nbins)
     except ValueError as exc:  # skimage refuses degenerate histograms
         raise ProcessingError(f"multi-Otsu: {exc}") from None
     return tuple(float(v) for v in t)
