@@ -20,7 +20,7 @@ def measure(window, qtbot, gradient_png, load):
 
 
 def _settle(qtbot, panel):
-    qtbot.waitUntil(lambda: not panel.busy, timeout=20_000)
+    qtbot.waitUntil(lambda: not panel.is_busy, timeout=20_000)
 
 
 def _paint(labels):

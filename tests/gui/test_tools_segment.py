@@ -34,7 +34,7 @@ def tools(window, qtbot, gradient_png, load):
 
 
 def _wait_idle(qtbot, tools):
-    qtbot.waitUntil(lambda: not tools.busy, timeout=20_000)
+    qtbot.waitUntil(lambda: not tools.is_busy, timeout=20_000)
 
 
 # -- threshold -------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def test_region_grow_through_the_stack_in_a_worker(window, qtbot, stack_npy, loa
     z = window.view_state.slice_index
     click(window.canvas, 10.5, 20.5)
     tools.grow_apply.click()
-    assert tools.busy or window.document.labels.data.any()
+    assert tools.is_busy or window.document.labels.data.any()
     _wait_idle(qtbot, tools)
     data = window.document.image.data
     reference = region_grow(data, [(z, 20, 10)], tolerance=120, connectivity=26)

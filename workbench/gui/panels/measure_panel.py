@@ -148,7 +148,7 @@ class MeasurePanel(QtWidgets.QWidget):
             self._timer.start()
 
     @property
-    def busy(self) -> bool:
+    def is_busy(self) -> bool:
         """A measurement is pending or running."""
         return self._job is not None or self._timer.isActive()
 

@@ -1238,7 +1238,7 @@ class ToolsPanel(QtWidgets.QWidget):
     # background jobs
     # ==============================================================================================
     @property
-    def busy(self) -> bool:
+    def is_busy(self) -> bool:
         return self._job is not None
 
     def _start_job(self, fn, on_done: Callable[[object], None], what: str) -> None:
