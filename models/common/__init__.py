@@ -1,0 +1,1 @@
+"""Shared data loading, degradation and export helpers for the bundled models' training scripts."""

@@ -1,0 +1,1 @@
+"""Blind Gaussian / Poisson-like denoiser (residual CNN on a pixel-unshuffled input)."""

@@ -1,0 +1,230 @@
+"""Blob synthesis, held-out set, blob_log baseline, decoding and AP50 of the focal-spot detector.
+
+No torch here: the unit test imports it to evaluate the shipped ONNX the way training did.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.special import erfc
+
+from ..common.data import HELD_OUT_SLAB, load_dicom, load_gray, mni_heldout_slice
+
+CLASSES = ["bright spot", "dark spot"]
+PERCENTILE = (0.5, 99.5)
+MULTIPLE_OF = 32
+STRIDE = 4
+R_RANGE = (3.0, 18.0)  # mean radius in pixels: spots of 6-36 px across
+
+
+def insert_blobs(img: np.ndarray, rng: np.random.Generator, n_max: int = 6, noise_p: float = 0.3):
+    """Insert 1..``n_max`` non-overlapping elliptic spots into ``img`` (float, [0, 1]).
+
+    Spots are round to 2:1 oval, rotated, bright or dark, with an error-function edge whose width varies
+    from sharp (0.3 px) to very soft (half the radius), and a contrast of 12-60 % of the image's robust
+    range (added to, or blended towards, a target value). Returns (image, boxes xyxy, classes).
+    """
+    out = img.astype(np.float64).copy()
+    h, w = out.shape
+    lo, hi = np.percentile(out, [1, 99])
+    rng_i = max(hi - lo, 0.05)
+    boxes, classes = [], []
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    for _ in range(rng.integers(1, n_max + 1)):
+        r = float(np.exp(rng.uniform(np.log(R_RANGE[0]), np.log(R_RANGE[1]))))
+        ratio = rng.uniform(1.0, 2.0)
+        a, b = r * np.sqrt(ratio), r / np.sqrt(ratio)
+        th = rng.uniform(0, np.pi)
+        ex = np.sqrt((a * np.cos(th)) ** 2 + (b * np.sin(th)) ** 2)
+        ey = np.sqrt((a * np.sin(th)) ** 2 + (b * np.cos(th)) ** 2)
+        if w <= 2 * ex + 4 or h <= 2 * ey + 4:
+            continue
+        bright = rng.random() < 0.5
+        contrast = rng.uniform(0.12, 0.6) * rng_i
+        for _try in range(30):
+            cx, cy = rng.uniform(ex + 1, w - ex - 1), rng.uniform(ey + 1, h - ey - 1)
+            box = np.array([cx - ex, cy - ey, cx + ex, cy + ey])
+            local = float(np.median(out[int(box[1]):int(box[3]) + 1, int(box[0]):int(box[2]) + 1]))
+            # a dark spot on black (or a bright one on white) would be clipped away by the normalisation:
+            # only place spots where they stay visible
+            visible = local - lo >= 0.6 * contrast if not bright else hi - local >= -0.5 * rng_i
+            if visible and all(not _near(box, bb) for bb in boxes):
+                break
+        else:
+            continue
+        dx, dy = xx - cx, yy - cy
+        u = (dx * np.cos(th) + dy * np.sin(th)) / a
+        v = (-dx * np.sin(th) + dy * np.cos(th)) / b
+        rho = np.sqrt(u * u + v * v)
+        edge = rng.uniform(0.3, max(0.31, 0.5 * r))
+        mask = 0.5 * erfc((rho - 1.0) * r / (np.sqrt(2.0) * edge))
+        if rng.random() < 0.5:
+            out += (1 if bright else -1) * contrast * mask
+        else:
+            # blend towards a level above/below the local mean: the spot hides what was under it
+            target = local + (1 if bright else -1) * contrast
+            out = out * (1 - mask) + target * mask
+        boxes.append(box)
+        classes.append(0 if bright else 1)
+    if rng.random() < noise_p:
+        out += rng.normal(0, rng.uniform(0.005, 0.05) * rng_i / 0.5, out.shape)
+    return out.astype(np.float32), np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64)
+
+
+def _near(a, b, gap: float = 3.0) -> bool:
+    return not (a[2] + gap < b[0] or b[2] + gap < a[0] or a[3] + gap < b[1] or b[3] + gap < a[1])
+
+
+def _iou(a, b) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def heldout_bases() -> list[np.ndarray]:
+    """Never trained on: camera, moon, CT_small and axial slices of the MNI held-out slab."""
+    out = [load_gray("camera.png"), load_gray("moon.png"), load_dicom("CT_small.dcm")]
+    out += [mni_heldout_slice(k) for k in range(HELD_OUT_SLAB[0] + 1, HELD_OUT_SLAB[1], 4)]
+    return out
+
+
+def heldout_set(per_base: int = 4, seed: int = 77):
+    """``per_base`` insertions into every held-out base: a list of (image, boxes, classes)."""
+    rng = np.random.default_rng(seed)
+    return [insert_blobs(base, rng) for base in heldout_bases() for _ in range(per_base)]
+
+
+def normalize(img: np.ndarray) -> np.ndarray:
+    """plugin.yaml ``percentile: [0.5, 99.5]`` with clipping, as the engine's intensity map does."""
+    lo, hi = (float(v) for v in np.percentile(img, PERCENTILE))
+    if hi <= lo:
+        hi = lo + 1.0
+    return ((np.clip(img, lo, hi) - lo) / (hi - lo)).astype(np.float32)
+
+
+def nms(boxes, scores, iou_thr=0.45):
+    order = np.argsort(-scores)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        iou = inter / (area[i] + area[rest] - inter + 1e-9)
+        order = rest[iou <= iou_thr]
+    return np.array(keep, np.int64)
+
+
+def decode_yolov8(out: np.ndarray, *, score_threshold: float = 0.05, iou_threshold: float = 0.45,
+                  max_candidates: int = 3000, max_detections: int = 300):
+    """``[1, 4+C, N]`` -> boxes xyxy, scores, classes (class-wise NMS), like the engine's yolov8 decoder."""
+    rows = out[0].T
+    cls = rows[:, 4:].argmax(1)
+    scores = rows[np.arange(len(rows)), 4 + cls]
+    sel = np.flatnonzero(scores >= score_threshold)
+    sel = sel[np.argsort(-scores[sel])[:max_candidates]]  # bounded NMS cost, like any YOLO post-processing
+    rows, cls, scores = rows[sel], cls[sel], scores[sel]
+    boxes = np.stack([rows[:, 0] - rows[:, 2] / 2, rows[:, 1] - rows[:, 3] / 2,
+                      rows[:, 0] + rows[:, 2] / 2, rows[:, 1] + rows[:, 3] / 2], 1)
+    keep = []
+    for c in np.unique(cls):
+        idx = np.flatnonzero(cls == c)
+        keep += list(idx[nms(boxes[idx], scores[idx], iou_threshold)])
+    keep = np.array(keep, np.int64)
+    keep = keep[np.argsort(-scores[keep])[:max_detections]]
+    return boxes[keep].reshape(-1, 4), scores[keep], cls[keep]
+
+
+def onnx_detect(sess, img: np.ndarray, **kw):
+    """The plugin.yaml pipeline: percentile normalisation, pad bottom/right to a multiple of 32 (pad value
+    = the image minimum, i.e. model value 0), run, decode; boxes are in the image's pixels."""
+    x = normalize(img)
+    h, w = x.shape
+    x = np.pad(x, ((0, (-h) % MULTIPLE_OF), (0, (-w) % MULTIPLE_OF)))
+    out = sess.run(None, {"input": x[None, None]})[0]
+    boxes, scores, cls = decode_yolov8(out, **kw)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    return boxes, scores, cls
+
+
+def blob_log_detect(img: np.ndarray, *, threshold: float, max_sigma: float = 13.0):
+    """scikit-image blob_log on the normalised image (bright spots) and its inverse (dark spots).
+
+    Score = the scale-normalised LoG response at the blob; box = circle of radius sqrt(2) sigma.
+    """
+    from skimage.feature import blob_log
+
+    x = normalize(img)
+    boxes, scores, cls = [], [], []
+    for c, im in enumerate((x, 1.0 - x)):
+        blobs = blob_log(im, min_sigma=1.5, max_sigma=max_sigma, num_sigma=8, threshold=threshold, overlap=0.5)
+        for y, xx, s in blobs:
+            r = np.sqrt(2.0) * s
+            resp = -s * s * ndi.gaussian_laplace(im[max(0, int(y - 3 * s)):int(y + 3 * s) + 1,
+                                                    max(0, int(xx - 3 * s)):int(xx + 3 * s) + 1], s)
+            yy, xc = min(int(y), int(3 * s)), min(int(xx), int(3 * s))
+            scores.append(float(resp[min(yy, resp.shape[0] - 1), min(xc, resp.shape[1] - 1)]))
+            boxes.append([xx - r, y - r, xx + r, y + r])
+            cls.append(c)
+    return np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32), np.array(cls, np.int64)
+
+
+def average_precision(dets, gts, n_classes: int = len(CLASSES), iou_thr: float = 0.5) -> dict:
+    """VOC-style (all-point interpolated) AP at IoU 0.5 per class, their mean, and the class-agnostic AP.
+
+    ``dets``: list per image of (boxes, scores, classes); ``gts``: list per image of (boxes, classes).
+    """
+    def ap_for(select_cls):
+        recs, n_gt = [], 0
+        for img_i, ((db, ds, dc), (gb, gc)) in enumerate(zip(dets, gts)):
+            gmask = np.ones(len(gc), bool) if select_cls is None else gc == select_cls
+            dmask = np.ones(len(dc), bool) if select_cls is None else dc == select_cls
+            g = gb[gmask]
+            n_gt += len(g)
+            used = np.zeros(len(g), bool)
+            dbs, dss = db[dmask], ds[dmask]
+            iou_mat = _iou_matrix(dbs, g)
+            for k in np.argsort(-dss):
+                ious = iou_mat[k]
+                j = int(np.argmax(ious)) if len(ious) else -1
+                tp = j >= 0 and ious[j] >= iou_thr and not used[j]
+                if tp:
+                    used[j] = True
+                recs.append((float(dss[k]), tp))
+        if n_gt == 0:
+            return float("nan")
+        recs.sort(key=lambda t: -t[0])
+        tp = np.cumsum([t[1] for t in recs]) if recs else np.zeros(0)
+        fp = np.cumsum([not t[1] for t in recs]) if recs else np.zeros(0)
+        recall = tp / n_gt
+        precision = tp / np.maximum(tp + fp, 1e-9)
+        mrec = np.concatenate([[0.0], recall, [1.0]])
+        mpre = np.concatenate([[0.0], precision, [0.0]])
+        for i in range(len(mpre) - 2, -1, -1):
+            mpre[i] = max(mpre[i], mpre[i + 1])
+        idx = np.flatnonzero(mrec[1:] != mrec[:-1])
+        return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]))
+
+    per_class = [ap_for(c) for c in range(n_classes)]
+    return {"ap50_per_class": [round(v, 4) for v in per_class], "map50": round(float(np.nanmean(per_class)), 4),
+            "ap50_class_agnostic": round(ap_for(None), 4)}

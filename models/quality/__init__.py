@@ -1,0 +1,1 @@
+"""Image-quality triage classifier: good / noisy / blurred / low contrast."""
