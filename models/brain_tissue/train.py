@@ -322,10 +322,10 @@ does, before cropping. One template (one synthetic "subject"): see limitations.
 A compact U-Net (widths 16-32-48-64, three poolings, batch norm, 0.24 M parameters, 0.9 MB ONNX). Input:
 the slice's 1st-99th percentile mapped to [0, 1] (clipped), padded to a multiple of 8; output: softmax over
 the 4 classes at full resolution. Loss: class-weighted cross-entropy + soft Dice; AdamW, cosine schedule,
-128x128 crops, batch 8, one CPU thread, fixed seeds. Training log: {log}. Runs 2 and 3 continue from the
-previous weights (`--resume`, a new cosine cycle from lr 1e-3); run 3 introduced the whole-slice normalisation
+128x128 crops, batch 8, one CPU thread, fixed seeds. Training log: {log}. Every run after the first continues from
+the previous weights (`--resume`, a new cosine cycle; run 4 peaked at lr 1e-3 for 30 min); run 3 introduced the whole-slice normalisation
 and the milder gamma/bias ranges described above (runs 1-2 normalised each crop on its own and used gamma
-0.63-1.6, bias ±15 %). Logs: models/brain_tissue/train_run1.log, train_run2.log, train.log.
+0.63-1.6, bias ±15 %). The logs stay out of git (`models/**/*.log`); their final figures are the ones quoted here.
 
 ## Held-out evaluation (same run)
 All 24 axial slices of the held-out slab, Dice pooled over the slab. Baseline: what a user would do with
