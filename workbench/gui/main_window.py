@@ -8,11 +8,11 @@ import numpy as np
 
 from .. import __version__
 from ..core.document import Document
-from ..core.errors import WorkbenchError
 from ..core.settings import Settings, config_dir, save_settings
 from ..inference.results import RestorationResult, SegmentationResult
 from .canvas import CanvasWidget
 from .display import slice_position_text
+from .export_actions import SessionController
 from .panels import PANEL_FACTORIES
 from .qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
 from .settings_dialog import SettingsDialog
@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 MAX_RECENT = 10
 LAYOUT_VERSION = 1
-IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.nii *.nii.gz *.npy);;"
-                "DICOM (*.dcm *);;All files (*)")
+IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.nii *.nii.gz *.npy *.wbsession);;"
+                "DICOM (*.dcm *);;Workbench session (*.wbsession);;All files (*)")
 _AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea, "right": Qt.DockWidgetArea.RightDockWidgetArea,
           "bottom": Qt.DockWidgetArea.BottomDockWidgetArea, "top": Qt.DockWidgetArea.TopDockWidgetArea}
 
@@ -127,6 +127,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.image_changed.connect(self._on_image_changed)
         self.document.results_changed.connect(self._on_results_changed)
         self.document.undo.changed.connect(self._update_undo_actions)
+        # sessions and exports (File menu); connected after the handlers above so it titles the window last
+        self.session = SessionController(self)
+        self.session.install(self.file_menu, self.quit_action)
+        self.export_action = self.session.export_mask_action
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
         self.canvas.cursor_moved.connect(self.cursor_label.setText)
         self._update_undo_actions()
@@ -196,10 +200,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu = m.addMenu("Open &recent")
         self._fill_recent_menu()
         m.addSeparator()
-        self.export_action = self._action(m, "&Export mask…", self.export_mask_dialog, "Ctrl+E",
-                                          "Write the label map of the shown slice as a PNG")
-        m.addSeparator()
-        self._action(m, "&Quit", self.close, QtGui.QKeySequence.StandardKey.Quit)
+        # session and export actions are inserted above Quit by SessionController.install
+        self.file_menu = m
+        self.quit_action = self._action(m, "&Quit", lambda: self.session.close_window(),
+                                        QtGui.QKeySequence.StandardKey.Quit)
 
         m = bar.addMenu("&Edit")
         self.undo_action = self._action(m, "&Undo", self.undo, QtGui.QKeySequence.StandardKey.Undo)
@@ -255,7 +259,8 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- opening ----------------------------------------------------------------------------------
     @property
     def is_loading(self) -> bool:
-        return self._job is not None
+        """An image load, or a session open/save/export, is under way."""
+        return self._job is not None or (hasattr(self, "session") and self.session.is_busy)
 
     def open_paths(self, paths: list[str | Path]) -> None:
         """Open the first of ``paths`` (one image per document); a folder opens as a DICOM series."""
@@ -267,7 +272,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_path(paths[0])
 
     def open_path(self, path: str | Path) -> None:
-        """Start reading ``path`` in a worker; the open document stays until the new image is ready."""
+        """Start reading ``path`` in a worker; the open document stays until the new image is ready.
+
+        A ``.wbsession`` file opens as a session (image, labels, results, view)."""
+        if str(path).lower().endswith(".wbsession"):
+            self.session.open_session(path)
+            return
+        self.session.cancel()  # an open session still being read: the newest request wins
         if self._job is not None:
             self._job.cancel()  # the newest request wins; the old job's result is ignored
         job = LoadJob(path, max_pixels=self.settings.max_pixels, parent=self)
@@ -285,6 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def cancel_load(self) -> None:
         if self._job is not None:
             self._job.cancel()
+        self.session.cancel()  # a session being opened (saves and exports are not cancellable)
 
     def _finish_job(self) -> LoadJob | None:
         job = self.sender()
@@ -485,29 +497,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- export -----------------------------------------------------------------------------------
     def export_mask_dialog(self) -> None:
-        image = self.document.image
-        if image is None:
-            return
-        stem = image.path.stem if image.path is not None else "mask"
-        suffix = f"_z{self.view_state.slice_index}" if image.n_slices > 1 else ""
-        default = str((image.path.parent if image.path else Path.home()) / f"{stem}{suffix}_mask.png")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export mask (PNG)", default, "PNG (*.png)")
-        if path:
-            self.export_mask(path)
+        """File > Export mask: the whole label map (see :class:`~workbench.gui.export_actions.SessionController`)."""
+        self.session.export_mask_dialog()
 
     def export_mask(self, path: str | Path) -> None:
-        """Write the label map of the shown slice as a PNG (8-bit if every value fits, else 16-bit)."""
-        labels = self.document.labels
-        if labels is None:
-            return
-        plane = labels.data[self.view_state.slice_index]
-        out = plane.astype(np.uint8) if int(plane.max(initial=0)) <= 255 else plane
-        try:
-            _write_png(Path(path), out)
-        except (WorkbenchError, OSError) as exc:
-            self.show_error(str(exc) if isinstance(exc, WorkbenchError) else f"{path}: cannot write ({exc})")
-            return
-        self.show_status(f"Mask written to {path}")
+        """Write the whole label map to ``path`` now, on this thread (PNG for 2D, TIFF/NIfTI for stacks,
+        .dcm SEG); the menu action writes in a worker instead."""
+        self.session.export_mask_now(path)
 
     # -- settings, theme, about -------------------------------------------------------------------
     def settings_dialog(self) -> None:
@@ -560,13 +556,13 @@ class MainWindow(QtWidgets.QMainWindow):
         qs.sync()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
+        # unsaved changes: Save / Discard / Cancel -- for the user's close (window manager, File > Quit asks
+        # before calling close()); close() from code never opens a modal box
+        if event.spontaneous() and not self.session.maybe_save(then=self.close):
+            event.ignore()
+            return
         if self._job is not None:
             self._job.cancel()
         self.save_layout()
         super().closeEvent(event)
 
-
-def _write_png(path: Path, data: np.ndarray) -> None:
-    from ..io.writers import write_png
-
-    write_png(path, data)

@@ -1,0 +1,570 @@
+"""File-menu actions for sessions and exports: Save / Save as / Open session, Export mask / measurements /
+report, and the unsaved-changes prompt on close.
+
+The work is the Qt-free :mod:`workbench.export.session`; this module only asks for file names, snapshots the
+document on the GUI thread (so editing can go on) and runs the reading/writing in a ``QThreadPool`` thread
+(house rule 5) with the status-bar progress of the main window. Errors go through ``window.show_error``.
+
+Dirty tracking: every change of the undo history after the last save or open marks the session dirty
+(undoing back to the saved state still counts as a change: simple and never loses work). Opening an image
+or a session resets it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core.errors import CancelledError, WorkbenchError
+from ..export.session import (SESSION_SUFFIX, Session, capture, default_mask_suffix, export_label_map,
+                              export_measurements, export_reports, read_session, restore_labels, restore_results,
+                              write_session)
+from ..inference.results import SegmentationResult
+from .qt import QtCore, QtGui, QtWidgets, Signal
+
+log = logging.getLogger(__name__)
+
+SESSION_FILTER = f"Workbench session (*{SESSION_SUFFIX})"
+_MASK_FILTERS = {".nii.gz": "NIfTI (*.nii.gz *.nii)", ".tif": "Multi-page TIFF (*.tif *.tiff)",
+                 ".png": "PNG (*.png)", ".dcm": "DICOM SEG (*.dcm)"}
+
+
+# -- view state <-> JSON ---------------------------------------------------------------------------------
+def view_to_dict(view_state, results: list) -> dict[str, Any]:
+    """The display settings a session keeps (window/level, slice, invert, overlay and compare settings)."""
+    restoration = view_state.restoration
+    index = next((i for i, r in enumerate(results) if r is restoration), None)
+    return {
+        "slice_index": int(view_state.slice_index),
+        "window": [float(view_state.window[0]), float(view_state.window[1])],
+        "invert": bool(view_state.invert),
+        "overlay_visible": bool(view_state.overlay_visible),
+        "overlay_opacity": float(view_state.overlay_opacity),
+        "label_styles": {str(v): {"opacity": float(s.opacity), "outline": bool(s.outline)}
+                         for v, s in view_state.label_styles.items()},
+        "detections_visible": bool(view_state.detections_visible),
+        "show_captions": bool(view_state.show_captions),
+        "score_threshold": float(view_state.score_threshold),
+        "compare_mode": str(view_state.compare_mode),
+        "swipe": float(view_state.swipe),
+        "restoration_index": index,
+        "active_label": int(view_state.active_label),
+    }
+
+
+def apply_view(view_state, view: dict[str, Any], results: list) -> list[str]:
+    """Apply a saved view through the ViewState setters; returns the keys that were malformed and skipped
+    (a view is cosmetic: a bad value never keeps a session from opening)."""
+    skipped: list[str] = []
+
+    def num(key: str) -> float | None:
+        value = view.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if value is not None:
+            skipped.append(key)
+        return None
+
+    def flag(key: str) -> bool | None:
+        value = view.get(key)
+        if isinstance(value, bool):
+            return value
+        if value is not None:
+            skipped.append(key)
+        return None
+
+    if (z := num("slice_index")) is not None:
+        view_state.set_slice(int(z))
+    window = view.get("window")
+    if isinstance(window, list) and len(window) == 2 and all(isinstance(v, (int, float)) for v in window):
+        view_state.set_window(float(window[0]), float(window[1]))
+    elif window is not None:
+        skipped.append("window")
+    if (v := flag("invert")) is not None:
+        view_state.set_invert(v)
+    if (v := flag("overlay_visible")) is not None:
+        view_state.set_overlay_visible(v)
+    if (o := num("overlay_opacity")) is not None:
+        view_state.set_overlay_opacity(o)
+    styles = view.get("label_styles")
+    if isinstance(styles, dict):
+        for key, style in styles.items():
+            if str(key).isdigit() and isinstance(style, dict):
+                opacity = style.get("opacity")
+                outline = style.get("outline")
+                view_state.set_label_style(int(key), opacity=float(opacity) if isinstance(opacity, (int, float)) else None,
+                                           outline=bool(outline) if isinstance(outline, bool) else None)
+            else:
+                skipped.append(f"label_styles.{key}")
+    if (v := flag("detections_visible")) is not None:
+        view_state.set_detections_visible(v)
+    if (v := flag("show_captions")) is not None:
+        view_state.set_show_captions(v)
+    if (t := num("score_threshold")) is not None:
+        view_state.set_score_threshold(t)
+    if (a := num("active_label")) is not None and a >= 1:
+        view_state.set_active_label(int(a))
+    index = view.get("restoration_index")
+    mode = view.get("compare_mode")
+    swipe = num("swipe")
+    if isinstance(index, int) and 0 <= index < len(results):
+        try:
+            view_state.set_compare(mode if isinstance(mode, str) else None, restoration=results[index], swipe=swipe)
+        except ValueError:
+            skipped.append("compare_mode")
+    return skipped
+
+
+# -- a job in the thread pool -----------------------------------------------------------------------------
+class SessionJob(QtCore.QObject):
+    """Runs ``fn(progress, cancelled) -> value`` in a pool thread; emits exactly one of ``finished``,
+    ``failed`` or ``cancelled`` (delivered in the GUI thread: the job object lives there)."""
+
+    progressed = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal(str)
+
+    def __init__(self, fn: Callable[[Callable[[int, int], None], Callable[[], bool]], Any], description: str,
+                 parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.fn = fn
+        self.description = description
+        self.on_done: Callable[[Any], Any] = lambda _value: None
+        self.settles_load = False
+        self.cancellable = False
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def start(self) -> None:
+        QtCore.QThreadPool.globalInstance().start(_Runnable(self))
+
+    def run(self) -> None:
+        try:
+            value = self.fn(self.progressed.emit, self._cancel.is_set)
+        except CancelledError as exc:
+            self.cancelled.emit(str(exc))
+        except WorkbenchError as exc:
+            self.failed.emit(str(exc))
+        except MemoryError:
+            self.failed.emit(f"{self.description}: not enough memory")
+        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down; logged in full
+            log.exception("unexpected error: %s", self.description)
+            self.failed.emit(f"{self.description}: unexpected error ({type(exc).__name__}: {exc})".splitlines()[0])
+        else:
+            self.finished.emit(value)
+
+
+class _Runnable(QtCore.QRunnable):
+    def __init__(self, job: SessionJob) -> None:
+        super().__init__()
+        self._job = job
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        self._job.run()
+
+
+# -- the controller ---------------------------------------------------------------------------------------
+class SessionController(QtCore.QObject):
+    """Session file, dirty flag and the File-menu actions of one main window.
+
+    Signals
+    -------
+    job_settled(bool)
+        A save/open/export job finished: ``True`` on success, ``False`` on error or cancel.
+    """
+
+    job_settled = Signal(bool)
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+        self.path: Path | None = None
+        self.dirty = False
+        self._job: SessionJob | None = None
+        self._generation = 0  # bumped on every history change: a save is clean only if nothing changed since
+        self._restoring = False
+        document = window.document
+        document.undo.changed.connect(self._on_history_changed)
+        document.image_changed.connect(self._on_image_changed)
+
+    # -- state ------------------------------------------------------------------------------------------
+    @property
+    def is_busy(self) -> bool:
+        return self._job is not None
+
+    def _on_history_changed(self) -> None:
+        self._generation += 1
+        if not self._restoring:
+            self._set_dirty(True)
+
+    def _on_image_changed(self) -> None:
+        if not self._restoring:
+            self.path = None
+        self._set_dirty(False)
+
+    def _set_dirty(self, dirty: bool) -> None:
+        self.dirty = bool(dirty) and self.window.document.image is not None
+        self._update_title()
+
+    def _update_title(self) -> None:
+        image = self.window.document.image
+        if image is None:
+            self.window.setWindowTitle("Workbench")
+            return
+        name = f"{self.path.name} ({image.display_name})" if self.path is not None else image.display_name
+        self.window.setWindowTitle(f"{name}[*] — Workbench")
+        self.window.setWindowModified(self.dirty)
+
+    # -- menu -------------------------------------------------------------------------------------------
+    def install(self, menu: QtWidgets.QMenu, before: QtGui.QAction | None) -> None:
+        """Add the session and export actions to ``menu`` above ``before``."""
+        def action(text: str, slot, shortcut=None, tip: str = "") -> QtGui.QAction:
+            act = QtGui.QAction(text, self.window)
+            if shortcut is not None:
+                act.setShortcut(QtGui.QKeySequence(shortcut))
+            if tip:
+                act.setStatusTip(tip)
+                act.setToolTip(tip)
+            act.triggered.connect(slot)
+            menu.insertAction(before, act)
+            return act
+
+        self.open_action = action("Open &session…", self.open_dialog, None,
+                                  "Open a saved session: the image with its labels, results and view")
+        menu.insertSeparator(before)
+        self.save_action = action("&Save session", self.save, QtGui.QKeySequence.StandardKey.Save,
+                                  "Save the labels, label table, model results and view (not the undo history)")
+        self.save_as_action = action("Save session &as…", self.save_as, "Ctrl+Shift+S")
+        menu.insertSeparator(before)
+        self.export_mask_action = action("&Export mask…", self.export_mask_dialog, "Ctrl+E",
+                                         "Write the whole label map: PNG (2D), NIfTI / TIFF (stacks), DICOM SEG")
+        self.export_csv_action = action("Export &measurements CSV…", self.export_measurements_dialog, None,
+                                        "Per-label pixels, area/volume and intensity statistics")
+        self.export_report_action = action("Export &report…", self.export_report_dialog, None,
+                                           "De-identified HTML + PDF reports of the label map and the model results")
+        menu.insertSeparator(before)
+        self.window.document.image_changed.connect(self._update_actions)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        has_image = self.window.document.image is not None
+        for act in (self.save_action, self.save_as_action, self.export_mask_action, self.export_csv_action,
+                    self.export_report_action):
+            act.setEnabled(has_image)
+
+    # -- jobs ---------------------------------------------------------------------------------------------
+    def _start(self, fn, description: str, on_done: Callable[[Any], Any], *, cancellable: bool = False,
+               settles_load: bool = False) -> bool:
+        window = self.window
+        if self._job is not None:
+            window.show_error(f"{description}: busy with {self._job.description}; try again when it finished")
+            return False
+        job = SessionJob(fn, description, self)
+        job.on_done = on_done
+        job.settles_load = settles_load  # an open: also report through window.load_settled
+        job.cancellable = cancellable
+        # bound slots of this QObject (GUI thread): Qt queues the worker's emissions to them
+        job.progressed.connect(self._on_progress)
+        job.finished.connect(self._on_finished)
+        job.failed.connect(self._on_failed)
+        job.cancelled.connect(self._on_cancelled)
+        self._job = job
+        window.progress.setRange(0, 0)
+        window.progress.show()
+        window.cancel_button.setVisible(cancellable)
+        window.show_status(f"{description}…", 0)
+        job.start()
+        return True
+
+    def cancel(self) -> None:
+        """Cancel an open under way (a save or export runs to the end: its write is atomic and short)."""
+        if self._job is not None and self._job.cancellable:
+            self._job.cancel()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if self.sender() is self._job and total > 0:
+            self.window.progress.setRange(0, total)
+            self.window.progress.setValue(min(done, total))
+
+    def _settle(self) -> SessionJob | None:
+        job = self.sender()
+        if job is None or job is not self._job:
+            return None
+        self._job = None
+        if not self.window.is_loading:
+            self.window.progress.hide()
+            self.window.cancel_button.hide()
+        job.deleteLater()
+        return job
+
+    def _emit(self, job: SessionJob, ok: bool) -> None:
+        if job.settles_load:
+            self.window.load_settled.emit(ok)
+        self.job_settled.emit(ok)
+
+    def _on_finished(self, value) -> None:
+        job = self._settle()
+        if job is None:
+            return
+        if job.is_cancelled:
+            self.window.show_status(f"{job.description}: cancelled by the user")
+            self._emit(job, False)
+            return
+        job.on_done(value)
+        self._emit(job, True)
+
+    def _on_failed(self, message: str) -> None:
+        job = self._settle()
+        if job is not None:
+            self.window.show_error(message)
+            self._emit(job, False)
+
+    def _on_cancelled(self, message: str) -> None:
+        job = self._settle()
+        if job is not None:
+            self.window.show_status(message)
+            self._emit(job, False)
+
+    def _snapshot(self) -> Session | None:
+        try:
+            session = capture(self.window.document,
+                              view=view_to_dict(self.window.view_state, self.window.document.results))
+        except WorkbenchError as exc:
+            self.window.show_error(str(exc))
+            return None
+        session.path = self.path
+        return session
+
+    def _default_dir(self) -> Path:
+        image = self.window.document.image
+        if self.path is not None:
+            return self.path.parent
+        if image is not None and image.path is not None:
+            return image.path.parent  # beside the file; for a DICOM folder beside it, not inside the series
+        return Path.home()
+
+    def _stem(self) -> str:
+        from ..export.prediction import output_stem
+
+        image = self.window.document.image
+        return output_stem(image, fallback="image") if image is not None else "image"
+
+    # -- save ---------------------------------------------------------------------------------------------
+    def save(self) -> bool:
+        """Save to the current session file (asks for a name the first time). Returns False if not started."""
+        if self.path is None:
+            return self.save_as()
+        return self.save_to(self.path)
+
+    def save_as(self) -> bool:
+        if self.window.document.image is None:
+            return False
+        default = self.path or self._default_dir() / f"{self._stem()}{SESSION_SUFFIX}"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Save session", str(default), SESSION_FILTER)
+        if not path:
+            return False
+        return self.save_to(path)
+
+    def save_to(self, path: str | Path, then: Callable[[], None] | None = None) -> bool:
+        """Snapshot the document now and write the session file in a worker; ``then`` runs after success."""
+        session = self._snapshot()
+        if session is None:
+            return False
+        target = Path(path)
+        if not target.name.lower().endswith(SESSION_SUFFIX):
+            target = target.with_name(target.name + SESSION_SUFFIX)
+        generation = self._generation
+
+        def work(progress, _cancelled):
+            return write_session(session, target, progress=progress)
+
+        def done(written: Path) -> None:
+            self.path = Path(written)
+            # edits made while the worker wrote are not in the file: stay dirty then
+            self._set_dirty(self._generation != generation)
+            self.window._remember_recent(self.path)
+            self.window.show_status(f"Session saved to {self.path}")
+            if then is not None:
+                then()
+
+        return self._start(work, f"Saving {target.name}", done)
+
+    # -- open ---------------------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Open session", str(self._default_dir()),
+                                                        f"{SESSION_FILTER};;All files (*)")
+        if path:
+            self.open_session(path)
+
+    def open_session(self, path: str | Path) -> bool:
+        """Read a session (and its source image) in a worker, then show it; the open document stays until
+        the session is ready, and stays if reading fails."""
+        if not self.maybe_save(then=lambda: self.open_session(path)):  # replacing the open work
+            return False
+        window = self.window
+        window.cancel_load()  # the newest request wins
+        path = Path(path)
+        max_pixels = window.settings.max_pixels
+
+        def work(progress, cancelled):
+            return read_session(path, max_pixels=max_pixels, progress=progress, cancel=cancelled)
+
+        def done(session: Session) -> None:
+            self.restore(session)
+            window._remember_recent(path)
+            window.show_status(f"Opened session {path}")
+
+        return self._start(work, f"Opening {path.name}", done, cancellable=True, settles_load=True)
+
+    def restore(self, session: Session) -> None:
+        """Show ``session`` in the window's document (GUI thread): image, labels, results, view."""
+        window = self.window
+        document = window.document
+        self._restoring = True
+        try:
+            window.banner.hide()
+            window.last_error = None
+            document.set_image(session.image)
+            restore_labels(document, session)
+            # segmentations are already part of the saved label map: the window must not merge them into it
+            # again (its results handler does that for new model results)
+            window._seen_results = [r for r in session.results if isinstance(r, SegmentationResult)]
+            restore_results(document, session)
+            skipped = apply_view(window.view_state, session.view, document.results)
+            if skipped:
+                log.warning("%s: ignored malformed view settings %s", session.path, ", ".join(skipped))
+            self.path = session.path
+        finally:
+            self._restoring = False
+        self._set_dirty(False)
+
+    # -- unsaved changes ------------------------------------------------------------------------------------
+    def maybe_save(self, then: Callable[[], None] | None = None) -> bool:
+        """Before the document is replaced or the window closed: True to go ahead now.
+
+        With unsaved changes asks Save / Discard / Cancel. Save starts the save in a worker and returns
+        False; ``then`` (e.g. closing the window) runs once the save succeeded.
+        """
+        if not self.dirty:
+            return True
+        if self._job is not None:
+            self.window.show_status(f"Busy: {self._job.description}")
+            return False
+        buttons = (QtWidgets.QMessageBox.StandardButton.Save | QtWidgets.QMessageBox.StandardButton.Discard
+                   | QtWidgets.QMessageBox.StandardButton.Cancel)
+        name = self.path.name if self.path is not None else self.window.document.image.display_name
+        answer = QtWidgets.QMessageBox.question(
+            self.window, "Unsaved changes",
+            f"The labels or results of {name} have changed since they were last saved.\n"
+            "Save the session before closing it?", buttons, QtWidgets.QMessageBox.StandardButton.Save)
+        if answer == QtWidgets.QMessageBox.StandardButton.Discard:
+            self._set_dirty(False)
+            return True
+        if answer != QtWidgets.QMessageBox.StandardButton.Save:
+            return False
+        if self.path is not None:
+            self.save_to(self.path, then=then)
+            return False
+        default = self._default_dir() / f"{self._stem()}{SESSION_SUFFIX}"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Save session", str(default), SESSION_FILTER)
+        if path:
+            self.save_to(path, then=then)
+        return False
+
+    def close_window(self) -> None:
+        """File > Quit: ask about unsaved changes, then close the window.
+
+        The window asks only for a user's close (this action, or the window manager's close button: a
+        spontaneous close event); ``window.close()`` from code (tests, ``--screenshot``) never shows a
+        modal box.
+        """
+        if self.maybe_save(then=self.window.close):
+            self.window.close()
+
+    # -- exports --------------------------------------------------------------------------------------------
+    def export_mask_dialog(self) -> None:
+        from ..export.dicom_seg import is_dicom_source
+
+        image = self.window.document.image
+        if image is None:
+            return
+        suffix = default_mask_suffix(image)
+        order = [suffix] + [s for s in _MASK_FILTERS if s != suffix]
+        if image.n_slices > 1:
+            order = [s for s in order if s != ".png"]
+        if not is_dicom_source(image):
+            order = [s for s in order if s != ".dcm"]
+        default = self._default_dir() / f"{self._stem()}_{'seg' if suffix == '.dcm' else 'mask'}{suffix}"
+        path, chosen = QtWidgets.QFileDialog.getSaveFileName(
+            self.window, "Export mask", str(default), ";;".join(_MASK_FILTERS[s] for s in order))
+        if not path:
+            return
+        if not any(path.lower().endswith(s) for s in (".png", ".tif", ".tiff", ".nii", ".nii.gz", ".dcm")):
+            picked = next((s for s in order if _MASK_FILTERS[s] == chosen), suffix)
+            path += picked
+        self.export_mask(path)
+
+    def export_mask(self, path: str | Path) -> bool:
+        """Write the whole label map to ``path`` (format by suffix) in a worker."""
+        session = self._snapshot()
+        if session is None:
+            return False
+        target = Path(path)
+        return self._start(lambda _p, _c: export_label_map(session, target), f"Exporting {target.name}",
+                           lambda written: self.window.show_status(f"Mask written to {written[0]}"))
+
+    def export_mask_now(self, path: str | Path) -> bool:
+        """Write the whole label map to ``path`` synchronously (scripts and small images); errors are shown."""
+        session = self._snapshot()
+        if session is None:
+            return False
+        try:
+            written = export_label_map(session, path)
+        except WorkbenchError as exc:
+            self.window.show_error(str(exc))
+            return False
+        self.window.show_status(f"Mask written to {written[0]}")
+        return True
+
+    def export_measurements_dialog(self) -> None:
+        if self.window.document.image is None:
+            return
+        default = self._default_dir() / f"{self._stem()}_measurements.csv"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export measurements", str(default),
+                                                        "CSV (*.csv)")
+        if path:
+            self.export_measurements(path if path.lower().endswith(".csv") else path + ".csv")
+
+    def export_measurements(self, path: str | Path) -> bool:
+        session = self._snapshot()
+        if session is None:
+            return False
+        target = Path(path)
+        return self._start(lambda _p, _c: export_measurements(session, target), f"Exporting {target.name}",
+                           lambda written: self.window.show_status(f"Measurements written to {written[0]}"))
+
+    def export_report_dialog(self) -> None:
+        if self.window.document.image is None:
+            return
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, "Export report into folder",
+                                                            str(self._default_dir()))
+        if folder:
+            self.export_report(folder)
+
+    def export_report(self, folder: str | Path) -> bool:
+        session = self._snapshot()
+        if session is None:
+            return False
+        target = Path(folder)
+        return self._start(lambda _p, _c: export_reports(session, target), "Exporting the report",
+                           lambda written: self.window.show_status(
+                               f"{len(written)} report files written to {target}"))
