@@ -29,6 +29,7 @@ from ..core.labels import LabelMap, color_to_rgb
 from ..processing import gate, polygon, stroke, to_scalar
 from .qt import QtCore, QtGui, QtWidgets, Qt, Signal
 from .tools import BaseCanvasTool, CanvasEvent
+from .workers import start_in_pool
 
 log = logging.getLogger(__name__)
 
@@ -686,7 +687,7 @@ class BackgroundJob(QtCore.QObject):
         return self._cancel.is_set()
 
     def start(self) -> None:
-        QtCore.QThreadPool.globalInstance().start(_Runnable(self))
+        start_in_pool(self)
 
     def run(self) -> None:
         try:
@@ -740,15 +741,6 @@ class _JobRelay(QtCore.QObject):
         if self._on_progress is not None:
             self._on_progress(done, total)
 
-
-class _Runnable(QtCore.QRunnable):
-    def __init__(self, job: BackgroundJob) -> None:
-        super().__init__()
-        self._job = job
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        self._job.run()
 
 
 __all__ = ["PaintOptions", "OpenEdit", "MaskPreviewItem", "BrushTool", "PolygonTool", "ClickTool",

@@ -22,6 +22,7 @@ from ..export.session import (SESSION_SUFFIX, Session, capture, default_mask_suf
                               write_session)
 from ..inference.results import SegmentationResult
 from .qt import QtCore, QtGui, QtWidgets, Signal
+from .workers import start_in_pool
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class SessionJob(QtCore.QObject):
         return self._cancel.is_set()
 
     def start(self) -> None:
-        QtCore.QThreadPool.globalInstance().start(_Runnable(self))
+        start_in_pool(self)
 
     def run(self) -> None:
         try:
@@ -161,15 +162,6 @@ class SessionJob(QtCore.QObject):
         else:
             self.finished.emit(value)
 
-
-class _Runnable(QtCore.QRunnable):
-    def __init__(self, job: SessionJob) -> None:
-        super().__init__()
-        self._job = job
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        self._job.run()
 
 
 # -- the controller ---------------------------------------------------------------------------------------

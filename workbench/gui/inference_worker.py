@@ -19,6 +19,7 @@ from ..core.image import ImageVolume
 from ..core.settings import Settings
 from ..inference.spec import PluginSpec
 from .qt import QtCore, Signal
+from .workers import start_in_pool
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class InferenceJob(QtCore.QObject):
 
     def start(self, pool: QtCore.QThreadPool | None = None) -> None:
         """Queue the run on ``pool`` (default: the global pool)."""
-        (pool or QtCore.QThreadPool.globalInstance()).start(_Runnable(self))
+        start_in_pool(self, pool)
 
     def _emit(self, signal, *args) -> None:
         """Emit from the pool thread; a job abandoned at shutdown (its QObject already deleted by the
@@ -147,15 +148,6 @@ class InferenceJob(QtCore.QObject):
             else:
                 self._emit(self.finished, result)
 
-
-class _Runnable(QtCore.QRunnable):
-    def __init__(self, job: InferenceJob) -> None:
-        super().__init__()
-        self._job = job  # keeps the job alive until the pool thread is done with it
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        self._job.run()
 
 
 __all__ = ["InferenceJob", "RunRequest"]

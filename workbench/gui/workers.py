@@ -59,7 +59,7 @@ class LoadJob(QtCore.QObject):
 
     def start(self, pool: QtCore.QThreadPool | None = None) -> None:
         """Queue the read on ``pool`` (default: the global pool)."""
-        (pool or QtCore.QThreadPool.globalInstance()).start(_Runnable(self))
+        start_in_pool(self, pool)
 
     def run(self) -> None:
         """The body of the job (runs in the pool thread; emits exactly one of loaded/failed/cancelled)."""
@@ -84,11 +84,18 @@ class LoadJob(QtCore.QObject):
                 self.loaded.emit(image)
 
 
-class _Runnable(QtCore.QRunnable):
-    def __init__(self, job: LoadJob) -> None:
+class _JobRunnable(QtCore.QRunnable):
+    """Runs ``job.run()`` in a pool thread and keeps the job alive until it returns."""
+
+    def __init__(self, job) -> None:
         super().__init__()
         self._job = job
         self.setAutoDelete(True)
 
     def run(self) -> None:
         self._job.run()
+
+
+def start_in_pool(job, pool: QtCore.QThreadPool | None = None) -> None:
+    """Queue ``job.run()`` (a job object of this package) on ``pool`` (default: the global pool)."""
+    (pool or QtCore.QThreadPool.globalInstance()).start(_JobRunnable(job))
