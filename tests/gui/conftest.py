@@ -10,6 +10,18 @@ import pytest
 SKIMAGE_CAMERA = Path(cv2.__file__).resolve().parents[1] / "skimage" / "data" / "camera.png"
 
 
+@pytest.fixture(autouse=True)
+def no_unexpected_modal_box(monkeypatch):
+    """A message box no test expected fails the test instead of blocking the suite on a modal dialog
+    (tests that expect one patch ``QMessageBox.question`` themselves, after this)."""
+    from workbench.gui.qt import QtWidgets
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError(f"unexpected modal message box: {args[1:3]}")
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", staticmethod(unexpected))
+
+
 @pytest.fixture
 def window(qtbot):
     from workbench.gui.main_window import MainWindow

@@ -277,6 +277,75 @@ def test_opening_a_session_over_unsaved_edits_asks_first(edited, qtbot, tmp_path
     assert len(asked) == 1 and edited.session.dirty and (edited.document.labels.data == 2).any()
 
 
+def test_dropping_an_image_over_unsaved_edits_cancel_keeps_them(edited, qtbot, camera_png, monkeypatch):
+    asked = _answer(monkeypatch, Box.Cancel)
+    edited.open_path(camera_png)  # what a drop, File > Open and a recent file all call
+    assert len(asked) == 1 and "opening another image" in asked[0]
+    assert not edited.is_loading and edited.document.image.path.name == "ramp.png"
+    assert edited.session.dirty and (edited.document.labels.data == 1).any()
+
+
+def test_dropping_an_image_over_unsaved_edits_discard_opens_it(edited, qtbot, camera_png, load, monkeypatch):
+    asked = _answer(monkeypatch, Box.Discard)
+    load(edited, qtbot, camera_png)
+    assert len(asked) == 1 and edited.document.image.path.name == "camera.png"
+    assert not edited.session.dirty and not edited.document.labels.data.any()
+
+
+def test_discard_then_a_failed_load_keeps_the_edits_and_the_prompt(edited, qtbot, corrupt_png, load, monkeypatch):
+    asked = _answer(monkeypatch, Box.Discard)
+    load(edited, qtbot, corrupt_png, expect=False)
+    assert edited.document.image.path.name == "ramp.png" and (edited.document.labels.data == 1).any()
+    assert edited.session.dirty  # the edits were not replaced: closing still asks
+    edited.quit_action.trigger()
+    assert len(asked) == 2
+
+
+def test_save_then_open_writes_the_session_before_the_new_image(edited, qtbot, camera_png, tmp_path, monkeypatch):
+    _answer(monkeypatch, Box.Save)
+    target = tmp_path / "before-next.wbsession"
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
+    with qtbot.waitSignal(edited.load_settled, timeout=30_000) as blocker:
+        edited.open_path(camera_png)
+    assert blocker.args == [True] and target.is_file()
+    assert edited.document.image.path.name == "camera.png" and not edited.session.dirty
+
+
+def test_unsaved_model_results_alone_do_not_ask_before_the_next_image(window, qtbot, gradient_png, camera_png,
+                                                                         load, monkeypatch):
+    load(window, qtbot, gradient_png)
+    mask = np.zeros((1, 96, 128), np.uint16)
+    mask[0, 10:20, 10:20] = 1
+    seg = SegmentationResult(RunInfo("seg", "Seg", "1.0", "0" * 64, "CPUExecutionProvider", "segmentation"), mask,
+                             [SegmentationClass(1, "organ", "#00ff00")])
+    window.document.add_result(seg)  # merged into the label map, in the same (automatic) undo step
+    assert window.session.dirty and not window.session.hand_edited
+    window.undo()
+    window.redo()  # undoing and redoing a model run is not a hand edit either
+    assert not window.session.hand_edited
+    load(window, qtbot, camera_png)  # the fixture's patched question() fails the test if anything asks
+    assert window.document.image.path.name == "camera.png"
+
+    window.document.add_result(SegmentationResult(seg.info, np.zeros((1, 512, 512), np.uint16) + 1,
+                                                  [SegmentationClass(1, "organ", "#00ff00")]))
+    with window.document.labels.edit("Eraser") as e:  # a hand correction of the model's mask
+        e.assign((slice(0, 1), slice(0, 5), slice(0, 5)), 0)
+    assert window.session.hand_edited
+    asked = _answer(monkeypatch, Box.Cancel)
+    window.open_path(gradient_png)
+    assert len(asked) == 1 and window.document.image.path.name == "camera.png"
+
+
+def test_quit_asks_about_unsaved_model_results_too(window, qtbot, gradient_png, load, monkeypatch):
+    load(window, qtbot, gradient_png)
+    det = DetectionResult(RunInfo("faces", "Faces", "1.0", "0" * 64, "CPUExecutionProvider", "detection"),
+                          [Detection(0, "face", 0.9, (5.0, 6.0, 20.0, 30.0))])
+    window.document.add_result(det)  # a whole-stack run can take minutes: closing the window still asks
+    asked = _answer(monkeypatch, Box.Cancel)
+    window.quit_action.trigger()
+    assert len(asked) == 1 and window.isVisible()
+
+
 def test_an_edit_after_saving_makes_it_dirty_again(edited, qtbot, tmp_path):
     _save(edited, qtbot, tmp_path / "s.wbsession")
     assert not edited.session.dirty and not edited.isWindowModified()

@@ -122,3 +122,37 @@ def test_group_makes_one_step_and_result_handlers_join_it():
     assert doc.results == [] and not doc.labels.data.any()
     doc.undo.redo()
     assert doc.results == ["seg"] and doc.labels.data.sum() == 4
+
+
+def test_group_marks_automatic_steps_and_last_step_follows_push_undo_redo():
+    from workbench.core.undo import CallbackStep
+
+    stack = UndoStack()
+    log = []
+    with stack.group("model run", automatic=True):
+        stack.push(CallbackStep("add", lambda: log.append("u1"), lambda: log.append("r1")))
+        stack.push(CallbackStep("merge", lambda: log.append("u2"), lambda: log.append("r2")))
+    assert stack.last_step.automatic and stack.last_step.name == "model run"
+    stack.push(CallbackStep("rename label", lambda: None, lambda: None))
+    assert not stack.last_step.automatic
+    stack.undo()
+    assert stack.last_step.name == "rename label"
+    stack.undo()
+    assert stack.last_step.automatic and log == ["u2", "u1"]
+    stack.redo()
+    assert stack.last_step.automatic and log == ["u2", "u1", "r1", "r2"]
+    with stack.group("one step", automatic=True):
+        stack.push(CallbackStep("only", lambda: None, lambda: None))
+    assert stack.last_step.automatic and stack.last_step.name == "one step"
+    stack.clear()
+    assert stack.last_step is None
+
+
+def test_a_model_result_is_an_automatic_step_and_a_label_edit_is_not():
+    doc = Document()
+    doc.set_image(ImageVolume(np.zeros((1, 8, 8), np.uint8)))
+    doc.add_result(object(), name="Run seg")
+    assert doc.undo.last_step.automatic and doc.undo.undo_name == "Run seg"
+    with doc.labels.edit("Brush") as e:
+        e.assign((slice(0, 1), slice(0, 2), slice(0, 2)), 1)
+    assert not doc.undo.last_step.automatic

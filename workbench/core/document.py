@@ -63,7 +63,7 @@ class Document:
             self.results_changed.emit()
 
         name = name or f"Add {type(result).__name__}"
-        with self.undo.group(name):
+        with self.undo.group(name, automatic=True):  # a model's work, not a hand edit
             add()
             self.undo.push(CallbackStep(name, remove, add, size=int(getattr(result, "nbytes", 0))))
 

@@ -17,9 +17,14 @@ from .events import Signal
 
 
 class UndoStep(Protocol):
-    """Anything that can be undone and redone."""
+    """Anything that can be undone and redone.
+
+    ``automatic``: the step records what a program did for the user (a model run and the merge of its
+    mask), not an edit by hand -- the GUI asks before replacing unsaved hand edits only.
+    """
 
     name: str
+    automatic: bool
 
     def undo(self) -> None: ...
 
@@ -75,6 +80,7 @@ class ArrayDiffStep:
     array: np.ndarray
     atoms: list[DiffAtom]
     on_change: Callable[[tuple[slice, ...]], None] | None = None
+    automatic: bool = False
 
     def _apply(self, which: str) -> None:
         for atom in self.atoms if which == "new" else reversed(self.atoms):
@@ -105,6 +111,7 @@ class CallbackStep:
     undo_fn: Callable[[], None]
     redo_fn: Callable[[], None]
     size: int = 0
+    automatic: bool = False
 
     def undo(self) -> None:
         self.undo_fn()
@@ -123,6 +130,7 @@ class CompoundStep:
 
     name: str
     steps: list
+    automatic: bool = False
 
     def undo(self) -> None:
         for step in reversed(self.steps):
@@ -148,12 +156,15 @@ class UndoStack:
         self._done: list[UndoStep] = []
         self._undone: list[UndoStep] = []
         self._group: list[UndoStep] | None = None
+        self.last_step: UndoStep | None = None  # the step of the latest push/undo/redo (None after clear)
         self.max_bytes = max_bytes
         self.changed = Signal()
 
     @contextmanager
-    def group(self, name: str) -> Iterator[None]:
+    def group(self, name: str, *, automatic: bool = False) -> Iterator[None]:
         """Make every step pushed inside the block one undo step named ``name``.
+
+        ``automatic`` marks the step as done by a program (a model run), not by hand.
 
         Used where one user action causes several recorded changes, e.g. a model run that adds a result
         and writes its mask into the label map. Nested groups join the outermost one. Steps pushed before an
@@ -169,9 +180,10 @@ class UndoStack:
             steps, self._group = self._group, None
             if len(steps) == 1:
                 steps[0].name = name
+                steps[0].automatic = automatic
                 self.push(steps[0])
             elif steps:
-                self.push(CompoundStep(name, steps))
+                self.push(CompoundStep(name, steps, automatic=automatic))
 
     def push(self, step: UndoStep) -> None:
         """Record an already-applied step; clears the redo history."""
@@ -180,6 +192,7 @@ class UndoStack:
             return
         self._done.append(step)
         self._undone.clear()
+        self.last_step = step
         while len(self._done) > 1 and self.nbytes > self.max_bytes:
             self._done.pop(0)
         self.changed.emit()
@@ -191,6 +204,7 @@ class UndoStack:
         step = self._done.pop()
         step.undo()
         self._undone.append(step)
+        self.last_step = step
         self.changed.emit()
         return step.name
 
@@ -201,12 +215,14 @@ class UndoStack:
         step = self._undone.pop()
         step.redo()
         self._done.append(step)
+        self.last_step = step
         self.changed.emit()
         return step.name
 
     def clear(self) -> None:
         self._done.clear()
         self._undone.clear()
+        self.last_step = None
         self.changed.emit()
 
     @property

@@ -180,7 +180,8 @@ class SessionController(QtCore.QObject):
         super().__init__(window)
         self.window = window
         self.path: Path | None = None
-        self.dirty = False
+        self.dirty = False  # anything unsaved (title mark, quit asks)
+        self.hand_edited = False  # unsaved edits made by hand (opening another image asks)
         self._job: SessionJob | None = None
         self._generation = 0  # bumped on every history change: a save is clean only if nothing changed since
         self._restoring = False
@@ -197,6 +198,9 @@ class SessionController(QtCore.QObject):
         self._generation += 1
         if not self._restoring:
             self._set_dirty(True)
+            step = self.window.document.undo.last_step
+            if step is None or not getattr(step, "automatic", False):
+                self.hand_edited = True
 
     def _on_image_changed(self) -> None:
         if not self._restoring:
@@ -205,6 +209,8 @@ class SessionController(QtCore.QObject):
 
     def _set_dirty(self, dirty: bool) -> None:
         self.dirty = bool(dirty) and self.window.document.image is not None
+        if not self.dirty:
+            self.hand_edited = False
         self._update_title()
 
     def _update_title(self) -> None:
@@ -400,7 +406,7 @@ class SessionController(QtCore.QObject):
     def open_session(self, path: str | Path) -> bool:
         """Read a session (and its source image) in a worker, then show it; the open document stays until
         the session is ready, and stays if reading fails."""
-        if not self.maybe_save(then=lambda: self.open_session(path)):  # replacing the open work
+        if not self.maybe_save(then=lambda: self.open_session(path), replacing=True):
             return False
         window = self.window
         window.cancel_load()  # the newest request wins
@@ -440,13 +446,18 @@ class SessionController(QtCore.QObject):
         self._set_dirty(False)
 
     # -- unsaved changes ------------------------------------------------------------------------------------
-    def maybe_save(self, then: Callable[[], None] | None = None) -> bool:
+    def maybe_save(self, then: Callable[[], None] | None = None, *, replacing: bool = False) -> bool:
         """Before the document is replaced or the window closed: True to go ahead now.
 
         With unsaved changes asks Save / Discard / Cancel. Save starts the save in a worker and returns
-        False; ``then`` (e.g. closing the window) runs once the save succeeded.
+        False; ``then`` (e.g. closing the window, opening the next image) runs once the save succeeded.
+        ``replacing``: the document is about to be replaced by another image. Only edits made by hand ask
+        then: unsaved model results alone do not (running the plugin again reproduces them, and a
+        drop-look-drop triage with "run on drop" must not ask at every image). Discard leaves the changes
+        marked unsaved until the new image arrives, so a failed or cancelled load keeps both the edits and
+        the prompt before they are lost.
         """
-        if not self.dirty:
+        if not self.dirty or (replacing and not self.hand_edited):
             return True
         if self._job is not None:
             self.window.show_status(f"Busy: {self._job.description}")
@@ -454,12 +465,14 @@ class SessionController(QtCore.QObject):
         buttons = (QtWidgets.QMessageBox.StandardButton.Save | QtWidgets.QMessageBox.StandardButton.Discard
                    | QtWidgets.QMessageBox.StandardButton.Cancel)
         name = self.path.name if self.path is not None else self.window.document.image.display_name
+        before = "opening another image" if replacing else "closing it"
         answer = QtWidgets.QMessageBox.question(
             self.window, "Unsaved changes",
             f"The labels or results of {name} have changed since they were last saved.\n"
-            "Save the session before closing it?", buttons, QtWidgets.QMessageBox.StandardButton.Save)
+            f"Save the session before {before}?", buttons, QtWidgets.QMessageBox.StandardButton.Save)
         if answer == QtWidgets.QMessageBox.StandardButton.Discard:
-            self._set_dirty(False)
+            if not replacing:
+                self._set_dirty(False)
             return True
         if answer != QtWidgets.QMessageBox.StandardButton.Save:
             return False

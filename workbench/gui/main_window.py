@@ -274,9 +274,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_path(self, path: str | Path) -> None:
         """Start reading ``path`` in a worker; the open document stays until the new image is ready.
 
-        A ``.wbsession`` file opens as a session (image, labels, results, view)."""
+        A ``.wbsession`` file opens as a session (image, labels, results, view). Unsaved edits of the
+        open document are never dropped silently: Save / Discard / Cancel first."""
         if str(path).lower().endswith(".wbsession"):
             self.session.open_session(path)
+            return
+        if not self.session.maybe_save(then=lambda: self.open_path(path), replacing=True):
             return
         self.session.cancel()  # an open session still being read: the newest request wins
         if self._job is not None:

@@ -76,12 +76,12 @@ def _label_box16(mask: np.ndarray, connectivity: int) -> tuple[tuple[slice, slic
     if box is None:
         return None, np.zeros((0, 0), np.uint16), 0
     sub = mask[box].view(np.uint8)  # a row-strided view: OpenCV reads it without a copy
-    try:
-        n, labels = cv2.connectedComponents(sub, connectivity=connectivity, ltype=cv2.CV_16U)
-    except cv2.error:
-        # OpenCV refuses uint16 labels once its provisional labels reach 65535 ("Total number of labels
-        # overflowed label type"); redo in int32 -- any other error is raised again by this call.
-        n, labels = cv2.connectedComponents(sub, connectivity=connectivity, ltype=cv2.CV_32S)
+    # Label in int32 and narrow to uint16 afterwards: OpenCV's parallel labelling runs only for int32
+    # labels here (uint16 labels measured 5.8-6.2 ms on a 2048x2048 plane vs 3.3-4.4 ms int32 + a
+    # 0.66 ms narrowing copy), and uint16 overflows on planes with 65535 provisional labels.
+    n, labels = cv2.connectedComponents(sub, connectivity=connectivity, ltype=cv2.CV_32S)
+    if n <= 65535:
+        labels = labels.astype(np.uint16)
     return box, labels, int(n) - 1
 
 
@@ -172,7 +172,7 @@ def split(mask: np.ndarray, *, connectivity: int | None = None, start: int = 1,
     start = int(start)
     if start < 1 or start + n - 1 > max_label:
         raise ProcessingError(f"split: {n} islands do not fit label values {start}..{max_label}")
-    out = labels.astype(np.uint16) if start == 1 else np.where(labels > 0, labels + (start - 1), 0).astype(np.uint16)
+    out = labels.astype(np.uint16, copy=False) if start == 1 else np.where(labels > 0, labels + (start - 1), 0).astype(np.uint16)
     return out
 
 
