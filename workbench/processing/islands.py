@@ -5,14 +5,15 @@
 ``cv2.calcHist`` over the labels. 3D uses ``scipy.ndimage.label``. ``skimage.measure.regionprops`` is
 never used on these paths: it builds a Python object per component.
 
-The 2D keep-largest / remove-small / split paths are tuned (measured in tests/bench/test_bench_processing.py):
-they label only the bounding box of the mask, ask OpenCV for *uint16* labels (calcHist and ``cv2.LUT``
-read them directly: no int32 -> uint16 copy, and the keep/drop lookup is one 16-bit ``cv2.LUT`` pass
-instead of numpy fancy indexing, which widens every index to int64 and is ~10x slower), and fall back to
-int32 labels only when a plane has 65535 islands or more. The sizes histogram stays the one extra pass
-over the labels (~0.5-0.7x of the labelling itself): on a mask spread over the whole 2048x2048 plane
-keep-largest / remove-small measured 1.5-2.5x / 1.5-2.9x of a bare ``cv2.connectedComponents`` (before:
-2.1-3.0x / 2.8-3.9x), on an organ-sized mask 0.4-0.7x (the box is labelled, not the plane).
+The 2D keep-largest / remove-small / split paths are tuned (measured in tests/bench/test_bench_processing.py,
+figures in docs/BENCHMARKS.md): they label only the bounding box of the mask, in int32 (OpenCV's parallel
+labelling) narrowed to *uint16* when the islands fit, so that calcHist and ``cv2.LUT`` read the labels
+directly (the keep/drop lookup is one 16-bit ``cv2.LUT`` pass instead of numpy fancy indexing, which widens
+every index to int64 and is ~10x slower). The sizes histogram is the one extra pass over the labels and
+no library primitive does it cheaper (calcHist ~0.6-0.8x of the labelling itself; np.bincount 4x slower,
+connectedComponentsWithStats 3x the labelling): on a mask spread over the whole 2048x2048 plane
+keep-largest / remove-small cost ~2x a bare ``cv2.connectedComponents``, within 0.1-0.3x of the floor
+"label + count"; on an organ-sized mask 0.6-0.8x (the box is labelled, not the plane). Split: 1.2x.
 
 ``connectivity`` 4/8 works per plane (on a stack, slice by slice), 6/18/26 in 3D; default 8 on a plane,
 26 on a stack.
@@ -213,7 +214,7 @@ def keep_largest(mask: np.ndarray, *, count: int = 1, connectivity: int | None =
         return m.copy()
     order = np.argsort(-sizes[1:], kind="stable")[:count] + 1
     if count == 1:
-        kept = labels == order[0]
+        kept = labels == int(order[0])  # a Python int: a numpy int64 would widen the compare to int64
     else:
         keep = np.zeros(n + 1, dtype=bool)
         keep[order] = True
