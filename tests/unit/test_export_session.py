@@ -148,9 +148,21 @@ def test_capture_needs_an_image_with_a_source_file():
 
 def test_capture_copies_the_label_map(stack):
     doc = _painted_document(stack)
+    before = doc.labels.data.copy()
     snap = capture(doc)
+    assert np.array_equal(snap.label_data, before) and snap.label_data is not doc.labels.data
     doc.labels.data[:] = 0
-    assert snap.label_data.any()
+    doc.labels.data[-1] = 9  # later edits do not reach the snapshot
+    assert np.array_equal(snap.label_data, before)
+
+
+def test_capture_of_an_empty_label_map_holds_no_array(stack):
+    doc = Document(read_image(stack))
+    assert capture(doc).label_data is None
+    with doc.labels.edit("Brush") as e:  # one labelled slice of three: the others stay zero in the copy
+        e.paint((slice(1, 2), slice(0, 3), slice(0, 3)), np.ones((1, 3, 3), bool), 5)
+    snap = capture(doc).label_data
+    assert snap.sum() == 45 and not snap[0].any() and not snap[2].any()
 
 
 # -- damaged session files --------------------------------------------------------------------------------
