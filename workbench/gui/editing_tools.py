@@ -13,9 +13,7 @@ abandoned (its writes went to the old, discarded label map and its step must not
 """
 from __future__ import annotations
 
-import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -23,15 +21,13 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.document import Document
-from ..core.errors import CancelledError, WorkbenchError
+from ..core.errors import WorkbenchError
 from ..core.image import ImageVolume
 from ..core.labels import LabelMap, color_to_rgb
 from ..processing import gate, polygon, stroke, to_scalar
-from .qt import QtCore, QtGui, QtWidgets, Qt, Signal
+from .qt import QtCore, QtGui, QtWidgets, Qt
 from .tools import BaseCanvasTool, CanvasEvent
-from .workers import start_in_pool
-
-log = logging.getLogger(__name__)
+from .workers import CallableJob
 
 OVERWRITE_MODES = ("any", "background", "selected")
 PREVIEW_COLOR = "#ffd400"
@@ -626,7 +622,7 @@ class ClickTool(_DocumentTool):
 
 
 # -- background jobs --------------------------------------------------------------------------------
-class BackgroundJob(QtCore.QObject):
+class BackgroundJob(CallableJob):
     """Run ``fn(progress, cancelled)`` in a pool thread; results come back as signals in the GUI thread.
 
     ``fn`` receives ``progress(done, total)`` and ``cancelled() -> bool`` and returns any object. House
@@ -637,11 +633,10 @@ class BackgroundJob(QtCore.QObject):
     progressed(done, total)
     finished(result)
     failed(message)
+    cancelled(message)     also handed to ``on_failed``: callers get exactly one of their two callbacks
     """
 
-    progressed = Signal(int, int)
-    finished = Signal(object)
-    failed = Signal(str)
+    memory_text = "not enough memory for this operation"
 
     def __init__(self, fn: Callable[[Callable[[int, int], None], Callable[[], bool]], Any], *,
                  context: QtCore.QObject | None = None,
@@ -652,19 +647,15 @@ class BackgroundJob(QtCore.QObject):
         # worker never emits from a deleted object and Python never frees it from the pool thread. The
         # callbacks go through a relay owned by ``context``: when the context widget is destroyed first
         # (window closed mid-job), Qt disconnects the relay and nothing is called.
-        super().__init__(QtCore.QCoreApplication.instance())
-        self._fn = fn
-        self._cancel = threading.Event()
-        self.done = False
-        self.finished.connect(self._mark_done)
-        self.failed.connect(self._mark_done)
-        self._relay_alive = False
+        self._relay_alive = False  # before the base connects _mark_done, which reads it
+        super().__init__(fn, QtCore.QCoreApplication.instance())
         if context is not None:
             relay = _JobRelay(context, self, on_finished, on_failed, on_progress)
             self._relay_alive = True
             relay.destroyed.connect(self._relay_gone)
             self.finished.connect(relay.finished)
             self.failed.connect(relay.failed)
+            self.cancelled.connect(relay.failed)
             self.progressed.connect(relay.progressed)
 
     def _mark_done(self, *_args) -> None:
@@ -678,31 +669,6 @@ class BackgroundJob(QtCore.QObject):
         self._relay_alive = False
         if self.done:
             self.deleteLater()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def start(self) -> None:
-        start_in_pool(self)
-
-    def run(self) -> None:
-        try:
-            result = self._fn(self.progressed.emit, self._cancel.is_set)
-        except CancelledError as exc:
-            self.failed.emit(str(exc))
-        except WorkbenchError as exc:
-            self.failed.emit(str(exc))
-        except MemoryError:
-            self.failed.emit("not enough memory for this operation")
-        except Exception as exc:  # noqa: BLE001 - a processing bug must not take the app down; logged in full
-            log.exception("background job failed")
-            self.failed.emit(f"unexpected error ({type(exc).__name__}: {exc})".splitlines()[0])
-        else:
-            self.finished.emit(result)
 
 
 class _JobRelay(QtCore.QObject):

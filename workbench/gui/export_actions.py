@@ -12,17 +12,16 @@ or a session resets it.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core.errors import CancelledError, WorkbenchError
+from ..core.errors import WorkbenchError
 from ..export.session import (SESSION_SUFFIX, Session, capture, default_mask_suffix, export_label_map,
                               export_measurements, export_reports, read_session, restore_labels, restore_results,
                               write_session)
 from ..inference.results import SegmentationResult
 from .qt import QtCore, QtGui, QtWidgets, Signal
-from .workers import start_in_pool
+from .workers import CallableJob
 
 log = logging.getLogger(__name__)
 
@@ -118,49 +117,21 @@ def apply_view(view_state, view: dict[str, Any], results: list) -> list[str]:
 
 
 # -- a job in the thread pool -----------------------------------------------------------------------------
-class SessionJob(QtCore.QObject):
+class SessionJob(CallableJob):
     """Runs ``fn(progress, cancelled) -> value`` in a pool thread; emits exactly one of ``finished``,
     ``failed`` or ``cancelled`` (delivered in the GUI thread: the job object lives there)."""
 
-    progressed = Signal(int, int)
-    finished = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal(str)
-
     def __init__(self, fn: Callable[[Callable[[int, int], None], Callable[[], bool]], Any], description: str,
                  parent: QtCore.QObject | None = None) -> None:
-        super().__init__(parent)
-        self.fn = fn
+        super().__init__(fn, parent)
         self.description = description
         self.on_done: Callable[[Any], Any] = lambda _value: None
         self.settles_load = False
         self.cancellable = False
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
 
     @property
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def start(self) -> None:
-        start_in_pool(self)
-
-    def run(self) -> None:
-        try:
-            value = self.fn(self.progressed.emit, self._cancel.is_set)
-        except CancelledError as exc:
-            self.cancelled.emit(str(exc))
-        except WorkbenchError as exc:
-            self.failed.emit(str(exc))
-        except MemoryError:
-            self.failed.emit(f"{self.description}: not enough memory")
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down; logged in full
-            log.exception("unexpected error: %s", self.description)
-            self.failed.emit(f"{self.description}: unexpected error ({type(exc).__name__}: {exc})".splitlines()[0])
-        else:
-            self.finished.emit(value)
+    def subject(self) -> str:
+        return self.description
 
 
 

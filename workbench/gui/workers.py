@@ -1,23 +1,178 @@
-"""Background jobs: reading images off the GUI thread with progress and cancel.
+"""Background jobs: slow work off the GUI thread, with progress, cancel and one-line errors.
 
-House rule 5: workers never touch widgets. A job runs the Qt-free reader in a ``QThreadPool`` thread and
-reports through Qt signals of a ``QObject`` that lives in the GUI thread, so every slot runs there (queued
-connections). The reader's own ``progress(done, total)`` and ``cancel() -> bool`` callbacks are used.
+House rule 5: workers never touch widgets. Every job of the GUI is a :class:`PoolJob`: a ``QObject`` created
+in the GUI thread whose :meth:`PoolJob.run` executes in a ``QThreadPool`` thread and reports only through the
+object's Qt signals, which Qt queues to the GUI thread (so every slot runs there). The base owns what all
+jobs share: the cancel flag, starting in the pool, the ``done`` flag and the ladder that turns the outcome
+of :meth:`PoolJob.work` into exactly one terminal signal. Subclasses declare their progress and result
+signals and override the message hooks where their wording differs.
+
+:class:`LoadJob` reads an image; :class:`CallableJob` runs any ``fn(progress, cancelled)``.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from pathlib import Path
+from typing import Any, Callable
 
 from ..core.errors import CancelledError, WorkbenchError
 from .qt import QtCore, Signal
 
 log = logging.getLogger(__name__)
 
+ProgressFn = Callable[..., None]
+CancelledFn = Callable[[], bool]
 
-class LoadJob(QtCore.QObject):
+
+def one_line(exc: BaseException) -> str:
+    """``"ValueError: text"`` with every run of white space (newlines too) folded into one space."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+class PoolJob(QtCore.QObject):
+    """Base of the GUI's pool jobs: runs :meth:`work` in a pool thread and emits exactly one terminal signal.
+
+    Subclasses declare ``progressed`` (any signature; :meth:`work` gets its emitter) and the result signal
+    named by :attr:`result_signal`, and implement :meth:`work`. The outcome maps to signals as follows:
+
+    - the flag was set before the job ran, or :meth:`work` returned while it was set: ``cancelled``
+      (:meth:`cancelled_message` of ``None``);
+    - :class:`CancelledError`: ``cancelled`` (:meth:`cancelled_message` of the error);
+    - any other :class:`WorkbenchError`: ``failed`` (:meth:`error_message`);
+    - :class:`MemoryError`: ``failed`` (:meth:`memory_message`);
+    - any other exception (a bug): logged with its traceback, ``failed`` (:meth:`unexpected_message`);
+    - otherwise the result signal with :meth:`work`'s return value.
+
+    Signals (delivered in the GUI thread)
+    -------------------------------------
+    failed(message)        one line that names the subject
+    cancelled(message)
+    """
+
+    failed = Signal(str)
+    cancelled = Signal(str)
+
+    #: name of the signal that carries the return value of :meth:`work`
+    result_signal = "finished"
+    #: what ``cancelled`` says when the flag stopped the job (after the subject)
+    cancel_text = "cancelled by the user"
+    #: what ``failed`` says on a MemoryError (after the subject)
+    memory_text = "not enough memory"
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._cancel = threading.Event()
+        self.done = False
+        # the terminal signals are emitted from the pool thread; Qt queues them to this object's (GUI)
+        # thread, where ``done`` is set by the slot below — tests wait on it
+        for signal in (getattr(self, self.result_signal), self.failed, self.cancelled):
+            signal.connect(self._mark_done)
+
+    @property
+    def subject(self) -> str | None:
+        """What the messages name first (a file, a plugin, an action); ``None``: the caller adds it."""
+        return None
+
+    def _mark_done(self, *_args) -> None:
+        self.done = True
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next check (thread-safe)."""
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def start(self, pool: QtCore.QThreadPool | None = None) -> None:
+        """Queue the job on ``pool`` (default: the global pool)."""
+        start_in_pool(self, pool)
+
+    # -- the subclass's part ---------------------------------------------------------------------------
+    def work(self, progress: ProgressFn, cancelled: CancelledFn) -> Any:
+        """The slow part (pool thread): report through ``progress(...)`` (the ``progressed`` signal's
+        arguments), poll ``cancelled()``; return the result or raise."""
+        raise NotImplementedError
+
+    def _prefixed(self, text: str) -> str:
+        return f"{self.subject}: {text}" if self.subject else text
+
+    def cancelled_message(self, exc: CancelledError | None) -> str:
+        """The ``cancelled`` message: the error's own, or (``exc`` ``None``) the subject + :attr:`cancel_text`."""
+        return str(exc) if exc is not None else self._prefixed(self.cancel_text)
+
+    def error_message(self, exc: WorkbenchError) -> str:
+        """The ``failed`` message of an expected error (it already names its file/argument)."""
+        return str(exc)
+
+    def memory_message(self) -> str:
+        return self._prefixed(self.memory_text)
+
+    def unexpected_message(self, exc: Exception) -> str:
+        return self._prefixed(f"unexpected error ({one_line(exc)})")
+
+    # -- the ladder --------------------------------------------------------------------------------------
+    def _emit(self, signal, *args) -> None:
+        """Emit from the pool thread; a job abandoned at shutdown (its QObject already deleted by the
+        application's teardown) has nobody left to tell, which is not an error: stop the work instead."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            log.debug("%s of %s outlived its owner; %s not delivered", type(self).__name__, self.subject, args)
+            self._cancel.set()
+
+    def _progress(self, *args) -> None:
+        self._emit(self.progressed, *args)
+
+    def run(self) -> None:
+        """The body of the job (pool thread). Never raises; emits exactly one terminal signal."""
+        try:
+            value = None if self.is_cancelled else self.work(self._progress, self._cancel.is_set)
+        except CancelledError as exc:
+            self._emit(self.cancelled, self.cancelled_message(exc))
+        except WorkbenchError as exc:
+            self._emit(self.failed, self.error_message(exc))
+        except MemoryError:
+            self._emit(self.failed, self.memory_message())
+        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down; logged in full
+            message = self.unexpected_message(exc)
+            log.exception("%s (%s)", message, type(self).__name__)
+            self._emit(self.failed, message)
+        else:
+            if self.is_cancelled:  # finished just as the user pressed Cancel: honour the cancel
+                self._emit(self.cancelled, self.cancelled_message(None))
+            else:
+                self._emit(getattr(self, self.result_signal), value)
+
+
+class CallableJob(PoolJob):
+    """Runs ``fn(progress, cancelled) -> value`` in a pool thread.
+
+    Signals (delivered in the GUI thread)
+    -------------------------------------
+    progressed(done, total)
+    finished(value)
+    failed(message)
+    cancelled(message)
+    """
+
+    progressed = Signal(int, int)
+    finished = Signal(object)
+
+    def __init__(self, fn: Callable[[Callable[[int, int], None], CancelledFn], Any],
+                 parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.fn = fn
+
+    def work(self, progress: ProgressFn, cancelled: CancelledFn) -> Any:
+        return self.fn(progress, cancelled)
+
+
+class LoadJob(PoolJob):
     """Read one file or DICOM folder with :func:`workbench.io.read_image` in a pool thread.
+
+    The reader's own ``progress(done, total)`` and ``cancel() -> bool`` callbacks are used.
 
     Signals (delivered in the GUI thread)
     -------------------------------------
@@ -29,8 +184,10 @@ class LoadJob(QtCore.QObject):
 
     progressed = Signal(int, int)
     loaded = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal(str)
+
+    result_signal = "loaded"
+    cancel_text = "reading cancelled by the user"
+    memory_text = "not enough memory to open this image"
 
     def __init__(self, path: str | Path, *, max_pixels: int | None = None, series_uid: str | None = None,
                  parent: QtCore.QObject | None = None) -> None:
@@ -38,50 +195,16 @@ class LoadJob(QtCore.QObject):
         self.path = Path(path)
         self.max_pixels = max_pixels
         self.series_uid = series_uid
-        self._cancel = threading.Event()
-        self.done = False
-        # the finished/failed signals are emitted from the pool thread; Qt queues them to this object's
-        # (GUI) thread, where ``done`` is set by the slot below — tests wait on it
-        self.loaded.connect(self._mark_done)
-        self.failed.connect(self._mark_done)
-        self.cancelled.connect(self._mark_done)
-
-    def _mark_done(self, *_args) -> None:
-        self.done = True
-
-    def cancel(self) -> None:
-        """Ask the reader to stop at its next check (thread-safe)."""
-        self._cancel.set()
 
     @property
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
+    def subject(self) -> str:
+        return str(self.path)
 
-    def start(self, pool: QtCore.QThreadPool | None = None) -> None:
-        """Queue the read on ``pool`` (default: the global pool)."""
-        start_in_pool(self, pool)
-
-    def run(self) -> None:
-        """The body of the job (runs in the pool thread; emits exactly one of loaded/failed/cancelled)."""
+    def work(self, progress: ProgressFn, cancelled: CancelledFn):
         from ..io import read_image
 
-        try:
-            image = read_image(self.path, max_pixels=self.max_pixels, series_uid=self.series_uid,
-                               progress=self.progressed.emit, cancel=self._cancel.is_set)
-        except CancelledError as exc:
-            self.cancelled.emit(str(exc))
-        except WorkbenchError as exc:
-            self.failed.emit(str(exc))
-        except MemoryError:
-            self.failed.emit(f"{self.path}: not enough memory to open this image")
-        except Exception as exc:  # noqa: BLE001 - a reader bug must not take the app down; logged in full
-            log.exception("unexpected error reading %s", self.path)
-            self.failed.emit(f"{self.path}: unexpected error ({type(exc).__name__}: {exc})".splitlines()[0])
-        else:
-            if self._cancel.is_set():
-                self.cancelled.emit(f"{self.path}: reading cancelled by the user")
-            else:
-                self.loaded.emit(image)
+        return read_image(self.path, max_pixels=self.max_pixels, series_uid=self.series_uid,
+                          progress=progress, cancel=cancelled)
 
 
 class _JobRunnable(QtCore.QRunnable):
@@ -99,3 +222,6 @@ class _JobRunnable(QtCore.QRunnable):
 def start_in_pool(job, pool: QtCore.QThreadPool | None = None) -> None:
     """Queue ``job.run()`` (a job object of this package) on ``pool`` (default: the global pool)."""
     (pool or QtCore.QThreadPool.globalInstance()).start(_JobRunnable(job))
+
+
+__all__ = ["PoolJob", "CallableJob", "LoadJob", "start_in_pool", "one_line"]
