@@ -8,8 +8,6 @@ and models/brain_tissue/metrics.json.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 
 import numpy as np
@@ -18,7 +16,8 @@ import torch.nn.functional as F
 
 from ..common.data import (HELD_OUT_SLAB, REPO, mni_heldout_slab, mni_orthogonal_slices, mni_train_z_ranges,
                            mni_volume, radiological_axial)
-from ..common.export import Budget, export_onnx, ort_session, plugin_dir, time_ms, write_plugin_yaml
+from ..common.export import onnx_latency_ms, ort_session, plugin_spec, write_plugin_yaml
+from ..common.runner import Recipe
 from ..common.nets import UNet
 from .common import (CLASSES, COLORS, MULTIPLE_OF, PERCENTILE, degrade, dice_per_class, multi_otsu_baseline,
                      normalize, pad_to_multiple, tissue_labels)
@@ -151,85 +150,6 @@ def evaluate(onnx_path, slices=None, labels=None, noise_levels=TEST_NOISE):
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rewrite-plugin", action="store_true",
-                    help="only rewrite plugin.yaml/labels/samples from the existing model.onnx and metrics.json")
-    ap.add_argument("--minutes", type=float, default=18.0, help="training wall-time budget")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay over the budget)")
-    ap.add_argument("--resume", action="store_true",
-                    help="continue from models/brain_tissue/weights.pt (a second cosine cycle)")
-    args = ap.parse_args(argv)
-    if args.rewrite_plugin:
-        from ..common.export import sha256_file
-
-        folder = plugin_dir(PLUGIN_ID)
-        metrics = json.loads((REPO / "models/brain_tissue/metrics.json").read_text())
-        write_plugin(folder, sha256_file(folder / "model.onnx"), metrics)
-        write_card(folder, metrics)
-        return
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    gen = torch.Generator().manual_seed(0)
-
-    imgs, labs = training_slices()
-    print(f"training slices: {imgs.shape[0]} (axial+coronal+sagittal, slab z {HELD_OUT_SLAB} held out)", flush=True)
-    # weight classes by inverse sqrt frequency: background dominates the pixels
-    freq = torch.bincount(labs.long().flatten(), minlength=4).float()
-    weight = (freq.sum() / freq).sqrt()
-    weight = weight / weight.mean()
-    # favour slices with much brain: the edge slices of all three orientations are many but nearly empty
-    p_slice = (labs > 0).flatten(1).sum(1).float().sqrt()
-    net = UNet(1, len(CLASSES), widths=WIDTHS)
-    if args.resume:
-        net.load_state_dict(torch.load(REPO / "models/brain_tissue/weights.pt"))
-        print("resumed from models/brain_tissue/weights.pt", flush=True)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    budget = Budget(args.minutes)
-    step, ema = 0, None
-    while budget.left():
-        lr = args.lr * 0.5 * (1 + math.cos(math.pi * budget.fraction()))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        idx = torch.multinomial(p_slice, args.batch, replacement=True, generator=gen)
-        x, y = augment(imgs[idx], labs[idx], gen)
-        logits = net(x)
-        loss = F.cross_entropy(logits, y, weight=weight) + dice_loss(logits, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-        step += 1
-        if step % 50 == 0:
-            print(f"step {step} t={budget.elapsed():.0f}s lr={lr:.2e} loss(ema)={ema:.4f}", flush=True)
-    print(f"finished: {step} steps in {budget.elapsed():.0f}s, final loss(ema)={ema:.4f}", flush=True)
-
-    folder = plugin_dir(PLUGIN_ID)
-    onnx_path = folder / "model.onnx"
-    net.eval()
-    torch.save(net.state_dict(), REPO / "models/brain_tissue/weights.pt")
-    sha = export_onnx(net, torch.zeros(1, 1, 240, 200), onnx_path, dynamic_hw=True)
-    metrics = evaluate(onnx_path)
-    sess = ort_session(onnx_path)
-    sample = (np.asarray(__import__("skimage.io", fromlist=["imread"]).imread(
-        str(REPO / "assets/samples/mri_t1_noisy.png"))).astype(np.float32) / 255.0)
-    x = pad_to_multiple(normalize(sample))[None, None]
-    lat = time_ms(lambda: sess.run(None, {"input": x}))
-    metrics["latency_ms_233x197_1thread"] = round(lat, 1)
-    metrics["train"] = {"steps": step, "seconds": round(budget.elapsed()), "final_loss_ema": round(ema, 4),
-                        "slices": int(imgs.shape[0])}
-    metrics["classes"] = CLASSES
-    print(json.dumps(metrics, indent=1), flush=True)
-    if args.resume:
-        previous = json.loads((REPO / "models/brain_tissue/metrics.json").read_text())
-        metrics["train_runs"] = previous.get("train_runs", [previous["train"]]) + [metrics["train"]]
-    (REPO / "models/brain_tissue/metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    write_plugin(folder, sha, metrics)
-    write_card(folder, metrics)
-
-
 def write_plugin(folder, sha, metrics):
     from skimage import io
 
@@ -240,28 +160,18 @@ def write_plugin(folder, sha, metrics):
     io.imsave(str(folder / "sample_t1_slab_z78_clean.png"),
               (radiological_axial(t1, 78) * 255).round().astype(np.uint8), check_contrast=False)
     m, mn = metrics["sigma_0"], metrics["sigma_15"]
-    spec = {
-        "schema_version": 1,
-        "id": PLUGIN_ID,
-        "name": "Brain tissue (T1 MRI)",
-        "version": VERSION,
-        "task": "segmentation",
-        "description": "Segments a skull-stripped T1 MRI slice into CSF/other brain, grey matter and white matter.",
-        "model": {"file": "model.onnx", "sha256": sha},
-        "input": {
+    spec = plugin_spec(
+        PLUGIN_ID, VERSION, sha, name="Brain tissue (T1 MRI)", task="segmentation",
+        description="Segments a skull-stripped T1 MRI slice into CSF/other brain, grey matter and white matter.",
+        input_spec={
             "name": "input", "layout": "NCHW", "color": "gray", "multiple_of": MULTIPLE_OF, "resize": "none",
             "pad_value": 0.0, "intensity": {"percentile": list(PERCENTILE)}, "dtype": "float32",
         },
-        "output": {
+        output_spec={
             "layout": "NCHW", "activation": "softmax", "multi_label": False,
             "classes": [{"name": n, **({"color": c} if c else {})} for n, c in zip(CLASSES, COLORS)],
         },
-        "sample": "sample.png",
-        "runtime": {"providers": ["CUDAExecutionProvider", "DmlExecutionProvider", "CPUExecutionProvider"]},
-        "meta": {
-            "license": "MIT (weights); training data: MNI152 ICBM 2009a template, see README",
-            "authors": ["Workbench contributors"],
-            "intended_use": "research; not for diagnosis",
+        meta={
             "training_data": "MNI152 ICBM 2009a sym T1 + GM/WM probability maps (nilearn), all orientations, "
                              f"axial slab z {HELD_OUT_SLAB[0]}-{HELD_OUT_SLAB[1] - 1} held out",
             # Dice per class on the held-out slab, clean and with Gaussian noise sigma 15/255
@@ -273,11 +183,11 @@ def write_plugin(folder, sha, metrics):
                    for c, n in ((1, "csf"), (2, "gm"), (3, "wm"))},
             },
             "latency_ms_233x197_1thread": metrics["latency_ms_233x197_1thread"],
-            "retrain": "python -m models.brain_tissue.train",
         },
-    }
+        retrain="models.brain_tissue.train",
+        license="MIT (weights); training data: MNI152 ICBM 2009a template, see README",
+    )
     write_plugin_yaml(folder, spec)
-
 
 
 def write_card(folder, metrics) -> None:
@@ -366,6 +276,60 @@ Template licence: Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging
 Neurological Institute, McGill University (free use with this notice).
 """
     (folder / "README.md").write_text(text, encoding="utf-8")
+
+
+class BrainTissue(Recipe):
+    """The brain-tissue U-Net: slices of the MNI template, cross-entropy + Dice, multi-Otsu baseline."""
+
+    plugin_id, name = PLUGIN_ID, "brain_tissue"
+    minutes, batch, lr = 18.0, 8, 2e-3
+    warmup, lr_floor = 0.0, 0.0  # plain cosine decay over the budget
+    example_shape = (1, 1, 240, 200)
+    write_plugin, write_card = staticmethod(write_plugin), staticmethod(write_card)
+
+    def prepare(self):
+        self.imgs, self.labs = training_slices()
+        print(f"training slices: {self.imgs.shape[0]} (axial+coronal+sagittal, slab z {HELD_OUT_SLAB} held out)",
+              flush=True)
+        # weight classes by inverse sqrt frequency: background dominates the pixels
+        freq = torch.bincount(self.labs.long().flatten(), minlength=4).float()
+        weight = (freq.sum() / freq).sqrt()
+        self.weight = weight / weight.mean()
+        # favour slices with much brain: the edge slices of all three orientations are many but nearly empty
+        self.p_slice = (self.labs > 0).flatten(1).sum(1).float().sqrt()
+
+    def build_net(self):
+        return UNet(1, len(CLASSES), widths=WIDTHS)
+
+    def loss(self, net):
+        idx = torch.multinomial(self.p_slice, self.args.batch, replacement=True, generator=self.gen)
+        x, y = augment(self.imgs[idx], self.labs[idx], self.gen)
+        logits = net(x)
+        loss = F.cross_entropy(logits, y, weight=self.weight) + dice_loss(logits, y)
+        return loss, {"loss": loss.item()}
+
+    def progress(self, ema, last):
+        return f"loss(ema)={ema['loss']:.4f}"
+
+    def finished(self, ema):
+        return f"final loss(ema)={ema['loss']:.4f}"
+
+    def measure(self, onnx_path):
+        metrics = evaluate(onnx_path)
+        sample = (np.asarray(__import__("skimage.io", fromlist=["imread"]).imread(
+            str(REPO / "assets/samples/mri_t1_noisy.png"))).astype(np.float32) / 255.0)
+        x = pad_to_multiple(normalize(sample))[None, None]
+        metrics["latency_ms_233x197_1thread"] = onnx_latency_ms(onnx_path, x)
+        metrics["classes"] = CLASSES
+        return metrics
+
+    def train_summary(self, ema):
+        return {"final_loss_ema": round(ema["loss"], 4), "slices": int(self.imgs.shape[0])}
+
+
+def main(argv=None):
+    """``python -m models.brain_tissue.train [options]`` (see ``--help``)."""
+    BrainTissue().main(argv)
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Shared data loading, degradation and export helpers for the bundled models' training scripts."""
+"""Shared data loading, degradation and export helpers, and the training skeleton (runner.py), of the bundled models' training scripts."""

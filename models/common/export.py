@@ -55,6 +55,28 @@ def export_onnx(model, example, path: Path, *, dynamic_hw: bool, output_names=("
     return sha256_file(path)
 
 
+def plugin_spec(plugin_id: str, version: str, sha: str, *, name: str, task: str, description: str,
+                input_spec: dict, output_spec: dict, meta: dict, retrain: str, license: str = "MIT") -> dict:
+    """A bundled model's plugin.yaml (schema_version 1) in the contract's key order: what every bundled plugin
+    shares around the model's own name, task, input, output and ``meta`` entries (training data, metrics,
+    latency); ``retrain`` is the training module (``models.<name>.train``)."""
+    return {
+        "schema_version": 1,
+        "id": plugin_id,
+        "name": name,
+        "version": version,
+        "task": task,
+        "description": description,
+        "model": {"file": "model.onnx", "sha256": sha},
+        "input": input_spec,
+        "output": output_spec,
+        "sample": "sample.png",
+        "runtime": {"providers": ["CUDAExecutionProvider", "DmlExecutionProvider", "CPUExecutionProvider"]},
+        "meta": {"license": license, "authors": ["Workbench contributors"],
+                 "intended_use": "research; not for diagnosis", **meta, "retrain": f"python -m {retrain}"},
+    }
+
+
 def write_plugin_yaml(folder: Path, spec: dict) -> Path:
     """Write ``plugin.yaml`` in the key order given (schema_version first)."""
     path = folder / "plugin.yaml"
@@ -82,6 +104,13 @@ def time_ms(fn, repeats: int = 5) -> float:
         fn()
         times.append((time.perf_counter() - t) * 1000.0)
     return float(np.median(times))
+
+
+def onnx_latency_ms(path: Path, x: np.ndarray) -> float:
+    """Median one-thread CPU latency of ``path`` on the input ``x``, in ms to one decimal (the model cards'
+    figure)."""
+    sess = ort_session(path)
+    return round(time_ms(lambda: sess.run(None, {"input": x})), 1)
 
 
 class Budget:

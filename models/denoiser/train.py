@@ -16,8 +16,6 @@ crops) and denoise_tv_chambolle (weight per sigma tuned on training crops).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 
 import numpy as np
@@ -25,16 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common.data import (REPO, SAMPLE_SLICE, load_dicom, mni_orthogonal_slices, mni_train_z_ranges,
-                           mni_volume, radiological_axial, train_images)
-from ..common.export import Budget, export_onnx, ort_session, plugin_dir, sha256_file, time_ms, write_plugin_yaml
+from ..common.data import REPO, load_dicom, mni_orthogonal_slices, mni_train_z_ranges, mni_volume, train_images
+from ..common.export import onnx_latency_ms, ort_session, plugin_spec, write_plugin_yaml
+from ..common.runner import Recipe
 from .common import SIGMAS, add_noise, heldout_images, nlm_baseline, onnx_denoise, psnr, tv_baseline
 
 PLUGIN_ID = "denoiser"
 VERSION = "1.0.0"
 WIDTH, DEPTH = 48, 9
 PATCH = 80
-HERE = REPO / "models" / "denoiser"
 
 
 class Denoiser(nn.Module):
@@ -145,70 +142,6 @@ def tune_tv(pool) -> dict:
     return best
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=18.0)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (warm-up, cosine decay)")
-    ap.add_argument("--resume", action="store_true",
-                    help="continue from models/denoiser/weights.pt (a second cosine cycle)")
-    ap.add_argument("--rewrite-plugin", action="store_true",
-                    help="only rewrite plugin.yaml/samples from the existing model.onnx and metrics.json")
-    args = ap.parse_args(argv)
-    folder = plugin_dir(PLUGIN_ID)
-    if args.rewrite_plugin:
-        metrics = json.loads((HERE / "metrics.json").read_text())
-        write_plugin(folder, sha256_file(folder / "model.onnx"), metrics)
-        write_card(folder, metrics)
-        return
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    pool = training_pool()
-    print(f"training images/slices: {len(pool)}", flush=True)
-    net = Denoiser()
-    if args.resume:
-        net.load_state_dict(torch.load(HERE / "weights.pt"))
-        print("resumed from models/denoiser/weights.pt", flush=True)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0)
-    budget = Budget(args.minutes)
-    step, ema, peak_lr = 0, None, args.lr
-    while budget.left():
-        f = budget.fraction()
-        lr = peak_lr * min(1.0, f / 0.03) * 0.5 * (1 + math.cos(math.pi * f)) + 1e-6
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x, y, w = make_batch(pool, args.batch, rng)
-        loss = (((net(x) - y) ** 2).mean((1, 2, 3)) * w).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        # loss is MSE / sigma^2: report it as the mean dB gain over the noisy input
-        gain = -10 * math.log10(max(loss.item(), 1e-9))
-        ema = gain if ema is None else 0.98 * ema + 0.02 * gain
-        step += 1
-        if step % 50 == 0:
-            print(f"step {step} t={budget.elapsed():.0f}s lr={lr:.2e} gain(ema)={ema:.2f} dB", flush=True)
-    print(f"finished: {step} steps in {budget.elapsed():.0f}s, final gain(ema)={ema:.2f} dB", flush=True)
-    net.eval()
-    torch.save(net.state_dict(), HERE / "weights.pt")
-    onnx_path = folder / "model.onnx"
-    sha = export_onnx(net, torch.zeros(1, 1, 64, 64), onnx_path, dynamic_hw=True)
-    tv_weights = tune_tv(pool)
-    metrics = {"psnr": evaluate(onnx_path, tv_weights), "tv_weight_per_sigma": {str(k): float(v) for k, v in tv_weights.items()}}
-    sess = ort_session(onnx_path)
-    x = np.random.default_rng(0).random((1, 1, 512, 512), dtype=np.float32)
-    metrics["latency_ms_512x512_1thread"] = round(time_ms(lambda: sess.run(None, {"input": x})), 1)
-    metrics["train"] = {"steps": step, "seconds": round(budget.elapsed()), "final_gain_db_ema": round(ema, 2),
-                        "batch": args.batch, "patch": PATCH}
-    print(json.dumps(metrics, indent=1), flush=True)
-    (HERE / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    write_plugin(folder, sha, metrics)
-    write_card(folder, metrics)
-
-
 def write_plugin(folder, sha, metrics):
     from skimage import io
 
@@ -218,36 +151,25 @@ def write_plugin(folder, sha, metrics):
     io.imsave(str(folder / "sample_ct_small_sigma25.png"), (np.clip(ct, 0, 1) * 255).round().astype(np.uint8),
               check_contrast=False)
     p = metrics["psnr"]
-    spec = {
-        "schema_version": 1,
-        "id": PLUGIN_ID,
-        "name": "Denoiser (Gaussian / Poisson-like)",
-        "version": VERSION,
-        "task": "restoration",
-        "description": "Blind denoiser for grayscale images (noise level estimated inside the model); "
-                       "RGB images are denoised on their luma.",
-        "model": {"file": "model.onnx", "sha256": sha},
-        "input": {
+    spec = plugin_spec(
+        PLUGIN_ID, VERSION, sha, name="Denoiser (Gaussian / Poisson-like)", task="restoration",
+        description="Blind denoiser for grayscale images (noise level estimated inside the model); "
+                    "RGB images are denoised on their luma.",
+        input_spec={
             "name": "input", "layout": "NCHW", "color": "luma", "multiple_of": 2, "resize": "tile",
             "tile": {"size": 512, "overlap": 32}, "intensity": {"percentile": [0, 100]}, "dtype": "float32",
         },
-        "output": {"layout": "NCHW", "scale": 1, "range": [0, 1], "residual": False},
-        "sample": "sample.png",
-        "runtime": {"providers": ["CUDAExecutionProvider", "DmlExecutionProvider", "CPUExecutionProvider"]},
-        "meta": {
-            "license": "MIT",
-            "authors": ["Workbench contributors"],
-            "intended_use": "research; not for diagnosis",
+        output_spec={"layout": "NCHW", "scale": 1, "range": [0, 1], "residual": False},
+        meta={
             "training_data": "scikit-image sample images (camera and moon held out), MNI152 T1 slices outside "
                              "the held-out slab, pydicom MR_small; synthetic Gaussian and Poisson-Gaussian noise",
             "metrics": {f"heldout_psnr_sigma{s}": {k: p[f"sigma_{s}"]["mean"][k] for k in ("model", "nlm", "tv")}
                         for s in SIGMAS},
             "latency_ms_512x512_1thread": metrics["latency_ms_512x512_1thread"],
-            "retrain": "python -m models.denoiser.train",
         },
-    }
+        retrain="models.denoiser.train",
+    )
     write_plugin_yaml(folder, spec)
-
 
 
 def write_card(folder, metrics) -> None:
@@ -341,6 +263,51 @@ checks the mean PSNR per sigma within 0.15 dB, recomputing NLM at sigma 15.
 model.onnx, plugin.yaml (sha256, metrics) and this card.
 """
     (folder / "README.md").write_text(text, encoding="utf-8")
+
+
+class DenoiserRecipe(Recipe):
+    """The blind denoiser: noisy crops, MSE / sigma^2, NLM and TV baselines."""
+
+    plugin_id, name = PLUGIN_ID, "denoiser"
+    minutes, batch, lr = 18.0, 16, 1e-3
+    weight_decay, clip_grad = 0.0, 1.0
+    example_shape = (1, 1, 64, 64)
+    write_plugin, write_card = staticmethod(write_plugin), staticmethod(write_card)
+
+    def prepare(self):
+        self.pool = training_pool()
+        print(f"training images/slices: {len(self.pool)}", flush=True)
+
+    def build_net(self):
+        return Denoiser()
+
+    def loss(self, net):
+        x, y, w = make_batch(self.pool, self.args.batch, self.rng)
+        loss = (((net(x) - y) ** 2).mean((1, 2, 3)) * w).mean()
+        # loss is MSE / sigma^2: report it as the mean dB gain over the noisy input
+        return loss, {"gain": -10 * math.log10(max(loss.item(), 1e-9))}
+
+    def progress(self, ema, last):
+        return f"gain(ema)={ema['gain']:.2f} dB"
+
+    def finished(self, ema):
+        return f"final gain(ema)={ema['gain']:.2f} dB"
+
+    def measure(self, onnx_path):
+        tv_weights = tune_tv(self.pool)
+        metrics = {"psnr": evaluate(onnx_path, tv_weights),
+                   "tv_weight_per_sigma": {str(k): float(v) for k, v in tv_weights.items()}}
+        x = np.random.default_rng(0).random((1, 1, 512, 512), dtype=np.float32)
+        metrics["latency_ms_512x512_1thread"] = onnx_latency_ms(onnx_path, x)
+        return metrics
+
+    def train_summary(self, ema):
+        return {"final_gain_db_ema": round(ema["gain"], 2), "batch": self.args.batch, "patch": PATCH}
+
+
+def main(argv=None):
+    """``python -m models.denoiser.train [options]`` (see ``--help``)."""
+    DenoiserRecipe().main(argv)
 
 
 if __name__ == "__main__":

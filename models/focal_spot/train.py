@@ -13,10 +13,6 @@ scikit-image blob_log, whose threshold and largest scale are tuned on training i
 """
 from __future__ import annotations
 
-import argparse
-import json
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,13 +20,13 @@ from torch import nn
 
 from ..common.data import (REPO, load_dicom, mni_orthogonal_slices, mni_train_z_ranges, mni_volume,
                            train_images)
-from ..common.export import Budget, export_onnx, ort_session, plugin_dir, sha256_file, time_ms, write_plugin_yaml
+from ..common.export import onnx_latency_ms, ort_session, plugin_spec, write_plugin_yaml
+from ..common.runner import Recipe
 from .common import (CLASSES, MULTIPLE_OF, PERCENTILE, STRIDE, average_precision, blob_log_detect, heldout_set,
                      insert_blobs, normalize, onnx_detect)
 
 PLUGIN_ID = "focal-spot"
 VERSION = "1.0.0"
-HERE = REPO / "models" / "focal_spot"
 CROP = 160
 
 
@@ -162,71 +158,6 @@ def evaluate(onnx_path, blob_params) -> dict:
     return {"n_images": len(data), "n_spots": int(sum(len(b) for b, _ in gts)), "model": model, "blob_log": base}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=18.0)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rewrite-plugin", action="store_true",
-                    help="only rewrite plugin.yaml/labels/samples from the existing model.onnx and metrics.json")
-    args = ap.parse_args(argv)
-    folder = plugin_dir(PLUGIN_ID)
-    if args.rewrite_plugin:
-        metrics = json.loads((HERE / "metrics.json").read_text())
-        write_plugin(folder, sha256_file(folder / "model.onnx"), metrics)
-        write_card(folder, metrics)
-        return
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    bases = training_bases()
-    print(f"training bases: {len(bases)}", flush=True)
-    net = SpotNet()
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    budget = Budget(args.minutes)
-    step, ema = 0, None
-    while budget.left():
-        f = budget.fraction()
-        lr = 2e-3 * min(1.0, f / 0.03) * 0.5 * (1 + math.cos(math.pi * f)) + 1e-6
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x, targets = make_batch(bases, args.batch, rng)
-        r = net.raw(x)
-        cls_t, box_t, pos = assign(targets, r.shape[2], r.shape[3], len(CLASSES))
-        npos = max(1.0, float(pos.sum()))
-        l_cls = focal_loss(r[:, 4:], cls_t) / npos
-        pm = pos.unsqueeze(1).expand(-1, 4, -1, -1)
-        l_box = F.smooth_l1_loss(r[:, :4][pm], box_t[pm], beta=0.1, reduction="sum") / npos
-        loss = l_cls + l_box
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-        step += 1
-        if step % 50 == 0:
-            print(f"step {step} t={budget.elapsed():.0f}s lr={lr:.2e} loss(ema)={ema:.4f} "
-                  f"cls={l_cls.item():.3f} box={l_box.item():.3f}", flush=True)
-    print(f"finished: {step} steps in {budget.elapsed():.0f}s, loss(ema)={ema:.4f}", flush=True)
-    net.eval()
-    torch.save(net.state_dict(), HERE / "weights.pt")
-    onnx_path = folder / "model.onnx"
-    sha = export_onnx(net, torch.zeros(1, 1, 256, 256), onnx_path, dynamic_hw=True)
-    blob_params, blob_train_map = tune_blob_log(bases, np.random.default_rng(1))
-    print(f"blob_log tuned on training insertions: {blob_params} (train mAP50 {blob_train_map:.3f})", flush=True)
-    metrics = evaluate(onnx_path, blob_params)
-    metrics["blob_log_params"] = blob_params
-    sess = ort_session(onnx_path)
-    x = np.zeros((1, 1, 512, 512), np.float32)
-    metrics["latency_ms_512x512_1thread"] = round(time_ms(lambda: sess.run(None, {"input": x})), 1)
-    metrics["train"] = {"steps": step, "seconds": round(budget.elapsed()), "final_loss_ema": round(ema, 4),
-                        "batch": args.batch, "crop": CROP}
-    print(json.dumps(metrics, indent=1), flush=True)
-    (HERE / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    write_plugin(folder, sha, metrics)
-    write_card(folder, metrics)
-
-
 def write_plugin(folder, sha, metrics):
     from skimage import io
 
@@ -235,39 +166,28 @@ def write_plugin(folder, sha, metrics):
               np.asarray(io.imread(str(REPO / "assets/samples/mri_t1_noisy.png"))), check_contrast=False)
     img, boxes, _ = heldout_set(per_base=1, seed=5)[4]  # an MNI slab slice with spots (held-out data)
     io.imsave(str(folder / "sample.png"), (normalize(img) * 255).round().astype(np.uint8), check_contrast=False)
-    spec = {
-        "schema_version": 1,
-        "id": PLUGIN_ID,
-        "name": "Focal spots (bright / dark)",
-        "version": VERSION,
-        "task": "detection",
-        "description": "Finds round and oval bright or dark focal spots (about 6-36 px across) in grayscale images.",
-        "model": {"file": "model.onnx", "sha256": sha},
-        "input": {
+    spec = plugin_spec(
+        PLUGIN_ID, VERSION, sha, name="Focal spots (bright / dark)", task="detection",
+        description="Finds round and oval bright or dark focal spots (about 6-36 px across) in grayscale images.",
+        input_spec={
             "name": "input", "layout": "NCHW", "color": "gray", "multiple_of": MULTIPLE_OF,
             "resize": "none", "intensity": {"percentile": list(PERCENTILE)}, "dtype": "float32",
         },
-        "output": {
+        output_spec={
             "format": "yolov8", "box_format": "cxcywh", "normalized": False, "score_threshold": 0.3,
             "iou_threshold": 0.45, "labels_file": "labels.txt",
         },
-        "sample": "sample.png",
-        "runtime": {"providers": ["CUDAExecutionProvider", "DmlExecutionProvider", "CPUExecutionProvider"]},
-        "meta": {
-            "license": "MIT",
-            "authors": ["Workbench contributors"],
-            "intended_use": "research; not for diagnosis",
+        meta={
             "training_data": "synthetic spots inserted into scikit-image samples (camera, moon held out), MNI152 "
                              "T1 slices outside the held-out slab and pydicom MR_small",
             "metrics": {"heldout_map50": metrics["model"]["map50"],
                         "baseline_blob_log_map50": metrics["blob_log"]["map50"],
                         "n_heldout_spots": metrics["n_spots"]},
             "latency_ms_512x512_1thread": metrics["latency_ms_512x512_1thread"],
-            "retrain": "python -m models.focal_spot.train",
         },
-    }
+        retrain="models.focal_spot.train",
+    )
     write_plugin_yaml(folder, spec)
-
 
 
 def write_card(folder, metrics) -> None:
@@ -331,6 +251,56 @@ The plugin's display threshold is 0.3.
 model.onnx, plugin.yaml (sha256, metrics) and this card.
 """
     (folder / "README.md").write_text(text, encoding="utf-8")
+
+
+class FocalSpot(Recipe):
+    """The focal-spot detector: inserted spots, focal + smooth-L1 loss, blob_log baseline."""
+
+    plugin_id, name = PLUGIN_ID, "focal_spot"
+    minutes, batch, lr = 18.0, 16, 2e-3
+    clip_grad = 5.0
+    example_shape = (1, 1, 256, 256)
+    write_plugin, write_card = staticmethod(write_plugin), staticmethod(write_card)
+
+    def prepare(self):
+        self.bases = training_bases()
+        print(f"training bases: {len(self.bases)}", flush=True)
+
+    def build_net(self):
+        return SpotNet()
+
+    def loss(self, net):
+        x, targets = make_batch(self.bases, self.args.batch, self.rng)
+        r = net.raw(x)
+        cls_t, box_t, pos = assign(targets, r.shape[2], r.shape[3], len(CLASSES))
+        npos = max(1.0, float(pos.sum()))
+        l_cls = focal_loss(r[:, 4:], cls_t) / npos
+        pm = pos.unsqueeze(1).expand(-1, 4, -1, -1)
+        l_box = F.smooth_l1_loss(r[:, :4][pm], box_t[pm], beta=0.1, reduction="sum") / npos
+        loss = l_cls + l_box
+        return loss, {"loss": loss.item(), "cls": l_cls.item(), "box": l_box.item()}
+
+    def progress(self, ema, last):
+        return f"loss(ema)={ema['loss']:.4f} cls={last['cls']:.3f} box={last['box']:.3f}"
+
+    def finished(self, ema):
+        return f"loss(ema)={ema['loss']:.4f}"
+
+    def measure(self, onnx_path):
+        blob_params, blob_train_map = tune_blob_log(self.bases, np.random.default_rng(1))
+        print(f"blob_log tuned on training insertions: {blob_params} (train mAP50 {blob_train_map:.3f})", flush=True)
+        metrics = evaluate(onnx_path, blob_params)
+        metrics["blob_log_params"] = blob_params
+        metrics["latency_ms_512x512_1thread"] = onnx_latency_ms(onnx_path, np.zeros((1, 1, 512, 512), np.float32))
+        return metrics
+
+    def train_summary(self, ema):
+        return {"final_loss_ema": round(ema["loss"], 4), "batch": self.args.batch, "crop": CROP}
+
+
+def main(argv=None):
+    """``python -m models.focal_spot.train [options]`` (see ``--help``)."""
+    FocalSpot().main(argv)
 
 
 if __name__ == "__main__":

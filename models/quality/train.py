@@ -10,22 +10,18 @@ same run.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..common.data import REPO, mni_orthogonal_slices, mni_train_z_ranges, mni_volume, train_images
-from ..common.export import Budget, export_onnx, ort_session, plugin_dir, sha256_file, time_ms, write_plugin_yaml
+from ..common.export import onnx_latency_ms, ort_session, plugin_spec, write_plugin_yaml
+from ..common.runner import Recipe
 from .common import CLASSES, degrade, fit_heuristic, heldout_set, heuristic_features, onnx_classify
 
 PLUGIN_ID = "quality"
 VERSION = "1.0.0"
-HERE = REPO / "models" / "quality"
 SIZES = (96, 128, 160)
 
 
@@ -90,122 +86,31 @@ def evaluate(onnx_path, tree) -> dict:
     }
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, cosine decay)")
-    ap.add_argument("--resume", action="store_true",
-                    help="continue from models/quality/weights.pt (a second cosine cycle)")
-    ap.add_argument("--rewrite-plugin", action="store_true",
-                    help="only rewrite plugin.yaml/labels/samples from the existing model.onnx and metrics.json")
-    args = ap.parse_args(argv)
-    folder = plugin_dir(PLUGIN_ID)
-    if args.rewrite_plugin:
-        metrics = json.loads((HERE / "metrics.json").read_text())
-        write_plugin(folder, sha256_file(folder / "model.onnx"), metrics)
-        write_card(folder, metrics)
-        return
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    bases = training_bases()
-    print(f"training bases: {len(bases)}", flush=True)
-
-    # heuristic baseline: thresholds fitted on degraded training crops of the same sizes
-    tr_imgs, tr_labels = [], []
-    for k in range(600):
-        lab = k % len(CLASSES)
-        tr_imgs.append(degrade(random_crop(bases[rng.integers(len(bases))], int(rng.choice(SIZES)), rng), lab, rng))
-        tr_labels.append(lab)
-    tree = fit_heuristic(tr_imgs, np.array(tr_labels))
-    print(f"heuristic baseline: training accuracy {tree.score(np.stack([heuristic_features(i) for i in tr_imgs]), tr_labels):.3f}", flush=True)
-
-    net = QualityNet()
-    if args.resume:
-        net.load_state_dict(torch.load(HERE / "weights.pt"))
-        print("resumed from models/quality/weights.pt", flush=True)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    budget = Budget(args.minutes)
-    step, ema, acc_ema = 0, None, None
-    while budget.left():
-        f = budget.fraction()
-        lr = args.lr * min(1.0, f / 0.03) * 0.5 * (1 + math.cos(math.pi * f)) + 1e-6
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x, y = make_batch(bases, args.batch, rng)
-        logits = net(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=0.05)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        acc = (logits.argmax(1) == y).float().mean().item()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-        acc_ema = acc if acc_ema is None else 0.98 * acc_ema + 0.02 * acc
-        step += 1
-        if step % 50 == 0:
-            print(f"step {step} t={budget.elapsed():.0f}s lr={lr:.2e} loss(ema)={ema:.4f} acc(ema)={acc_ema:.3f}",
-                  flush=True)
-    print(f"finished: {step} steps in {budget.elapsed():.0f}s, loss(ema)={ema:.4f} train acc(ema)={acc_ema:.3f}",
-          flush=True)
-    net.eval()
-    torch.save(net.state_dict(), HERE / "weights.pt")
-    onnx_path = folder / "model.onnx"
-    sha = export_onnx(net, torch.zeros(1, 1, 128, 128), onnx_path, dynamic_hw=True)
-    metrics = evaluate(onnx_path, tree)
-    sess = ort_session(onnx_path)
-    x = np.zeros((1, 1, 512, 512), np.float32)
-    metrics["latency_ms_512x512_1thread"] = round(time_ms(lambda: sess.run(None, {"input": x})), 1)
-    metrics["baseline_tree"] = {"features": ["log1p laplacian var", "estimate_sigma", "p99-p1", "std"],
-                                "max_depth": 3, "train_samples": len(tr_labels)}
-    metrics["train"] = {"steps": step, "seconds": round(budget.elapsed()), "final_loss_ema": round(ema, 4),
-                        "final_train_acc_ema": round(acc_ema, 3), "batch": args.batch}
-    if args.resume:
-        previous = json.loads((HERE / "metrics.json").read_text())
-        metrics["train_runs"] = previous.get("train_runs", [previous["train"]]) + [metrics["train"]]
-    print(json.dumps(metrics, indent=1), flush=True)
-    (HERE / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    write_plugin(folder, sha, metrics)
-    write_card(folder, metrics)
-
-
 def write_plugin(folder, sha, metrics):
     from skimage import io
 
     (folder / "labels.txt").write_text("\n".join(CLASSES) + "\n")
     io.imsave(str(folder / "sample.png"), np.asarray(io.imread(str(REPO / "assets/samples/mri_t1_noisy.png"))),
               check_contrast=False)
-    spec = {
-        "schema_version": 1,
-        "id": PLUGIN_ID,
-        "name": "Image quality triage",
-        "version": VERSION,
-        "task": "classification",
-        "description": "Flags an 8-bit grayscale image as good, noisy, blurred or low contrast.",
-        "model": {"file": "model.onnx", "sha256": sha},
-        "input": {
+    spec = plugin_spec(
+        PLUGIN_ID, VERSION, sha, name="Image quality triage", task="classification",
+        description="Flags an 8-bit grayscale image as good, noisy, blurred or low contrast.",
+        input_spec={
             "name": "input", "layout": "NCHW", "color": "gray", "resize": "none",
             "intensity": {"scale": 1.0 / 255.0}, "dtype": "float32",
         },
-        "output": {"activation": "softmax", "labels_file": "labels.txt"},
-        "sample": "sample.png",
-        "runtime": {"providers": ["CUDAExecutionProvider", "DmlExecutionProvider", "CPUExecutionProvider"]},
-        "meta": {
-            "license": "MIT",
-            "authors": ["Workbench contributors"],
-            "intended_use": "research; not for diagnosis",
+        output_spec={"activation": "softmax", "labels_file": "labels.txt"},
+        meta={
             "training_data": "synthetic degradations of scikit-image samples (camera, moon held out) and MNI152 "
                              "T1 slices outside the held-out slab",
             "metrics": {"heldout_accuracy": metrics["model_accuracy"],
                         "baseline_heuristic_accuracy": metrics["baseline_accuracy"],
                         "n_heldout": metrics["n_heldout"]},
             "latency_ms_512x512_1thread": metrics["latency_ms_512x512_1thread"],
-            "retrain": "python -m models.quality.train",
         },
-    }
+        retrain="models.quality.train",
+    )
     write_plugin_yaml(folder, spec)
-
 
 
 def write_card(folder, metrics) -> None:
@@ -285,6 +190,62 @@ held-out images and checks the accuracy within 0.02 and that it beats the baseli
 model.onnx, plugin.yaml (sha256, metrics) and this card.
 """
     (folder / "README.md").write_text(text, encoding="utf-8")
+
+
+class Quality(Recipe):
+    """The quality classifier: degraded crops, cross-entropy, heuristic-tree baseline."""
+
+    plugin_id, name = PLUGIN_ID, "quality"
+    minutes, batch, lr = 10.0, 16, 2e-3
+    example_shape = (1, 1, 128, 128)
+    write_plugin, write_card = staticmethod(write_plugin), staticmethod(write_card)
+
+    def prepare(self):
+        rng = self.rng
+        self.bases = training_bases()
+        print(f"training bases: {len(self.bases)}", flush=True)
+        # heuristic baseline: thresholds fitted on degraded training crops of the same sizes
+        tr_imgs, tr_labels = [], []
+        for k in range(600):
+            lab = k % len(CLASSES)
+            crop = random_crop(self.bases[rng.integers(len(self.bases))], int(rng.choice(SIZES)), rng)
+            tr_imgs.append(degrade(crop, lab, rng))
+            tr_labels.append(lab)
+        self.tree = fit_heuristic(tr_imgs, np.array(tr_labels))
+        self.n_tree_samples = len(tr_labels)
+        acc = self.tree.score(np.stack([heuristic_features(i) for i in tr_imgs]), tr_labels)
+        print(f"heuristic baseline: training accuracy {acc:.3f}", flush=True)
+
+    def build_net(self):
+        return QualityNet()
+
+    def loss(self, net):
+        x, y = make_batch(self.bases, self.args.batch, self.rng)
+        logits = net(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=0.05)
+        return loss, {"loss": loss.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
+
+    def progress(self, ema, last):
+        return f"loss(ema)={ema['loss']:.4f} acc(ema)={ema['acc']:.3f}"
+
+    def finished(self, ema):
+        return f"loss(ema)={ema['loss']:.4f} train acc(ema)={ema['acc']:.3f}"
+
+    def measure(self, onnx_path):
+        metrics = evaluate(onnx_path, self.tree)
+        metrics["latency_ms_512x512_1thread"] = onnx_latency_ms(onnx_path, np.zeros((1, 1, 512, 512), np.float32))
+        metrics["baseline_tree"] = {"features": ["log1p laplacian var", "estimate_sigma", "p99-p1", "std"],
+                                    "max_depth": 3, "train_samples": self.n_tree_samples}
+        return metrics
+
+    def train_summary(self, ema):
+        return {"final_loss_ema": round(ema["loss"], 4), "final_train_acc_ema": round(ema["acc"], 3),
+                "batch": self.args.batch}
+
+
+def main(argv=None):
+    """``python -m models.quality.train [options]`` (see ``--help``)."""
+    Quality().main(argv)
 
 
 if __name__ == "__main__":
