@@ -25,6 +25,7 @@ from ..core.errors import WorkbenchError
 from ..core.image import ImageVolume
 from ..core.labels import LabelMap, color_to_rgb
 from ..processing import gate, polygon, stroke, to_scalar
+from .overlays import BufferImageItem
 from .qt import QtCore, QtGui, QtWidgets, Qt
 from .tools import BaseCanvasTool, CanvasEvent
 from .workers import CallableJob
@@ -147,7 +148,7 @@ class OpenEdit:
 
 
 # -- preview items ----------------------------------------------------------------------------------
-class MaskPreviewItem(QtWidgets.QGraphicsItem):
+class MaskPreviewItem(BufferImageItem):
     """A translucent mask over one slice (threshold / region-grow previews), never written to the labels.
 
     Like the label overlay, a persistent ARGB32 buffer *is* the QImage's memory; an update writes only the
@@ -157,24 +158,12 @@ class MaskPreviewItem(QtWidgets.QGraphicsItem):
 
     def __init__(self, parent: QtWidgets.QGraphicsItem | None = None) -> None:
         super().__init__(parent)
-        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-        self._buffer = np.zeros((1, 1), np.uint32)
-        self._image = self._wrap(self._buffer)
         self._box: tuple[slice, slice] | None = None  # region currently non-zero
         self._color = np.uint32(premultiplied_argb(PREVIEW_COLOR, 0.45))
         self.pixels = 0
 
-    @staticmethod
-    def _wrap(buffer: np.ndarray) -> QtGui.QImage:
-        h, w = buffer.shape
-        return QtGui.QImage(buffer.data, w, h, w * 4, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-
     def set_color(self, color: str, alpha: float = 0.45) -> None:
         self._color = np.uint32(premultiplied_argb(color, alpha))
-
-    @property
-    def buffer(self) -> np.ndarray:
-        return self._buffer
 
     def set_mask(self, mask: np.ndarray | None, box: tuple[slice, slice] | None = None) -> None:
         """Show ``mask`` (a ``(y, x)`` bool plane; ``box`` bounds its true pixels when known); ``None`` hides."""
@@ -183,9 +172,7 @@ class MaskPreviewItem(QtWidgets.QGraphicsItem):
             return
         h, w = mask.shape
         if self._buffer.shape != (h, w):
-            self.prepareGeometryChange()
-            self._buffer = np.zeros((h, w), np.uint32)
-            self._image = self._wrap(self._buffer)
+            self._allocate(h, w)
             self._box = None
         if box is None:
             box = (slice(0, h), slice(0, w))
@@ -214,18 +201,8 @@ class MaskPreviewItem(QtWidgets.QGraphicsItem):
         x1 = max(s[1].stop for s in boxes)
         self.update(QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
 
-    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt API)
-        h, w = self._buffer.shape
-        return QtCore.QRectF(0, 0, w, h)
-
-    def paint(self, painter: QtGui.QPainter, option, widget=None) -> None:  # noqa: D401 (Qt API)
-        if self._box is None:
-            return
-        rect = option.exposedRect.intersected(self.boundingRect())
-        if rect.isEmpty():
-            return
-        src = rect.toAlignedRect().intersected(self.boundingRect().toRect())
-        painter.drawImage(QtCore.QRectF(src), self._image, QtCore.QRectF(src))
+    def _has_content(self) -> bool:
+        return self._box is not None
 
 
 def _cosmetic_pen(color: str, width: float = 1.5, style=Qt.PenStyle.SolidLine) -> QtGui.QPen:

@@ -14,7 +14,53 @@ def _premultiplied(rgb: tuple[int, int, int], alpha: float) -> int:
     return (a << 24) | (r << 16) | (g << 8) | b
 
 
-class LabelOverlayItem(QtWidgets.QGraphicsItem):
+class BufferImageItem(QtWidgets.QGraphicsItem):
+    """A graphics item drawing a persistent ARGB32-premultiplied ``uint32`` buffer that *is* its QImage's
+    memory: subclasses write a rectangle of ``_buffer`` and call ``update(rect)``, and :meth:`paint` copies
+    only the exposed whole pixels. Subclasses say in :meth:`_has_content` whether there is anything to draw.
+    """
+
+    def __init__(self, parent: QtWidgets.QGraphicsItem | None = None) -> None:
+        super().__init__(parent)
+        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self._buffer = np.zeros((1, 1), np.uint32)
+        self._image = self._wrap(self._buffer)
+
+    @staticmethod
+    def _wrap(buffer: np.ndarray) -> QtGui.QImage:
+        h, w = buffer.shape
+        return QtGui.QImage(buffer.data, w, h, w * 4, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+
+    def _allocate(self, h: int, w: int) -> None:
+        """A new transparent ``h`` x ``w`` buffer (the item's geometry changes with it)."""
+        self.prepareGeometryChange()
+        self._buffer = np.zeros((h, w), np.uint32)
+        self._image = self._wrap(self._buffer)
+
+    def _has_content(self) -> bool:
+        return True
+
+    @property
+    def buffer(self) -> np.ndarray:
+        """The premultiplied ARGB pixels shown (read-only use: tests, screenshots)."""
+        return self._buffer
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt API)
+        h, w = self._buffer.shape
+        return QtCore.QRectF(0, 0, w, h)
+
+    def paint(self, painter: QtGui.QPainter, option, widget=None) -> None:  # noqa: D401 (Qt API)
+        if not self._has_content():
+            return
+        rect = option.exposedRect.intersected(self.boundingRect())
+        if rect.isEmpty():
+            return
+        # whole pixels only: a fractional source rect would resample and blur label edges
+        src = rect.toAlignedRect().intersected(self.boundingRect().toRect())
+        painter.drawImage(QtCore.QRectF(src), self._image, QtCore.QRectF(src))
+
+
+class LabelOverlayItem(BufferImageItem):
     """The label map of the shown slice as an ARGB32-premultiplied QImage drawn over the image.
 
     pyqtgraph's ImageItem re-renders its whole image on every ``setImage``/``updateImage`` (10-14 ms for
@@ -25,11 +71,8 @@ class LabelOverlayItem(QtWidgets.QGraphicsItem):
 
     def __init__(self, parent: QtWidgets.QGraphicsItem | None = None) -> None:
         super().__init__(parent)
-        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self._labels: LabelMap | None = None
         self._z = 0
-        self._buffer = np.zeros((1, 1), np.uint32)
-        self._image = self._wrap(self._buffer)
         self._lut = np.zeros(65536, np.uint32)
         self._outline = np.zeros(65536, bool)
         self._any_outline = False
@@ -43,18 +86,14 @@ class LabelOverlayItem(QtWidgets.QGraphicsItem):
         self._labels = labels
         self._z = int(z)
         if labels is None:
-            self.prepareGeometryChange()
-            self._buffer = np.zeros((1, 1), np.uint32)
-            self._image = self._wrap(self._buffer)
+            self._allocate(1, 1)
             self._empty = True
             self.update()
             return
         labels.data_changed.connect(self.on_data_changed)
         h, w = labels.shape[1], labels.shape[2]
         if self._buffer.shape != (h, w):
-            self.prepareGeometryChange()
-            self._buffer = np.zeros((h, w), np.uint32)
-            self._image = self._wrap(self._buffer)
+            self._allocate(h, w)
             self._empty = True
         self.refresh()
 
@@ -137,29 +176,8 @@ class LabelOverlayItem(QtWidgets.QGraphicsItem):
         self._empty = False
 
     # -- QGraphicsItem ----------------------------------------------------------------------------
-    @staticmethod
-    def _wrap(buffer: np.ndarray) -> QtGui.QImage:
-        h, w = buffer.shape
-        return QtGui.QImage(buffer.data, w, h, w * 4, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-
-    @property
-    def buffer(self) -> np.ndarray:
-        """The premultiplied ARGB pixels shown (read-only use: tests, screenshots)."""
-        return self._buffer
-
-    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt API)
-        h, w = self._buffer.shape
-        return QtCore.QRectF(0, 0, w, h)
-
-    def paint(self, painter: QtGui.QPainter, option, widget=None) -> None:  # noqa: D401 (Qt API)
-        if self._labels is None:
-            return
-        rect = option.exposedRect.intersected(self.boundingRect())
-        if rect.isEmpty():
-            return
-        # whole pixels only: a fractional source rect would resample and blur label edges
-        src = rect.toAlignedRect().intersected(self.boundingRect().toRect())
-        painter.drawImage(QtCore.QRectF(src), self._image, QtCore.QRectF(src))
+    def _has_content(self) -> bool:
+        return self._labels is not None
 
 
 class LabelStyleDefaults:
