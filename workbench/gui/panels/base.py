@@ -15,3 +15,14 @@ def make_dock(main_window: QtWidgets.QMainWindow, title: str, object_name: str, 
                      | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
                      | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
     return dock
+
+
+def value_spin(tip: str, limit: float = 1e12) -> QtWidgets.QDoubleSpinBox:
+    """A spin box for an intensity (stored values, HU, float data) within +-``limit``: one decimal, and it
+    reports only a finished entry (no signal per typed digit). The limit sets the box's width too."""
+    spin = QtWidgets.QDoubleSpinBox()
+    spin.setRange(-limit, limit)
+    spin.setDecimals(1)
+    spin.setKeyboardTracking(False)
+    spin.setToolTip(tip)
+    return spin

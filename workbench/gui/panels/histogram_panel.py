@@ -6,7 +6,7 @@ import numpy as np
 from ...core.image import percentile_window
 from ..display import CT_PRESETS, levels_from_window, slice_histogram, window_from_levels
 from ..qt import QtWidgets, pg
-from .base import make_dock
+from .base import make_dock, value_spin
 
 PRESET_DEFAULT = "Default"
 PRESET_AUTO = "Auto (percentile)"
@@ -39,8 +39,8 @@ class HistogramPanel(QtWidgets.QWidget):
         self.preset_combo = QtWidgets.QComboBox()
         self.preset_combo.setToolTip("Window presets (CT presets in Hounsfield units)")
         self.preset_combo.activated.connect(self._on_preset)
-        self.center_spin = self._spin("Level (window centre)")
-        self.width_spin = self._spin("Window width")
+        self.center_spin = value_spin("Level (window centre)", limit=1e9)
+        self.width_spin = value_spin("Window width", limit=1e9)
         self.width_spin.setMinimum(1e-3)
         self.center_spin.editingFinished.connect(self._on_spins)
         self.width_spin.editingFinished.connect(self._on_spins)
@@ -66,15 +66,6 @@ class HistogramPanel(QtWidgets.QWidget):
         state.window_changed.connect(lambda *_: self.show_window())
         state.invert_changed.connect(lambda _i: self.show_window())
         self.reload()
-
-    @staticmethod
-    def _spin(tip: str) -> QtWidgets.QDoubleSpinBox:
-        spin = QtWidgets.QDoubleSpinBox()
-        spin.setRange(-1e9, 1e9)
-        spin.setDecimals(1)
-        spin.setKeyboardTracking(False)
-        spin.setToolTip(tip)
-        return spin
 
     # -- binding ----------------------------------------------------------------------------------
     def reload(self) -> None:

@@ -22,7 +22,7 @@ from ...processing import (RegionGrowPreview, closing, confidence_connected, dil
 from ..editing_tools import (PREVIEW_COLOR, BackgroundJob, BrushTool, ClickTool, MaskPreviewItem, PaintOptions,
                              PolygonTool, known_spacing, scalar_volume)
 from ..qt import QtGui, QtWidgets, Qt, pg
-from .base import make_dock
+from .base import make_dock, value_spin
 
 TAB_PAINT, TAB_THRESHOLD, TAB_GROW, TAB_ISLANDS = range(4)
 # (label, processing method) of the automatic thresholds; "cv2-otsu" is OpenCV's Otsu on the exact
@@ -212,8 +212,8 @@ class ToolsPanel(QtWidgets.QWidget):
         self.gate_check = QtWidgets.QCheckBox("Only where intensity is in")
         self.gate_check.setToolTip("Brush and eraser change only pixels with lo <= value <= hi")
         self.gate_check.toggled.connect(self._on_gate)
-        self.gate_lo = self._value_spin("Lowest intensity the brush paints")
-        self.gate_hi = self._value_spin("Highest intensity the brush paints")
+        self.gate_lo = value_spin("Lowest intensity the brush paints")
+        self.gate_hi = value_spin("Highest intensity the brush paints")
         self.gate_lo.valueChanged.connect(self._on_gate)
         self.gate_hi.valueChanged.connect(self._on_gate)
         self.polygon_erase_check = QtWidgets.QCheckBox("Polygon / lasso erases")
@@ -257,8 +257,8 @@ class ToolsPanel(QtWidgets.QWidget):
         self.range_region.sigRegionChanged.connect(self._on_range_region)
         self.hist_plot.addItem(self.range_region)
 
-        self.th_lo = self._value_spin("Lowest value inside the threshold (inclusive)")
-        self.th_hi = self._value_spin("Highest value inside the threshold (inclusive)")
+        self.th_lo = value_spin("Lowest value inside the threshold (inclusive)")
+        self.th_hi = value_spin("Highest value inside the threshold (inclusive)")
         self.th_lo.valueChanged.connect(self._on_range_spins)
         self.th_hi.valueChanged.connect(self._on_range_spins)
         self.method_combo = QtWidgets.QComboBox()
@@ -313,11 +313,11 @@ class ToolsPanel(QtWidgets.QWidget):
         self.tol_slider.setRange(0, SLIDER_STEPS)
         self.tol_slider.setToolTip("Tolerance (live preview)")
         self.tol_slider.valueChanged.connect(self._on_tol_slider)
-        self.tol_spin = self._value_spin("Tolerance in intensity units")
+        self.tol_spin = value_spin("Tolerance in intensity units")
         self.tol_spin.setMinimum(0.0)
         self.tol_spin.valueChanged.connect(self._on_tol_spin)
-        self.grow_lo = self._value_spin("Absolute range: lowest value")
-        self.grow_hi = self._value_spin("Absolute range: highest value")
+        self.grow_lo = value_spin("Absolute range: lowest value")
+        self.grow_hi = value_spin("Absolute range: highest value")
         self.grow_lo.valueChanged.connect(lambda _v: self._refresh_preview())
         self.grow_hi.valueChanged.connect(lambda _v: self._refresh_preview())
         self.conf_k = QtWidgets.QDoubleSpinBox()
@@ -484,15 +484,6 @@ class ToolsPanel(QtWidgets.QWidget):
             sc.setContext(Qt.ShortcutContext.WidgetShortcut)
             sc.activated.connect(lambda k=key: self.polygon.key(k))
             self._enter_shortcuts.append(sc)
-
-    @staticmethod
-    def _value_spin(tip: str) -> QtWidgets.QDoubleSpinBox:
-        spin = QtWidgets.QDoubleSpinBox()
-        spin.setRange(-1e12, 1e12)
-        spin.setDecimals(1)
-        spin.setKeyboardTracking(False)
-        spin.setToolTip(tip)
-        return spin
 
     # ==============================================================================================
     # binding
