@@ -58,6 +58,7 @@ class SegmentationClass:
     color: str
     pixels: int = 0
     area_mm2: float | None = None
+    volume_mm3: float | None = None  # pixels (voxels) x voxel volume, when the spacing is known
 
 
 @dataclass

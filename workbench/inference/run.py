@@ -89,12 +89,14 @@ class Engine:
     def prepare(self, image: ImageVolume, slices: Iterable[int] | None = None) -> Prepared:
         """Preprocess every chosen slice (the prefetch thread of :func:`run_many` calls this)."""
         chosen = self.check_slices(image, slices)
+        if self.spec.input.is_volumetric:  # 3-D models read the volume tile by tile in execute()
+            return Prepared(image, chosen, [], 0.0)
         t0 = time.perf_counter()
         planes = [self.prepare_plane(image, i) for i in chosen]
         return Prepared(image, chosen, planes, (time.perf_counter() - t0) * 1000.0)
 
     def steps_per_slice(self, image: ImageVolume) -> int:
-        if self.spec.input.resize != "tile":
+        if self.spec.input.resize != "tile" or self.spec.input.is_volumetric:
             return 1
         th, tw = self.spec.input.tile.hw  # type: ignore[union-attr]
         ov = self.spec.input.tile.overlap  # type: ignore[union-attr]
@@ -110,6 +112,9 @@ class Engine:
         ------
         CancelledError, InferenceError
         """
+        if self.spec.input.is_volumetric:
+            return (yield from self._execute_volume(image, prepared.slices if prepared is not None else slices,
+                                                    cancel))
         chosen = prepared.slices if prepared is not None else self.check_slices(image, slices)
         timing = {"preprocess": prepared.preprocess_ms if prepared is not None else 0.0,
                   "inference": 0.0, "postprocess": 0.0}
@@ -218,6 +223,23 @@ class Engine:
         timing["postprocess"] += (time.perf_counter() - t0) * 1000.0
         return part
 
+    def _execute_volume(self, image: ImageVolume, slices: Iterable[int] | None,
+                        cancel: Cancel) -> Generator[Progress, None, Result]:
+        """A 3-D model on the whole volume (:mod:`workbench.inference.volume`)."""
+        from .volume import run_volume
+
+        chosen = self.check_slices(image, slices)
+        if chosen != list(range(image.n_slices)):
+            raise InferenceError(f"{self.spec.id} is a 3-D model ({self.spec.input.layout}): it runs on the whole "
+                                 "volume, slices cannot be chosen", path=image.path or "image")
+        timing = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
+        mask = yield from run_volume(self, image, cancel=lambda: _is_cancelled(cancel), timing=timing)
+        t0 = time.perf_counter()
+        result = self._segmentation_mask(self._info(image, chosen, timing), image, mask)
+        timing["postprocess"] += (time.perf_counter() - t0) * 1000.0
+        result.info.timing_ms = {k: round(v, 3) for k, v in timing.items()}
+        return result
+
     # -- result assembly ---------------------------------------------------------------------------
     def _info(self, image: ImageVolume, chosen: list[int], timing: dict[str, float]) -> RunInfo:
         spec = self.spec
@@ -252,12 +274,17 @@ class Engine:
         mask = np.zeros((image.n_slices, image.height, image.width), dtype=np.uint16)
         for index, part in zip(chosen, parts):
             mask[index] = part
+        return self._segmentation_mask(info, image, mask)
+
+    def _segmentation_mask(self, info: RunInfo, image: ImageVolume, mask: np.ndarray) -> SegmentationResult:
+        """The result of a full ``(z, y, x)`` label map: classes with pixels (voxels), mm² and mm³."""
         counts = np.bincount(mask.reshape(-1), minlength=1)
         classes: list[SegmentationClass] = []
         declared = self.spec.output.classes or []
         n_channels = max(len(declared), 1)
         values = class_values(self.spec, n_channels) if declared else np.arange(0)
         pix_area = image.pixel_area_mm2
+        vox = image.voxel_volume_mm3
         seen = set()
         for i, cls in enumerate(declared):
             value = int(values[i]) if i < len(values) else i
@@ -266,12 +293,14 @@ class Engine:
             seen.add(value)
             pixels = int(counts[value]) if value < len(counts) else 0
             classes.append(SegmentationClass(value, cls.name, cls.color or default_color(value), pixels,
-                                             pixels * pix_area if pix_area is not None else None))
+                                             pixels * pix_area if pix_area is not None else None,
+                                             pixels * vox if vox is not None else None))
         for value in np.nonzero(counts)[0]:  # values the manifest did not name (no classes given)
             if value != 0 and int(value) not in seen:
                 pixels = int(counts[value])
                 classes.append(SegmentationClass(int(value), f"class {value}", default_color(int(value)), pixels,
-                                                 pixels * pix_area if pix_area is not None else None))
+                                                 pixels * pix_area if pix_area is not None else None,
+                                                 pixels * vox if vox is not None else None))
         return SegmentationResult(info, mask, classes)
 
     def _restoration(self, info: RunInfo, image: ImageVolume, parts: list[np.ndarray]) -> RestorationResult:

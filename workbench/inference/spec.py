@@ -514,7 +514,7 @@ def _check_wave2(spec: PluginSpec) -> None:
         raise spec.error("output.decoder", "custom decoders are not available for 3-D layouts")
     if inp.resize == "tile":
         if inp.tile is None:
-            inp.tile = TileSpec(size=64, overlap=8)
+            inp.tile = TileSpec.model_construct(_fields_set=set(), size=64, overlap=8)  # the graph may fix it
         if not isinstance(inp.tile.size, int) and len(inp.tile.size) == 2:
             raise spec.error("input.tile.size", "a 3-D tile is one int or [depth, height, width]")
         for size, ov in zip(inp.tile.dhw, inp.tile.overlap3):
