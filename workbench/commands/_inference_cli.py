@@ -54,7 +54,10 @@ def summary(result: Result) -> str:
         top = result.top[0] if result.top else None
         return f"{top.label} ({top.score:.3f})" if top else "no classes"
     if isinstance(result, SegmentationResult):
-        parts = [f"{c.name}: {c.pixels} px" for c in result.classes if c.pixels]
+        volume = result.mask.shape[0] > 1
+        parts = [f"{c.name}: {c.pixels} {'voxels' if volume else 'px'}"
+                 + (f" ({c.volume_mm3:,.1f} mm\u00b3)" if volume and c.volume_mm3 is not None else "")
+                 for c in result.classes if c.pixels]
         return ", ".join(parts) if parts else "nothing segmented"
     if isinstance(result, DetectionResult):
         n = len(result.detections)

@@ -64,7 +64,10 @@ def result_dict(result: Result, image: ImageVolume, files: dict[str, str] | None
     elif isinstance(result, SegmentationResult):
         out["segmentation"] = {"mask": files.get("mask"),
                                "classes": [{"value": c.value, "name": c.name, "color": c.color, "pixels": c.pixels,
-                                            "area_mm2": round(c.area_mm2, 4) if c.area_mm2 is not None else None}
+                                            "area_mm2": round(c.area_mm2, 4) if c.area_mm2 is not None else None,
+                                            # volumes (wave 2): voxels x voxel volume
+                                            **({"volume_mm3": round(c.volume_mm3, 4)} if image.n_slices > 1
+                                               and getattr(c, "volume_mm3", None) is not None else {})}
                                            for c in result.classes]}
     elif isinstance(result, DetectionResult):
         out["detection"] = {"detections": [detection_record(d, with_slice=image.n_slices > 1)

@@ -419,7 +419,8 @@ class ModelsPanel(QtWidgets.QWidget):
         self.card_label.setVisible(spec is not None)
         stack = image is not None and image.n_slices > 1
         self.run_image_button.setVisible(not stack)
-        self.run_slice_button.setVisible(stack)
+        volumetric = spec is not None and spec.input.is_volumetric  # 3-D models run on the whole volume
+        self.run_slice_button.setVisible(stack and not volumetric)
         self.run_stack_button.setVisible(stack)
         enabled = spec is not None and image is not None
         for button in (self.run_image_button, self.run_slice_button, self.run_stack_button):
@@ -462,6 +463,8 @@ class ModelsPanel(QtWidgets.QWidget):
         if scope not in ("image", "slice", "stack"):
             raise ValueError(f"scope must be image|slice|stack, got {scope!r}")
         slices = [int(self._mw.view_state.slice_index)] if scope == "slice" and image.n_slices > 1 else None
+        if spec.input.is_volumetric:
+            slices = None  # a 3-D model sees the whole volume (double-click and drop included)
         self._queue.append(RunRequest(spec, image, slices, reason))
         self._start_next()
 
