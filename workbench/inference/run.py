@@ -278,7 +278,7 @@ class Engine:
 
     def _segmentation_mask(self, info: RunInfo, image: ImageVolume, mask: np.ndarray) -> SegmentationResult:
         """The result of a full ``(z, y, x)`` label map: classes with pixels (voxels), mm² and mm³."""
-        counts = np.bincount(mask.reshape(-1), minlength=1)
+        counts = label_counts(mask)
         classes: list[SegmentationClass] = []
         declared = self.spec.output.classes or []
         n_channels = max(len(declared), 1)
@@ -312,6 +312,30 @@ class Engine:
                                spacing_known=image.spacing_known, path=image.path,
                                metadata=dict(image.metadata))
         return RestorationResult(info, restored, scale=s, extra={"slices": list(info.slice_indices)})
+
+
+def label_counts(mask: np.ndarray) -> np.ndarray:
+    """Pixels per label value of a ``(z, y, x)`` mask, a few slices at a time: ``np.bincount`` of the
+    whole mask would first convert it to int64 (4x a uint16 512x512x300 label map, 630 MB)."""
+    top = int(mask.max()) if mask.size else 0
+    step = max(1, (1 << 22) // max(1, mask[0].size))
+    if top <= 8:  # few labels (the usual model output): one comparison pass per value beats bincount
+        counts = np.zeros(top + 1, dtype=np.int64)
+        for z in range(0, mask.shape[0], step):
+            part = mask[z:z + step]
+            for v in range(1, top + 1):
+                counts[v] += np.count_nonzero(part == v)
+        counts[0] = mask.size - counts[1:].sum()
+        return counts
+    counts = np.zeros(1, dtype=np.int64)
+    for z in range(0, mask.shape[0], step):
+        part = np.bincount(mask[z:z + step].reshape(-1), minlength=1)
+        if part.size > counts.size:
+            part[:counts.size] += counts
+            counts = part
+        else:
+            counts[:part.size] += part
+    return counts
 
 
 def run_plugin(plugin: str | Path | PluginSpec | Engine, image: ImageVolume, *, slices: Iterable[int] | None = None,

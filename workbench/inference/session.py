@@ -135,7 +135,10 @@ class LoadedModel:
             arr = np.asarray(arr)
             if arr.dtype == np.float16:
                 arr = arr.astype(np.float32)  # fp16 graphs: decoders and blending work in float32
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            # one summing pass (NaN and Inf propagate into the sum) instead of a boolean copy per output;
+            # the exact check only when the sum is not finite (it may also just have overflowed)
+            if arr.dtype.kind == "f" and not np.isfinite(np.add.reduce(arr, axis=None)) \
+                    and not np.isfinite(arr).all():
                 raise InferenceError(f"output {name!r} contains NaN or Inf (model diverged or input out of "
                                      "the range it was trained on)", path=self.spec.id)
             result[name] = arr

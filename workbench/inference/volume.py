@@ -14,16 +14,19 @@
 4. **Tiles** -- ``resize: tile``: ``tile.size [d, h, w]`` with ``tile.overlap`` (one int or three),
    blended with the same partition-of-unity raised-cosine weights as the 2-D tiles
    (:func:`~workbench.inference.preprocess.blend_weights`), several tiles per ``session.run`` when the
-   graph's batch dimension is dynamic. ``resize: none``: the whole volume is one tile, padded (with
+   graph's batch dimension is dynamic. What is blended is the model's raw output (logits; see
+   :class:`Scoring`), as nnU-Net v2 and MONAI do. ``resize: none``: the whole volume is one tile, padded (with
    ``pad_value``) to ``multiple_of`` or the graph's fixed size.
 
 Memory: tiles are streamed in z order, and the float accumulator covers only the slab of slices the
 current row of tiles touches: once every tile starting at ``z0`` is done, the slices before the next
 row's start are final, turned into class ids and dropped. Peak memory of a run is therefore about::
 
-    4 B x C x tile_d x H x W               (accumulator, C output channels, H x W in model voxels)
+    4 B x K x tile_d x H x W               (accumulator: K = 1 for two-class softmax and one-channel
+                                            outputs, else the output channels; H x W in model voxels)
   + 2 B x D x H x W                        (the uint16 label map)
   + 4 B x B x C x tile voxels x 2          (one batch of B tiles in and out)
+  + 16 MiB                                 (cached blending weights of one row of tiles)
   [+ 4 B x D' x H' x W'  (+ 2 B x D' x H' x W')  when resampling: the float volume and label map
    on the model grid]
 
@@ -53,6 +56,7 @@ Progress = tuple[int, int, str]
 # (tests/bench/test_bench_volume.py) and cost memory
 BATCH_ELEMENTS = 1 << 21
 MAX_BATCH = 8
+WEIGHT_CACHE_BYTES = 16 << 20  # blending weights of one row of tiles kept ready (bounded: memory formula)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -223,34 +227,44 @@ def fill_tile(dst: np.ndarray, vol: np.ndarray, origin: tuple[int, int, int], im
         if partial:
             d[...] = fill[c]
         plane = src if src.ndim == 3 else src[..., c if src.shape[3] > 1 else 0]
-        if imap.clip is not None:
-            plane = np.clip(plane, imap.clip[0], imap.clip[1], dtype=np.float32)
         a, b = float(imap.a[c]), float(imap.b[c])
         if kind_int:
+            vals = np.asarray(plane, np.float32)
+            if imap.clip is not None:
+                vals = np.clip(vals, imap.clip[0], imap.clip[1])
             info = np.iinfo(dst.dtype)
-            vals = np.asarray(plane, np.float32) * a + b
-            d[inner] = np.clip(np.rint(vals), info.min, info.max)
-        elif a == 1.0 and b == 0.0:
-            d[inner] = plane
+            d[inner] = np.clip(np.rint(vals * a + b), info.min, info.max)
+            continue
+        target = d[inner]
+        # straight into the tensor, in its float type (float32 scalars: int16 * float32 stays float32):
+        # a * clip(x, lo, hi) + b == clip(a * x + b, a * lo + b, a * hi + b) for a > 0
+        if a > 0 and imap.clip is not None or imap.clip is None:
+            np.multiply(plane, target.dtype.type(a), out=target, casting="unsafe")
+            if b != 0.0:
+                target += target.dtype.type(b)
+            if imap.clip is not None:
+                np.clip(target, a * imap.clip[0] + b, a * imap.clip[1] + b, out=target)
         else:
-            target = d[inner]
-            np.multiply(plane, a, out=target, casting="unsafe")
+            np.clip(plane, imap.clip[0], imap.clip[1], out=target, casting="unsafe")
+            target *= a
             target += b
 
 
-def tile_probabilities(out: np.ndarray, spec: PluginSpec, tile: tuple[int, int, int], n_classes: int | None
-                       ) -> np.ndarray:
-    """One tile's model output (no batch dim) -> ``(C, d, h, w)`` float32 probabilities (one-hot for ids)."""
+def tile_channels(out: np.ndarray, spec: PluginSpec, tile: tuple[int, int, int]) -> np.ndarray:
+    """One tile's model output (no batch dim) -> a ``(C, d, h, w)`` view, or ``(d, h, w)`` class ids (NDHW).
+
+    Raises
+    ------
+    InferenceError
+        The output does not cover the input tile.
+    """
     layout = spec.output.layout
     if layout == "NDHW":
-        ids = out
-        if ids.ndim == 4 and ids.shape[0] == 1:
-            ids = ids[0]
+        ids = out[0] if out.ndim == 4 and out.shape[0] == 1 else out
         if ids.shape != tuple(tile):
             raise InferenceError(f"segmentation output has shape {list(out.shape)}; NDHW expects {list(tile)}",
                                  path=spec.id)
-        n = n_classes or int(ids.max()) + 1
-        return np.eye(n, dtype=np.float32)[np.clip(ids.astype(np.int64), 0, n - 1)].transpose(3, 0, 1, 2)
+        return ids
     if out.ndim == 3:
         out = out[np.newaxis] if layout == "NCDHW" else out[..., np.newaxis]
     if out.ndim != 4:
@@ -260,23 +274,70 @@ def tile_probabilities(out: np.ndarray, spec: PluginSpec, tile: tuple[int, int, 
     if tuple(chw.shape[1:]) != tuple(tile):
         raise InferenceError(f"segmentation output {list(out.shape)} does not cover the input tile {list(tile)} "
                              "(z y x); 3-D outputs must have the input's size", path=spec.id)
-    act = spec.output.activation
-    if chw.shape[0] == 1 and act == "softmax":
-        act = "none"
-    probs = activate(chw, act, axis=0)
-    return probs if probs.flags.writeable and probs.dtype == np.float32 else np.array(probs, np.float32)
+    return chw
 
 
-def class_ids(probs: np.ndarray, spec: PluginSpec) -> np.ndarray:
-    """``(C, ...)`` blended probabilities -> uint16 class ids (argmax, or thresholds for binary/multi-label)."""
-    n = probs.shape[0]
-    values = class_values(spec, n)
-    best, top = argmax_max(probs)
-    if n == 1 or spec.output.multi_label:
-        ids = values[best]
-        ids[~(top > spec.output.threshold)] = 0
-        return ids
-    return best if np.array_equal(values, np.arange(n)) else values[best]
+@dataclass
+class Scoring:
+    """What is blended and how the blended map becomes class ids.
+
+    3-D tiles blend the model's raw outputs (logits), as nnU-Net v2 and MONAI's sliding-window
+    inference do; the activation and thresholds apply to the blended map. Argmax and thresholds need no
+    activation at all (softmax keeps the order, sigmoid(x) > t <=> x > logit(t)), so no ``exp`` runs
+    per voxel, and a two-class softmax blends one channel, ``l1 - l0`` (class 1 <=> ``l1 - l0 > 0``).
+    """
+
+    mode: str  # "diff" (2-class softmax), "argmax", "threshold" (1 channel / multi_label), "votes" (NDHW ids)
+    values: np.ndarray  # uint16 label value per channel
+    threshold: float = 0.0
+    softmax_first: bool = False  # multi_label with softmax: probabilities needed before the threshold
+
+    def scores(self, chw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``(K, d, h, w)`` float32 scores to blend (written into ``out`` when given)."""
+        if self.mode == "votes":
+            n = len(self.values)
+            return np.eye(n, dtype=np.float32)[np.clip(chw.astype(np.int64), 0, n - 1)].transpose(3, 0, 1, 2)
+        if self.mode == "diff":
+            res = out if out is not None else np.empty((1,) + chw.shape[1:], np.float32)
+            np.subtract(chw[1], chw[0], out=res[0], casting="unsafe")
+            return res
+        if out is not None:
+            np.copyto(out, chw, casting="unsafe")
+            return out
+        return np.array(chw, dtype=np.float32)
+
+    def ids(self, acc: np.ndarray) -> np.ndarray:
+        """Blended ``(K, ...)`` scores -> uint16 class ids."""
+        if self.mode == "diff":
+            return np.where(acc[0] > 0, self.values[1], self.values[0]).astype(np.uint16, copy=False)
+        if self.mode == "threshold":
+            if self.softmax_first:
+                acc = activate(acc, "softmax", axis=0)
+            best, top = argmax_max(acc)
+            ids = self.values[best]
+            ids[~(top > self.threshold)] = 0
+            return ids
+        best, _ = argmax_max(acc)
+        return best if np.array_equal(self.values, np.arange(len(self.values))) else self.values[best]
+
+
+def scoring(spec: PluginSpec, channels: int | None) -> Scoring:
+    """The :class:`Scoring` of a plugin whose output has ``channels`` channels (``None``: class ids)."""
+    out = spec.output
+    if channels is None:  # NDHW class ids: tiles vote
+        values = np.asarray([c.value if c.value is not None else i for i, c in enumerate(out.classes or [])],
+                            np.uint16)
+        return Scoring("votes", values)
+    values = class_values(spec, channels)
+    act = out.activation
+    if channels == 1 or out.multi_label:
+        t = float(out.threshold)
+        if act == "sigmoid":
+            t = float(np.log(t / (1.0 - t))) if 0.0 < t < 1.0 else (-np.inf if t <= 0 else np.inf)
+        return Scoring("threshold", values, t, softmax_first=act == "softmax" and channels > 1)
+    if channels == 2 and act == "softmax":
+        return Scoring("diff", values)
+    return Scoring("argmax", values)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -323,9 +384,9 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
     batch = 1
     if info.batch_dynamic:
         batch = int(max(1, min(MAX_BATCH, BATCH_ELEMENTS // max(1, tile_voxels))))
-    n_classes = len(spec.output.classes) if spec.output.classes else None
-    if spec.output.layout == "NDHW" and plan.n_tiles > 1 and n_classes is None:
-        raise spec.error("output.classes", "tiled NDHW (class id) outputs need the class list to blend tiles")
+    if spec.output.layout == "NDHW" and not spec.output.classes:
+        raise spec.error("output.classes", "NDHW (class id) outputs of a 3-D model need the class list")
+    score: Scoring | None = None
     zs, ys, xs = plan.starts
     weights = [dict(zip(st, blend_weights(st, t, o))) if len(st) > 1 else {st[0]: np.ones(t, np.float32)}
                for st, t, o in zip(plan.starts, tile, plan.overlap)]
@@ -339,8 +400,10 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
     name = spec.output.name
     shape_in = (batch, channels) + tile if layout == "NCDHW" else (batch,) + tile + (channels,)
     buf = np.empty(shape_in, dtype=dtype)
-    weight_cache: dict[tuple[int, int, int], np.ndarray] = {}
+    weight_cache: dict[tuple[bytes, bytes, bytes], np.ndarray] = {}  # at most 3 x 3 x 3 distinct ramps
+    keys = [{st: wv.tobytes() for st, wv in axis.items()} for axis in weights]
     for k, z0 in enumerate(zs):
+        weight_cache.clear()  # a row shares its z ramp: the cache holds at most this row's (y, x) ramps
         row = [(z0, y0, x0) for y0 in ys for x0 in xs]
         for i in range(0, len(row), batch):
             if cancel():
@@ -358,15 +421,21 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
                 raise InferenceError(f"model output {list(out.shape)} has no batch dimension of {len(group)}",
                                      path=spec.id)
             for j, (tz, ty, tx) in enumerate(group):
-                probs = tile_probabilities(out[j], spec, tile, n_classes)
+                chw = tile_channels(out[j], spec, tile)
+                if score is None:
+                    score = scoring(spec, None if chw.ndim == 3 else chw.shape[0])
+                    k_ch = len(score.values) if score.mode == "votes" else 1 if score.mode == "diff" else chw.shape[0]
+                    scratch = np.empty((k_ch,) + tuple(tile), np.float32)
                 if acc is None:  # the slab of the current row of tiles (see the module notes)
-                    acc = np.zeros((probs.shape[0], tile[0], ph, pw), np.float32)
-                w = weight_cache.get((tz, ty, tx))
+                    acc = np.zeros((k_ch, tile[0], ph, pw), np.float32)
+                probs = score.scores(chw, out=scratch)
+                key = (keys[0][tz], keys[1][ty], keys[2][tx])  # tiles with the same ramps share a weight
+                w = weight_cache.get(key)
                 if w is None:
                     w = (weights[0][tz][:, None, None] * weights[1][ty][None, :, None]
                          * weights[2][tx][None, None, :]).astype(np.float32)
-                    if len(weight_cache) < 64:
-                        weight_cache[(tz, ty, tx)] = w
+                    if (len(weight_cache) + 1) * w.nbytes <= WEIGHT_CACHE_BYTES:
+                        weight_cache[key] = w
                 probs *= w
                 acc[:, tz - base:tz - base + tile[0], ty:ty + tile[1], tx:tx + tile[2]] += probs
             timing["preprocess"] += (t2 - t1) * 1000.0
@@ -381,7 +450,7 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
         n_final = end - base
         keep_z = min(n_final, max(0, gd - base))
         if keep_z > 0:
-            labels[base:base + keep_z] = class_ids(acc[:, :keep_z, :gh, :gw], spec)  # type: ignore[index]
+            labels[base:base + keep_z] = score.ids(acc[:, :keep_z, :gh, :gw])  # type: ignore[index, union-attr]
         if k + 1 < len(zs):
             rest = acc.shape[1] - n_final  # type: ignore[union-attr]
             acc[:, :rest] = acc[:, n_final:]  # type: ignore[index]  (numpy buffers the overlap)
