@@ -92,11 +92,12 @@ class IntensityMap:
     b: np.ndarray
     a0: float | np.ndarray  # (C,) with standardize on a colour image
     b0: float | np.ndarray
-    clip: tuple[float, float] | None = None
+    clip: tuple[float, float] | tuple[np.ndarray, np.ndarray] | None = None  # (C,) bounds: packages only
 
     def apply_scalar(self, value: float, channel: int = 0) -> float:
         if self.clip is not None:
-            value = min(max(value, self.clip[0]), self.clip[1])
+            lo, hi = (np.asarray(v, np.float64).reshape(-1) for v in self.clip)  # per channel (packages)
+            value = min(max(value, lo[min(channel, lo.size - 1)]), hi[min(channel, hi.size - 1)])
         return float(value * self.a[channel] + self.b[channel])
 
     def to_raw(self, values: np.ndarray) -> np.ndarray:
@@ -226,6 +227,10 @@ def intensity_map(spec: PluginSpec, image: ImageVolume, plane: np.ndarray, *, co
     clip and one ``a * x + b`` per channel. ``colour``: the last axis of ``plane`` holds channels
     (default: ``plane.ndim == 3``; 3-D models pass their volume and say so).
     """
+    if getattr(spec, "_package", None) is not None:  # a bioimage.io package: its own processing chain
+        from .bioimageio import fold_preprocessing
+
+        return fold_preprocessing(spec, plane, colour=plane.ndim == 3 if colour is None else colour)
     spec_i = spec.input.intensity
     lo = hi = None
     if spec_i.window == "dicom":

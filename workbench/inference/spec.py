@@ -268,6 +268,7 @@ class PluginSpec(_Strict):
     _folder: Path = PrivateAttr(default=Path("."))
     _manifest: Path = PrivateAttr(default=Path(MANIFEST_NAME))
     _source: str = PrivateAttr(default="path")
+    _package: Any = PrivateAttr(default=None)  # wave 2: a bioimage.io package (inference/bioimageio.py)
 
     # -- locations -------------------------------------------------------------------------------
     @property
@@ -369,6 +370,10 @@ def load_plugin(folder: str | Path, *, source: str = "path") -> PluginSpec:
         One line naming the manifest file and the offending field.
     """
     folder = Path(folder)
+    from .bioimageio import is_package, load_package  # wave 2: bioimage.io packages are plugins as they are
+
+    if is_package(folder):
+        return load_package(folder, source=source)
     manifest = folder if folder.is_file() or folder.suffix in (".yaml", ".yml") else folder / MANIFEST_NAME
     folder = manifest.parent
     shown = _display(manifest)
