@@ -101,7 +101,7 @@ def _prior(hints: Hints, task: str | None, n_classes: int | None, dtype: str) ->
     return [], "the most common convention, x/255"
 
 
-def propose(model: str | Path, *, sample: str | Path | None = None, task: str | None = None,
+def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None, task: str | None = None,
             labels: list[str] | str | Path | None = None, name: str | None = None,
             max_pixels: int | None = None) -> Proposal:
     """Guess a complete plugin manifest for ``model``.
@@ -110,8 +110,8 @@ def propose(model: str | Path, *, sample: str | Path | None = None, task: str | 
     ----------
     model : str or Path
         The ONNX file.
-    sample : str or Path, optional
-        An image the model is meant for: decides the normalisation (see :mod:`.normalise`) and the
+    sample : str, Path or ImageVolume, optional
+        An image (file, or an image already read) the model is meant for: decides the normalisation (see :mod:`.normalise`) and the
         value-based rules (logits vs probabilities, decoded boxes vs grid offsets, fidelity).
     task : {"classification", "segmentation", "detection", "restoration"}, optional
         Force the task (the output rules are then tried for it only).
@@ -150,7 +150,16 @@ def propose(model: str | Path, *, sample: str | Path | None = None, task: str | 
     if not inp.fixed and hints.imgsz:
         size_from_meta = hints.imgsz
     probe_multiple(graph, inp)
-    image = _sample_image(sample, max_pixels) if sample is not None else None
+    sample_path: Path | None = None
+    if isinstance(sample, ImageVolume):  # the GUI's open image
+        image = sample
+        src = sample.path
+        sample_path = src if src is not None and src.is_file() else None
+    elif sample is not None:
+        image = _sample_image(sample, max_pixels)
+        sample_path = Path(sample)
+    else:
+        image = None
     if image is None:
         if inp.fixed:
             h, w = inp.height, inp.width
@@ -227,8 +236,7 @@ def propose(model: str | Path, *, sample: str | Path | None = None, task: str | 
     final_labels = _labels(og, manifest, label_list, hints, decisions)
     spec = spec_from_manifest(manifest)
     engine_for(_located(spec, graph), graph)  # the graph check the engine will make
-    return Proposal(manifest, decisions, graph, inp, image, Path(sample) if sample else None, hints, ranking,
-                    final_labels)
+    return Proposal(manifest, decisions, graph, inp, image, sample_path, hints, ranking, final_labels)
 
 
 def ranking_tie(task: str) -> str:
