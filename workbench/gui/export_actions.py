@@ -1,7 +1,7 @@
 """File-menu actions for sessions and exports: Save / Save as / Open session, Export mask / measurements /
 report, and the unsaved-changes prompt on close.
 
-The work is the Qt-free :mod:`workbench.export.session`; this module only asks for file names, snapshots the
+The work is the Qt-free :mod:`workbench.session` (and :mod:`workbench.export.session_exports`); this module only asks for file names, snapshots the
 document on the GUI thread (so editing can go on) and runs the reading/writing in a ``QThreadPool`` thread
 (house rule 5) with the status-bar progress of the main window. Errors go through ``window.show_error``.
 
@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.errors import WorkbenchError
-from ..export.session import (SESSION_SUFFIX, Session, capture, default_mask_suffix, export_label_map,
-                              export_measurements, export_reports, read_session, restore_labels, restore_results,
-                              write_session)
+from ..export.session_exports import default_mask_suffix, export_label_map, export_measurements, export_reports
+from ..session import SESSION_SUFFIX, Session, capture, read_session, restore_labels, restore_results, write_session
 from ..inference.results import SegmentationResult
 from .qt import QtCore, QtGui, QtWidgets, Signal
 from .workers import CallableJob
