@@ -16,7 +16,8 @@ from typing import Callable
 
 from ..qt import QtWidgets
 from . import histogram_panel, layers_panel, results_panel
-from . import measure_panel, tools_panel  # issue 5: Tools and Measurements docks
+from . import measure_panel  # issue 5: Tools and Measurements docks
+from .tools import panel as tools_panel
 from . import models_panel  # issue 4: Models dock
 from .base import make_dock
 
