@@ -13,9 +13,9 @@ import numpy as np
 
 from ...core.errors import WorkbenchError
 from ...processing import LabelStats, measure_labels, roi_histogram, write_csv
+from ..qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from ..tools.editing import known_spacing, scalar_volume
 from ..workers import BackgroundJob
-from ..qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
 from .base import make_dock
 
 DEBOUNCE_MS = 400
