@@ -351,3 +351,10 @@ def test_cli_large_label_list_goes_to_labels_file(tmp_path, capsys):
     assert "WEAK output.labels" in capsys.readouterr().out
     spec = load_plugin(tmp_path / "inet")
     assert spec.output.labels_file == "labels.txt" and len(spec.labels) == 1000
+
+
+def test_rgb_bgr_tie_is_a_weak_colour_guess(tmp_path):
+    # the model averages the channels: RGB and BGR score the same, so the colour order is a guess
+    p = propose(_save(tmp_path, F.threshold_segmenter(3)), sample=_png(tmp_path / "c.png", _square(color=True)))
+    assert p.manifest["input"]["color"] == "rgb" and _d(p, "input.color").weak
+    assert "tied with" in _d(p, "input.color").why

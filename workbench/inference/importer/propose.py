@@ -218,8 +218,14 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
     if inp.channels == 3:
         bgr_why = ("by the same ranking" if ranking is not None else
                    "OpenVINO convention" if "bgr" in prior else "RGB vs BGR cannot be told without a sample")
-        decisions.append(Decision("input.color", chosen.color, bgr_why,
-                                  weak if ranking is not None else "bgr" not in prior))
+        if ranking is not None:
+            other = [c for c in ranking.ties if c.color != chosen.color]
+            color_weak = bool(other)
+            if other:
+                bgr_why = f"tied with {other[0].label} on the sample: chosen by convention"
+        else:
+            color_weak = "bgr" not in prior
+        decisions.append(Decision("input.color", chosen.color, bgr_why, color_weak))
     elif fields.get("color") == "gray":
         decisions.append(Decision("input.color", "gray", "1 input channel"))
 
