@@ -358,3 +358,11 @@ def test_rgb_bgr_tie_is_a_weak_colour_guess(tmp_path):
     p = propose(_save(tmp_path, F.threshold_segmenter(3)), sample=_png(tmp_path / "c.png", _square(color=True)))
     assert p.manifest["input"]["color"] == "rgb" and _d(p, "input.color").weak
     assert "tied with" in _d(p, "input.color").why
+
+
+def test_large_sample_is_probed_at_most_1024_px(tmp_path):
+    big = np.zeros((1500, 2100), np.uint8)
+    big[300:900, 600:1500] = 200
+    p = propose(_save(tmp_path, F.threshold_segmenter(1)), sample=_png(tmp_path / "big.png", big))
+    assert p.probe_image.height == 731 and p.probe_image.width == 1024
+    assert p.image.height == 1500 and p.ranking.chosen.result.shape == (731, 1024)

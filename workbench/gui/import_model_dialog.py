@@ -404,8 +404,8 @@ class ImportModelDialog(QtWidgets.QDialog):
             button = QtWidgets.QToolButton()
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             if cand.result is not None:
-                rgb, _ = render(self.image, self.proposal.manifest["task"], cand.result, self.proposal.labels,
-                                max_side=130)
+                rgb, _ = render(self.proposal.probe_image or self.image, self.proposal.manifest["task"], cand.result,
+                                self.proposal.labels, max_side=130)
                 button.setIcon(QtGui.QIcon(QtGui.QPixmap.fromImage(_qimage(rgb))))
                 button.setIconSize(QtCore.QSize(130, 130))
             chosen = "★ " if cand is ranking.chosen else ""

@@ -26,6 +26,7 @@ from .probe import (DYNAMIC_PROBE, InputGuess, engine_for, guess_input, pick_inp
                     probe_multiple, spec_from_manifest, synthetic_image)
 
 MAX_INLINE_LABELS = 30
+PROBE_SIDE = 1024
 TASKS = ("classification", "segmentation", "detection", "restoration")
 
 
@@ -42,6 +43,7 @@ class Proposal:
     hints: Hints
     ranking: Ranking | None = None
     labels: list[str] = field(default_factory=list)
+    probe_image: ImageVolume | None = None  # what the ranking ran on (the middle slice, at most 1024 px)
 
     @property
     def weak(self) -> list[Decision]:
@@ -168,11 +170,12 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
         else:
             h = w = -(-DYNAMIC_PROBE // inp.multiple_of) * inp.multiple_of
         image = synthetic_image(int(h), int(w), inp.channels)
+    probe_image = _probe_image(image)
     prior, prior_why = _prior(hints, task, None, inp.dtype)
     first = candidates(inp.channels, inp.dtype, image, prior)[0]
     probe_inp = _input_fields(inp, "stretch" if inp.fixed or size_from_meta else "none", size_from_meta)
     probe_inp.update(color="gray" if inp.channels == 1 else first.color, intensity=first.intensity)
-    outs, tensor_in = _run(graph, inp, image, probe_inp)
+    outs, tensor_in = _run(graph, inp, probe_image, probe_inp)
     hw = _tensor_hw(tensor_in, inp.layout)
     n_labels = len(label_list) if label_list else (len(hints.labels) if hints.labels else None)
     og = guess_output(graph, outs, hw, tensor_in, inp.layout, hints, task=task, n_labels=n_labels)
@@ -198,7 +201,7 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
         # the decoders read the class count from the labels (the final ones are chosen below)
         manifest["output"]["labels"] = label_list or [f"class {i}" for i in range(og.n_classes)]
     if sample is not None and inp.dtype != "uint8":
-        ranking = rank(manifest, graph, inp, image, prior)
+        ranking = rank(manifest, graph, inp, probe_image, prior)
         chosen = ranking.chosen
         if chosen is None:
             raise ImportRefused("every candidate normalisation failed on the sample: "
@@ -230,7 +233,7 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
         decisions.append(Decision("input.color", "gray", "1 input channel"))
 
     # -- outputs with the chosen normalisation (activation from the values the model really sees) -------
-    outs, tensor_in = _run(graph, inp, image, apply_candidate(manifest, chosen, for_ranking=True)["input"])
+    outs, tensor_in = _run(graph, inp, probe_image, apply_candidate(manifest, chosen, for_ranking=True)["input"])
     og = guess_output(graph, outs, hw, tensor_in, inp.layout, hints, task=og.task, n_labels=n_labels)
     manifest["output"] = dict(og.output)
     if og.task == "restoration" and chosen.range is not None:
@@ -242,7 +245,7 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
     final_labels = _labels(og, manifest, label_list, hints, decisions)
     spec = spec_from_manifest(manifest)
     engine_for(_located(spec, graph), graph)  # the graph check the engine will make
-    return Proposal(manifest, decisions, graph, inp, image, sample_path, hints, ranking, final_labels)
+    return Proposal(manifest, decisions, graph, inp, image, sample_path, hints, ranking, final_labels, probe_image)
 
 
 def ranking_tie(task: str) -> str:
@@ -255,6 +258,21 @@ def _located(spec, graph: Graph):
     spec._folder = graph.path.parent.resolve()
     spec.model.file = graph.path.name
     return spec
+
+
+def _probe_image(image: ImageVolume) -> ImageVolume:
+    """The middle slice, at most :data:`PROBE_SIDE` pixels a side: the probe and the ranking run the model
+    up to a dozen times on the CPU, and a dynamic graph would otherwise see a whole 4000x3000 photo each time."""
+    import cv2
+
+    plane = image.slice(image.n_slices // 2)
+    h, w = plane.shape[:2]
+    f = PROBE_SIDE / max(h, w)
+    if f < 1.0:
+        plane = cv2.resize(plane, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    if image.n_slices == 1 and f >= 1.0:
+        return image
+    return ImageVolume(plane[None] if plane.ndim == 3 else plane, modality=image.modality, window=image.window)
 
 
 def _sample_image(sample: str | Path, max_pixels: int | None) -> ImageVolume:
