@@ -366,3 +366,15 @@ def test_large_sample_is_probed_at_most_1024_px(tmp_path):
     p = propose(_save(tmp_path, F.threshold_segmenter(1)), sample=_png(tmp_path / "big.png", big))
     assert p.probe_image.height == 731 and p.probe_image.width == 1024
     assert p.image.height == 1500 and p.ranking.chosen.result.shape == (731, 1024)
+
+
+def test_more_weak_guesses_dynamic_sizes_box_format_and_bad_metadata_labels(tmp_path):
+    p = propose(_save(tmp_path, F.classifier(3, 4), "dyn.onnx"))  # dynamic H, W
+    assert p.manifest["input"]["size"] == [224, 224] and _d(p, "input.size").weak
+    boxes = np.array([[[50, 50, 20, 20], [100, 80, 30, 40]]], np.float32)  # cx, cy, w, h: x2 < x1
+    scores = np.array([[[0.9], [0.8]]], np.float32)
+    p = propose(_save(tmp_path, F.constant_output([1, 3, 200, 200], {"boxes": boxes, "scores": scores}), "c.onnx"))
+    assert p.manifest["output"]["box_format"] == "cxcywh" and _d(p, "output.box_format").weak
+    p = propose(_save(tmp_path, F.classifier(3, 3, size=[16, 16]), "meta.onnx", meta={"names": "['a', 'b']"}))
+    weak = [d for d in p.decisions if d.field == "output.labels" and d.weak]
+    assert weak and "has 2 labels, the model 3 classes: ignored" in weak[0].why
