@@ -378,3 +378,13 @@ def test_more_weak_guesses_dynamic_sizes_box_format_and_bad_metadata_labels(tmp_
     p = propose(_save(tmp_path, F.classifier(3, 3, size=[16, 16]), "meta.onnx", meta={"names": "['a', 'b']"}))
     weak = [d for d in p.decisions if d.field == "output.labels" and d.weak]
     assert weak and "has 2 labels, the model 3 classes: ignored" in weak[0].why
+
+
+def test_ultralytics_classify_and_a_bioimageio_folder_note(tmp_path):
+    meta = {"author": "Ultralytics", "task": "classify", "stride": "1", "imgsz": "[32, 32]",
+            "names": "{0: 'benign', 1: 'malignant'}"}
+    p = propose(_save(tmp_path, F.classifier(3, 2, weights=np.eye(3, 2)), meta=meta))
+    assert p.manifest["task"] == "classification" and p.manifest["output"]["labels"] == ["benign", "malignant"]
+    assert p.manifest["input"]["size"] == [32, 32] and "Ultralytics metadata task 'classify'" in _d(p, "task").why
+    (tmp_path / "rdf.yaml").write_text("type: model\n")
+    assert _d(propose(tmp_path / "model.onnx"), "meta.bioimageio").weak

@@ -143,6 +143,11 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
     if hints.family:
         decisions.append(Decision("meta.exporter", hints.family, f"producer {graph.producer!r}"
                                   + (f", metadata keys {sorted(graph.metadata)}" if graph.metadata else "")))
+    for rdf in ("bioimageio.yaml", "rdf.yaml"):
+        if (model.parent / rdf).is_file():
+            decisions.append(Decision("meta.bioimageio", rdf, "the model sits in a bioimage.io package; with an "
+                                      "engine that reads those, the package folder is a plugin as it is", True))
+            break
     tensor = pick_input(graph)
     inp = guess_input(graph, tensor)
     label_list = read_labels_file(labels) if isinstance(labels, (str, Path)) else (list(labels) if labels else None)
