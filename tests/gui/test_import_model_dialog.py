@@ -56,8 +56,15 @@ def test_import_dialog_correct_preview_save_run(window, qtbot, tmp_path, scan, l
     load(window, qtbot, scan)
     model = tmp_path / "lesions.onnx"
     model.write_bytes(F.threshold_segmenter(1).SerializeToString())
-    assert D.handle_drop(window, [str(model)])  # what dropping the file on the window does
+    from workbench.gui.qt import QtCore, QtGui
+
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(model))])
+    drop = QtGui.QDropEvent(QtCore.QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)  # dropping the .onnx on the window opens the dialog (not the image reader)
     dialog = window.import_dialog
+    assert dialog.model_path == model and window.document.image.path == scan
     with qtbot.waitSignal(dialog.preview_ready, timeout=TIMEOUT):
         qtbot.waitUntil(lambda: dialog.proposal is not None, timeout=TIMEOUT)
     assert dialog.editors["task"].currentText() == "segmentation"
@@ -113,3 +120,16 @@ def test_dialog_refusal_is_one_line_in_the_dialog(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: "not an ONNX file" in dialog.status.text(), timeout=TIMEOUT)
     assert not dialog.save_button.isEnabled()
     dialog.reject()
+
+
+def test_closing_while_the_model_is_read_ignores_the_late_result(window, qtbot, tmp_path):
+    from workbench.gui import import_model_dialog as D
+    from workbench.gui.qt import QtCore
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(F.threshold_segmenter(1).SerializeToString())
+    dialog = D.open_import_dialog(window, model)
+    dialog.reject()  # before the worker has finished
+    QtCore.QThreadPool.globalInstance().waitForDone(30_000)
+    qtbot.wait(50)
+    assert not D._LIVE_JOBS and window.last_error is None

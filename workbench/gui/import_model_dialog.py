@@ -20,6 +20,7 @@ from .qt import QtCore, QtGui, QtWidgets, Qt
 from .workers import CallableJob
 
 ALL = ("classification", "segmentation", "detection", "restoration")
+_LIVE_JOBS: set = set()  # jobs still running in the pool (see ImportModelDialog._start)
 
 
 @dataclass
@@ -128,6 +129,7 @@ class ImportModelDialog(QtWidgets.QDialog):
         self.editors: dict[str, QtWidgets.QWidget] = {}
         self.labels: dict[str, QtWidgets.QLabel] = {}
         self._jobs: list[CallableJob] = []
+        self._closed = False
         self._preview_job: CallableJob | None = None
         self._generation = 0
         self.preview_text = ""
@@ -228,13 +230,20 @@ class ImportModelDialog(QtWidgets.QDialog):
 
     # -- workers ------------------------------------------------------------------------------------------
     def _start(self, fn, on_done, on_failed=None) -> CallableJob:
-        job = CallableJob(fn, parent=self)
-        job.finished.connect(on_done)
-        job.failed.connect(on_failed or self._on_failed)
-        job.cancelled.connect(lambda _m: None)
-        self._jobs.append(job)
+        # parentless and kept alive until it ends: closing the dialog must not delete a job whose pool
+        # thread still runs; the slots go through _alive so a closed dialog ignores late results
+        job = CallableJob(fn)
+        _LIVE_JOBS.add(job)
+        job.finished.connect(lambda value: self._alive() and on_done(value))
+        job.failed.connect(lambda msg: self._alive() and (on_failed or self._on_failed)(msg))
+        for signal in (job.finished, job.failed, job.cancelled):
+            signal.connect(lambda *_a, j=job: _LIVE_JOBS.discard(j))
+        self._jobs = [j for j in self._jobs if not j.done] + [job]
         job.start()
         return job
+
+    def _alive(self) -> bool:
+        return not self._closed
 
     def _propose(self):
         from ..inference.importer import propose
@@ -467,6 +476,7 @@ class ImportModelDialog(QtWidgets.QDialog):
         super().keyPressEvent(event)
 
     def done(self, result: int) -> None:  # noqa: D401 - Qt override
+        self._closed = True
         for job in self._jobs:
             if not job.done:
                 job.cancel()
