@@ -44,7 +44,6 @@ def _type(qtbot, editor, text):
 
 
 def test_import_dialog_correct_preview_save_run(window, qtbot, tmp_path, scan, load, monkeypatch):
-    from workbench.gui import import_model_dialog as D
     from workbench.gui.qt import Qt
     from workbench.inference.registry import user_plugins_dir
 
