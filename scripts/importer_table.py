@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Print the "Importing a model" table of docs/PLUGINS.md: on every quirk model the test suite builds
-(tests/importer_cases.py), how many hand-written fields `workbench models import` gets right unaided.
+"""Print the two tables of docs/PLUGINS.md "Importing a model": on every quirk model the test suite builds
+(tests/importer_cases.py) and on the bundled plugins, how many hand-written fields `workbench models import`
+gets right unaided.
 
     .venv/bin/python scripts/importer_table.py
 """
@@ -14,3 +15,5 @@ import importer_cases  # noqa: E402
 
 with tempfile.TemporaryDirectory() as tmp:
     print(importer_cases.table(Path(tmp)))
+print()
+print(importer_cases.bundled_table())

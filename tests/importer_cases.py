@@ -245,3 +245,59 @@ def table(tmp: Path) -> str:
         rows.append(f"| {case.name} | {len(keys)} | {n_wo} | {n_w} | {missed} |")
     rows.append(f"| **all {len(CASES)}** | **{totals[0]}** | **{totals[1]}** | **{totals[2]}** | |")
     return "\n".join(rows)
+
+
+# -- the bundled plugins (real trained models): their own plugin.yaml is the truth -------------------------
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = ("brain-tissue", "denoiser", "focal-spot", "quality")
+
+
+def bundled_right(plugin: str, *, with_sample: bool) -> dict[str, bool]:
+    """Import ``plugins/<plugin>/model.onnx`` unaided and compare with the fields of its plugin.yaml."""
+    import yaml
+
+    from workbench.core.errors import WorkbenchError
+    from workbench.inference.importer import propose
+    from workbench.inference.importer.probe import spec_from_manifest
+
+    folder = REPO / "plugins" / plugin
+    raw = yaml.safe_load((folder / "plugin.yaml").read_text(encoding="utf-8"))
+    labels_file = raw["output"].pop("labels_file", None)
+    if labels_file:
+        raw["output"]["labels"] = [s.strip() for s in (folder / labels_file).read_text().splitlines() if s.strip()]
+    truth_fields = {"task": raw["task"], "input": raw["input"], "output": raw["output"]}
+    try:
+        proposal = propose(folder / "model.onnx", sample=folder / "sample.png" if with_sample else None)
+    except WorkbenchError as exc:
+        return {"task": False, "error": str(exc)}  # type: ignore[dict-item]
+    base = {"schema_version": 1, "id": "t", "name": "t", "version": "1", "model": {"file": "m", "sha256": "0" * 64}}
+    truth = spec_from_manifest({**base, **truth_fields}).model_dump()
+    got = spec_from_manifest({**base, **{k: v for k, v in proposal.manifest.items() if k not in base}}).model_dump()
+    result = {"task": truth["task"] == got["task"]}
+    for key in _leaves({k: v for k, v in truth_fields.items() if k != "task"}):
+        if key.split(".")[-1] in ("color",) and key.startswith("output."):
+            continue
+        t, g = _value(truth, key), _value(got, key)
+        if key == "output.classes":
+            result[key] = len(t or []) == len(g or [])
+        elif key == "input.intensity":
+            result[key] = _same({k: v for k, v in (t or {}).items() if v is not None},
+                                {k: v for k, v in (g or {}).items() if v is not None})
+        else:
+            result[key] = _same(t, g)
+    return result
+
+
+def bundled_table() -> str:
+    rows = ["| bundled plugin | fields in its plugin.yaml | right without a sample | right with its sample | "
+            "missed (with sample) |", "|---|---|---|---|---|"]
+    for plugin in BUNDLED:
+        if not (REPO / "plugins" / plugin / "model.onnx").is_file():
+            continue
+        without = bundled_right(plugin, with_sample=False)
+        with_s = bundled_right(plugin, with_sample=True)
+        keys = [k for k in with_s if k != "error"]
+        missed = ", ".join(f"`{k}`" for k in keys if not with_s.get(k)) or "-"
+        rows.append(f"| {plugin} | {len(keys)} | {sum(bool(without.get(k)) for k in keys)} | "
+                    f"{sum(bool(with_s.get(k)) for k in keys)} | {missed} |")
+    return "\n".join(rows)

@@ -17,3 +17,9 @@ def test_quirk_table_matches_the_docs(tmp_path):
     for i, case in enumerate(C.CASES):
         got = C.fields_right(case, tmp_path / f"t{i}", with_sample=True)
         assert got["task"] and "error" not in got, (case.name, got)
+
+
+def test_bundled_table_matches_the_docs():
+    clear_session_cache()
+    table = C.bundled_table()
+    assert table in DOCS.read_text(encoding="utf-8"), "regenerate with scripts/importer_table.py:\n" + table

@@ -22,7 +22,7 @@ SEG_NAMES = ("mask", "seg", "prob", "logit", "class", "label", "heatmap")
 RESTORE_NAMES = ("sr", "super", "denois", "restor", "enhanc", "upscal", "clean", "hr", "recon")
 RATIOS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 3, 4, 8)
 YOLO_STRIDES = (8, 16, 32)
-FIDELITY_DB = 30.0  # PSNR of output vs input above which a same-size map is an image, not a class map
+FIDELITY_DB = 30.0  # PSNR of output vs a clean ramp above which a same-size map is an image, not a class map
 
 
 @dataclass
@@ -202,8 +202,43 @@ def _seg_activation(g: OutputGuess, chw: np.ndarray) -> None:
         g.add("output.multi_label", False, "softmax logits: argmax over the channels", weak=True)
 
 
+def _fidelity(chw: np.ndarray, ref: np.ndarray, ratio: float) -> tuple[float, float]:
+    """PSNR of the output (averaged down to the input size) and of input - output against the input."""
+    small = chw
+    if ratio > 1:
+        r, c = int(ratio), chw.shape[0]
+        h, w = chw.shape[1] // r, chw.shape[2] // r
+        small = chw[:, : h * r, : w * r].reshape(c, h, r, w, r).mean(axis=(2, 4))
+    ref = ref[:, : small.shape[1], : small.shape[2]]
+    return _psnr(small, ref), _psnr(ref - small, ref)
+
+
+def _ramp_fidelity(graph: Graph, input_name: str | None, name: str, layout: str, in_layout: str,
+                   in_tensor: np.ndarray, ratio: float) -> tuple[float, float]:
+    """Run a clean horizontal ramp over the probe's value range: an image-to-image model (denoiser,
+    enhancer) gives it back (or, predicting the noise, nearly zero); a per-pixel classifier turns it into
+    steps. Returns the PSNRs of output and of input - output against the ramp."""
+    if input_name is None or in_tensor.dtype.kind != "f":
+        return -np.inf, -np.inf
+    lo, hi = float(in_tensor.min()), float(in_tensor.max())
+    if hi <= lo:
+        lo, hi = 0.0, 1.0
+    shape = in_tensor.shape
+    w_axis = 3 if in_layout == "NCHW" else 2
+    ramp = np.broadcast_to(np.linspace(lo, hi, shape[w_axis], dtype=np.float32).reshape(
+        [-1 if i == w_axis else 1 for i in range(4)]), shape).astype(in_tensor.dtype)
+    out = graph.try_run(input_name, ramp)
+    if out is None or name not in out:
+        return -np.inf, -np.inf
+    arr = out[name]
+    sq = arr[0] if arr.ndim == 4 and arr.shape[0] == 1 else arr
+    chw = (sq if layout == "NCHW" else np.moveaxis(sq, -1, 0)).astype(np.float32)
+    ref = ramp[0] if in_layout == "NCHW" else np.moveaxis(ramp[0], -1, 0)
+    return _fidelity(chw, ref.astype(np.float32), ratio)
+
+
 def _dense(graph: Graph, name: str, arr: np.ndarray, hw: tuple[int, int], in_tensor: np.ndarray,
-           in_layout: str, forced: str | None) -> OutputGuess | None:
+           in_layout: str, forced: str | None, input_name: str | None = None) -> OutputGuess | None:
     found = _spatial(arr.shape, hw)
     if found is None:
         return None
@@ -217,34 +252,31 @@ def _dense(graph: Graph, name: str, arr: np.ndarray, hw: tuple[int, int], in_ten
     shape_txt = f"output {name!r} {list(arr.shape)} for a {hw[0]}x{hw[1]} input"
     integer = arr.dtype.kind in "iu"
     can_restore = ratio >= 1 and float(ratio).is_integer() and c in (1, 3) and c == in_c and not integer
-    fidelity = residual = -np.inf
+    fidelity = residual = ramp_fid = ramp_res = -np.inf
     if can_restore:
-        small = chw
-        if ratio > 1:
-            r = int(ratio)
-            small = chw.reshape(c, hw[0], r, hw[1], r).mean(axis=(2, 4))
-        ref = x if c == in_c else x.mean(axis=0, keepdims=True)
-        fidelity = _psnr(small, ref)
-        residual = _psnr(ref - small, ref)
+        ref = x
+        fidelity, residual = _fidelity(chw, ref, ratio)
+        ramp_fid, ramp_res = _ramp_fidelity(graph, input_name, name, layout, in_layout, in_tensor, ratio)
+    named = _has(name, RESTORE_NAMES)
+    best_ramp = max(ramp_fid, ramp_res)
     if forced == "restoration" or (forced is None and can_restore and (
-            ratio > 1 or max(fidelity, residual) >= FIDELITY_DB or _has(name, RESTORE_NAMES))):
+            ratio > 1 or best_ramp >= FIDELITY_DB or named)):
         if not can_restore:
             return None
         g = OutputGuess("restoration", {}, channels_out=c)
-        named = _has(name, RESTORE_NAMES)
         if ratio > 1:
             why = f"{shape_txt}: {int(ratio)}x the input size with {c} channel(s) (super-resolution)"
         else:
-            why = (f"{shape_txt}: same size and channels, and the output stays close to the input "
-                   f"(PSNR {max(fidelity, residual):.1f} dB)")
-        weak = ratio == 1 and max(fidelity, residual) < FIDELITY_DB + 10 and not named
+            why = (f"{shape_txt}: same size and channels, and a clean ramp comes back as a ramp "
+                   f"(PSNR {best_ramp:.1f} dB; {max(fidelity, residual):.1f} dB on the probe image)")
+        weak = ratio == 1 and best_ramp < FIDELITY_DB + 10 and not named
         g.add("task", "restoration", why + ("" if not named else f"; name {name!r}"), weak, write=False)
         g.add("output.layout", layout, f"the spatial dims are {'last' if layout == 'NCHW' else 'first'}")
         g.add("output.scale", int(ratio), f"output / input size = {int(ratio)}")
-        is_residual = residual > fidelity + 3 and residual >= FIDELITY_DB
+        is_residual = ramp_res > ramp_fid + 3 and ramp_res >= FIDELITY_DB
         g.add("output.residual", bool(is_residual),
-              f"input - output is {'closer to' if is_residual else 'farther from'} the input than the output "
-              f"({residual:.1f} vs {fidelity:.1f} dB)", weak=abs(residual - fidelity) < 3)
+              f"on a clean ramp, input - output is {'closer to' if is_residual else 'farther from'} the ramp than "
+              f"the output ({ramp_res:.1f} vs {ramp_fid:.1f} dB)", weak=abs(ramp_res - ramp_fid) < 3)
         g.add("output.name", name, "the image-sized output" + (" among several" if len(graph.outputs) > 1 else ""))
         return g
     if forced not in (None, "segmentation"):
@@ -254,7 +286,7 @@ def _dense(graph: Graph, name: str, arr: np.ndarray, hw: tuple[int, int], in_ten
                                               else ""))
     weak = can_restore and not _has(name, SEG_NAMES)
     if can_restore:
-        why += f"; not an image of the input (PSNR {max(fidelity, residual):.1f} dB < {FIDELITY_DB:g})"
+        why += f"; a clean ramp does not come back (PSNR {best_ramp:.1f} dB < {FIDELITY_DB:g})"
     g.add("task", "segmentation", why, weak, write=False)
     g.add("output.name", name, "the per-pixel output" + (" among several" if len(graph.outputs) > 1 else ""))
     if integer:
@@ -301,7 +333,7 @@ def _classification(graph: Graph, name: str, arr: np.ndarray, hints: Hints) -> O
 # -- entry point ---------------------------------------------------------------------------------------
 def guess_output(graph: Graph, outs: dict[str, np.ndarray], hw: tuple[int, int], in_tensor: np.ndarray,
                  in_layout: str, hints: Hints, *, task: str | None = None,
-                 n_labels: int | None = None) -> OutputGuess:
+                 n_labels: int | None = None, input_name: str | None = None) -> OutputGuess:
     """Classify the outputs of one run into a task and its ``output:`` fields.
 
     Raises
@@ -319,7 +351,7 @@ def guess_output(graph: Graph, outs: dict[str, np.ndarray], hw: tuple[int, int],
             return g
     if forced in (None, "segmentation", "restoration"):
         for name, arr in outs.items():
-            g = _dense(graph, name, arr, hw, in_tensor, in_layout, forced)
+            g = _dense(graph, name, arr, hw, in_tensor, in_layout, forced, input_name)
             if g is not None:
                 return g
     if forced in (None, "detection"):

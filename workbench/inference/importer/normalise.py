@@ -1,7 +1,7 @@
 """Choosing the input normalisation (and RGB vs BGR) by running the candidates on a sample.
 
-Candidates: ``[0,1]`` (x/255), ImageNet mean/std, ``[-1,1]``, raw 0-255, per-image z-score; each in RGB
-and BGR for colour models. Every candidate goes through the engine's own preprocessing and decoder; the
+Candidates: ``[0,1]`` (x/255, or x/65535 for a 16-bit sample), ImageNet mean/std, ``[-1,1]``, raw values,
+per-image z-score, min-max and 1-99 percentile to [0,1] (scans); each in RGB and BGR for colour models. Every candidate goes through the engine's own preprocessing and decoder; the
 criterion depends on the task:
 
 * classification: confidence, the largest of the normalised class probabilities;
@@ -42,7 +42,7 @@ CRITERIA = {"classification": "confidence (largest class probability)",
             "detection": "score mass (sum of the kept detections' scores)",
             "restoration": "fidelity (PSNR of the result against the input, dB)"}
 SATURATED = 50.0
-ORDER = ("unit", "imagenet", "signed", "raw", "zscore")
+ORDER = ("unit", "imagenet", "signed", "raw", "zscore", "minmax", "robust")
 
 
 @dataclass
@@ -82,10 +82,16 @@ def candidates(channels: int, dtype: str, image: ImageVolume | None, prior: list
     gray = channels == 1
     mean = [float(np.mean(IMAGENET_MEAN))] if gray else IMAGENET_MEAN
     std = [float(np.mean(IMAGENET_STD))] if gray else IMAGENET_STD
-    base = {"unit": ("[0,1]", {"scale": 1 / 255}, [0.0, 1.0]),
-            "imagenet": ("ImageNet mean/std", {"scale": 1 / 255, "mean": mean, "std": std}, None),
-            "signed": ("[-1,1]", {"scale": 2 / 255, "offset": -1.0}, [-1.0, 1.0]),
-            "raw": ("raw 0-255", {}, [0.0, 255.0])}
+    # the full scale of the sample's type: 8-bit photos and 16-bit scans both map to [0, 1]
+    kind = np.dtype(image.data.dtype) if image is not None else np.dtype(np.uint8)
+    top = 65535.0 if kind == np.uint16 else 255.0
+    bits = "" if top == 255.0 else " (16-bit)"
+    base = {"unit": (f"[0,1]{bits}", {"scale": 1 / top}, [0.0, 1.0]),
+            "imagenet": ("ImageNet mean/std", {"scale": 1 / top, "mean": mean, "std": std}, None),
+            "signed": (f"[-1,1]{bits}", {"scale": 2 / top, "offset": -1.0}, [-1.0, 1.0]),
+            "raw": ("raw 0-255" if top == 255.0 else "raw values", {}, [0.0, top]),
+            "minmax": ("min-max [0,1]", {"percentile": [0.0, 100.0]}, [0.0, 1.0]),
+            "robust": ("percentile 1-99", {"percentile": [1.0, 99.0]}, [0.0, 1.0])}
     if supports_standardize():
         base["zscore"] = ("per-image z-score", {"standardize": True}, None)
     elif image is not None:

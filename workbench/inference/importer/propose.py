@@ -183,7 +183,8 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
     outs, tensor_in = _run(graph, inp, probe_image, probe_inp)
     hw = _tensor_hw(tensor_in, inp.layout)
     n_labels = len(label_list) if label_list else (len(hints.labels) if hints.labels else None)
-    og = guess_output(graph, outs, hw, tensor_in, inp.layout, hints, task=task, n_labels=n_labels)
+    og = guess_output(graph, outs, hw, tensor_in, inp.layout, hints, task=task, n_labels=n_labels,
+                      input_name=tensor.name)
 
     # -- input fields by task --------------------------------------------------------------------------
     fields, geo_decisions = _geometry(og, inp, hints, size_from_meta, image, sample is not None)
@@ -239,7 +240,8 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
 
     # -- outputs with the chosen normalisation (activation from the values the model really sees) -------
     outs, tensor_in = _run(graph, inp, probe_image, apply_candidate(manifest, chosen, for_ranking=True)["input"])
-    og = guess_output(graph, outs, hw, tensor_in, inp.layout, hints, task=og.task, n_labels=n_labels)
+    og = guess_output(graph, outs, hw, tensor_in, inp.layout, hints, task=og.task, n_labels=n_labels,
+                      input_name=tensor.name)
     manifest["output"] = dict(og.output)
     if og.task == "restoration" and chosen.range is not None:
         manifest["output"]["range"] = list(chosen.range)
