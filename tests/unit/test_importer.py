@@ -388,3 +388,15 @@ def test_ultralytics_classify_and_a_bioimageio_folder_note(tmp_path):
     assert p.manifest["input"]["size"] == [32, 32] and "Ultralytics metadata task 'classify'" in _d(p, "task").why
     (tmp_path / "rdf.yaml").write_text("type: model\n")
     assert _d(propose(tmp_path / "model.onnx"), "meta.bioimageio").weak
+
+
+def test_a_smoothing_denoiser_on_a_noisy_sample_is_restoration(tmp_path):
+    # 3x3 box filter (zero padding): far from the noisy sample (PSNR < 30 dB) but a clean ramp comes back
+    w = np.full((1, 1, 3, 3), 1 / 9, np.float32)
+    proto = F.model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [F.vi("x", ["N", 1, "H", "W"])],
+                    [F.vi("y", ["N", 1, "H", "W"])], [F.const("w", w)])
+    rng = np.random.default_rng(0)
+    noisy = np.clip(_square(96, 128).astype(np.float32) + rng.normal(0, 40, (96, 128)), 0, 255).astype(np.uint8)
+    p = propose(_save(tmp_path, proto), sample=_png(tmp_path / "n.png", noisy))
+    assert p.manifest["task"] == "restoration" and p.manifest["output"]["residual"] is False
+    assert "a clean ramp comes back as a ramp" in _d(p, "task").why

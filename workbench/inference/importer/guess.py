@@ -233,8 +233,12 @@ def _ramp_fidelity(graph: Graph, input_name: str | None, name: str, layout: str,
     arr = out[name]
     sq = arr[0] if arr.ndim == 4 and arr.shape[0] == 1 else arr
     chw = (sq if layout == "NCHW" else np.moveaxis(sq, -1, 0)).astype(np.float32)
-    ref = ramp[0] if in_layout == "NCHW" else np.moveaxis(ramp[0], -1, 0)
-    return _fidelity(chw, ref.astype(np.float32), ratio)
+    ref = (ramp[0] if in_layout == "NCHW" else np.moveaxis(ramp[0], -1, 0)).astype(np.float32)
+    m = 8 if min(ref.shape[1:]) >= 48 else 0  # zero-padded convolutions bend the borders: not the model's job
+    if m:
+        r = int(ratio)
+        ref, chw = ref[:, m:-m, m:-m], chw[:, m * r:chw.shape[1] - m * r, m * r:chw.shape[2] - m * r]
+    return _fidelity(chw, ref, ratio)
 
 
 def _dense(graph: Graph, name: str, arr: np.ndarray, hw: tuple[int, int], in_tensor: np.ndarray,
