@@ -132,3 +132,35 @@ def test_closing_while_the_model_is_read_ignores_the_late_result(window, qtbot, 
     QtCore.QThreadPool.globalInstance().waitForDone(30_000)
     qtbot.wait(50)
     assert not D._LIVE_JOBS and window.last_error is None
+
+
+def _rows():
+    rows = np.zeros((50, 6), np.float32)
+    rows[:, :4] = [40, 30, 20, 20]
+    rows[0, 4] = 0.9
+    return rows.T[None]
+
+
+@pytest.mark.parametrize("proto, expect", [
+    (lambda: F.classifier(1, 3, weights=np.array([[4.0, 0.0, -4.0]])), "class 2 1.00, class 1 0.00"),
+    (lambda: F.constant_output([1, 1, 64, 64], {"output0": _rows()}), "1 detection(s), best class 0 0.90"),
+    (lambda: F.identity(["N", 1, "H", "W"]), "restored 60x80"),
+])
+def test_preview_of_every_task_and_task_fields(qtbot, tmp_path, proto, expect):
+    from workbench.core.image import ImageVolume
+    from workbench.gui.import_model_dialog import FIELDS, ImportModelDialog
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(proto().SerializeToString())
+    img = np.zeros((60, 80), np.uint8)
+    img[10:30, 20:50] = 200
+    dialog = ImportModelDialog(model, ImageVolume(img), plugins_dir=tmp_path / "plugins")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    with qtbot.waitSignal(dialog.preview_ready, timeout=TIMEOUT) as blocker:
+        qtbot.waitUntil(lambda: dialog.proposal is not None, timeout=TIMEOUT)
+    assert blocker.args[0].startswith(expect), blocker.args
+    task = dialog.editors["task"].currentText()
+    for f in FIELDS:  # only the fields of the task are shown
+        assert dialog.form.isRowVisible(dialog.labels[f.path]) == (task in f.tasks), f.path
+    dialog.reject()

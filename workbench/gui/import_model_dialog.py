@@ -37,17 +37,23 @@ class FieldDef:
 FIELDS = [
     FieldDef("id", "text", "unique id, [a-z0-9-]+; also the folder name"),
     FieldDef("name", "text", "the name shown in the app"),
+    FieldDef("version", "text", "the plugin's version, e.g. 1.0.0"),
+    FieldDef("description", "text", "one line on what it does (shown on the model card)"),
     FieldDef("task", "choice", "what the model does; decides which output fields apply", choices=ALL),
     FieldDef("input.name", "text", "the graph input fed with the image"),
     FieldDef("input.layout", "choice", "where the channel dim is: NCHW (first) or NHWC (last)",
              choices=("NCHW", "NHWC")),
     FieldDef("input.color", "choice", "gray (1 channel), rgb/bgr (3, in that order), luma (Y of YCbCr, chroma kept)",
              choices=("gray", "rgb", "bgr", "luma")),
-    FieldDef("input.size", "list", "[height, width] the image is resized to (empty: the graph's or the image's)"),
+    FieldDef("input.size", "ints", "[height, width] the image is resized to (empty: the graph's or the image's)"),
     FieldDef("input.multiple_of", "int", "dynamic graphs: pad up to a multiple of this, crop the outputs back"),
     FieldDef("input.resize", "choice", "stretch | letterbox (centred pad) | letterbox_topleft | tile | none",
              choices=("stretch", "letterbox", "letterbox_topleft", "tile", "none")),
     FieldDef("input.pad_value", "float", "value of the letterbox / padding pixels (raw units)"),
+    FieldDef("input.tile.size", "ints", "resize tile: tile size (one value, or height, width)"),
+    FieldDef("input.tile.overlap", "int", "resize tile: overlap between tiles, blended"),
+    FieldDef("input.intensity.window", "floats", "clip to low, high and map to [0, 1] (e.g. a CT window -1000, 400)"),
+    FieldDef("input.intensity.percentile", "floats", "or map the image's low/high percentiles to [0, 1], e.g. 1, 99"),
     FieldDef("input.intensity.scale", "float", "raw x -> x * scale + offset (1/255 = 0.0039216 for [0, 1])"),
     FieldDef("input.intensity.offset", "float", "added after scale (-1 with scale 2/255 gives [-1, 1])"),
     FieldDef("input.intensity.mean", "floats", "then (x - mean) / std per channel, e.g. ImageNet 0.485, 0.456, 0.406"),
@@ -59,6 +65,7 @@ FIELDS = [
                                             "probabilities)", ("classification", "segmentation"),
              ("softmax", "sigmoid", "none")),
     FieldDef("output.labels", "list", "class names in score order, comma separated", ("classification", "detection")),
+    FieldDef("output.top_k", "int", "classification: how many best classes are listed", ("classification",)),
     FieldDef("output.layout", "choice", "NCHW / NHWC output, or NHW (class ids already)",
              ("segmentation", "restoration"), ("NCHW", "NHWC", "NHW")),
     FieldDef("output.multi_label", "bool", "each channel thresholded on its own (classes may overlap)",
@@ -75,6 +82,8 @@ FIELDS = [
     FieldDef("output.background_class", "int", "score column to drop as background (-1: none)", ("detection",)),
     FieldDef("output.score_threshold", "float", "detections below this score are dropped", ("detection",)),
     FieldDef("output.iou_threshold", "float", "non-maximum suppression overlap", ("detection",)),
+    FieldDef("output.max_detections", "int", "at most this many boxes are kept", ("detection",)),
+    FieldDef("output.strides", "ints", "yolox: the strides of the output grids", ("detection",)),
     FieldDef("output.scale", "int", "output size / input size (super-resolution)", ("restoration",)),
     FieldDef("output.range", "floats", "model output range mapped back to the input's values, e.g. 0, 1",
              ("restoration",)),
@@ -324,6 +333,8 @@ class ImportModelDialog(QtWidgets.QDialog):
             if f.path == "output.background_class" and value is not None and value < 0:
                 value = None
             _set(m, f.path, value)
+        if not m["input"].get("tile"):
+            m["input"].pop("tile", None)  # an empty tile block is left by the form when resize is not tile
         return m
 
     def _parse(self, f: FieldDef, text: str) -> Any:
@@ -336,9 +347,11 @@ class ImportModelDialog(QtWidgets.QDialog):
                 return float(text)
             if f.kind == "floats":
                 return [float(t) for t in text.replace(";", ",").split(",") if t.strip()]
+            if f.kind == "ints":
+                values = [int(t) for t in text.replace(";", ",").split(",") if t.strip()]
+                return values[0] if f.path == "input.tile.size" and len(values) == 1 else values
             if f.kind == "list":
-                items = [t.strip() for t in text.split(",") if t.strip()]
-                return [int(t) for t in items] if f.path == "input.size" else items
+                return [t.strip() for t in text.split(",") if t.strip()]
         except ValueError as exc:
             raise WorkbenchError(f"{f.path}: {text!r} is not a valid value") from exc
         return text
@@ -431,7 +444,7 @@ class ImportModelDialog(QtWidgets.QDialog):
         self._loading = True
         if self.editors["input.color"].currentText() != "luma":
             self.editors["input.color"].setCurrentText(cand.color)
-        for key in ("scale", "offset", "mean", "std"):
+        for key in ("window", "percentile", "scale", "offset", "mean", "std"):
             f = next(f for f in FIELDS if f.path == f"input.intensity.{key}")
             self._write_editor(f, cand.intensity.get(key))
         if self.editors["task"].currentText() == "restoration":
