@@ -22,7 +22,6 @@ def add_import_parser(sub) -> None:
     p.add_argument("--task", choices=TASK_CHOICES, help="force the task instead of guessing it")
     p.add_argument("--labels", metavar="FILE", help="class labels, one per line")
     p.add_argument("--name", help="display name (the id is derived from it); default: the file name")
-    p.add_argument("--no-smoke", action="store_true", help=argparse.SUPPRESS)
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -41,7 +40,7 @@ def run_import(args: argparse.Namespace) -> int:
             mark = "*" if cand is ranking.chosen else " "
             tie = " (tie)" if cand in ranking.ties and cand is not ranking.chosen else ""
             print(f"  {mark} {cand.line()}{tie}")
-    folder = write_plugin_folder(proposal, args.output, settings=settings, smoke=not args.no_smoke)
+    folder = write_plugin_folder(proposal, args.output, settings=settings)
     weak = sorted({d.field for d in proposal.weak})
     print(f"wrote {folder}/plugin.yaml ({proposal.manifest['task']}, id {proposal.manifest['id']}); "
           + (f"{len(weak)} weak guess(es) to check: {', '.join(weak)}" if weak else "no weak guesses"))
