@@ -211,3 +211,25 @@ def test_discovered_in_a_plugin_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_PLUGINS_DIR", str(root))
     found = discover_plugins(Settings(), entry_points=False).by_id()
     assert {"affable-nuclei", "ranger"} <= set(found)
+
+
+def test_volumetric_package_and_models_check_of_a_3d_plugin(tmp_path, capsys):
+    """A bczyx 0.4 package (fixed 8x16x16 input, tiles), sigmoid output: a 3-D label map."""
+    proto = F.affine([1, 1, 8, 16, 16], 4.0, -1.0, name_in="input0", name_out="output0")
+    data = proto.SerializeToString()
+    rdf = {"format_version": "0.4.9", "type": "model", "name": "Cells 3D", "authors": [{"name": "Cy"}],
+           "inputs": [{"name": "input0", "axes": "bczyx", "data_type": "float32", "shape": [1, 1, 8, 16, 16],
+                       "preprocessing": [{"name": "scale_linear", "kwargs": {"gain": 0.01, "offset": 0.0}}]}],
+           "outputs": [{"name": "output0", "axes": "bczyx", "data_type": "float32",
+                        "shape": {"reference_tensor": "input0", "scale": [1] * 5, "offset": [0] * 5},
+                        "postprocessing": [{"name": "sigmoid"}]}],
+           "weights": {"onnx": {"source": "weights.onnx", "sha256": hashlib.sha256(data).hexdigest()}}}
+    folder = _write(tmp_path / "c3", rdf, data)
+    spec = load_plugin(folder)
+    assert spec.input.layout == "NCDHW" and spec.input.tile.dhw == (8, 16, 16)
+    vol = (np.random.default_rng(4).random((20, 30, 25)) * 50).astype(np.float32)
+    mask = predict(folder, ImageVolume(vol), settings=Settings()).mask
+    np.testing.assert_array_equal(mask, (4.0 * vol * 0.01 - 1.0 > 0).astype(np.uint16))
+    assert main(["models", "check", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic 8x16x16 volume" in out and "test tensor" not in out  # no test tensors in this package
