@@ -143,3 +143,23 @@ def test_bench_ct_512x512x300_peak_memory(tmp_path):
           f"{(doc['rss_after'] - doc['rss_before']) / 2**20:.0f} MiB = {rss:.2f}x (target <= 3x, volume "
           f"included: {traced + 1:.2f}x)")
     assert traced + 1 <= 3.0
+
+
+def test_bench_batched_slices_vs_one_per_run(tmp_path, monkeypatch):
+    """2-D model with a dynamic batch on a 64-slice 128x128 stack: 8 slices per session.run vs one."""
+    import workbench.inference.run as R
+
+    folder = F.write_plugin(tmp_path / "s2d", F.conv_net(1, [8, 8], 2, seed=1),
+                            {"id": "s2d", "task": "segmentation", "input": {"color": "gray", "resize": "none"}})
+    engine = Engine(folder, settings=Settings())
+    stack = ImageVolume(np.random.default_rng(2).random((64, 128, 128)).astype(np.float32))
+    res = {}
+    for _ in range(3):
+        for batch in (1, 8):
+            monkeypatch.setattr(R, "SLICE_BATCH_CPU", batch)
+            t0 = time.perf_counter()
+            predict(engine, stack)
+            res.setdefault(batch, []).append(time.perf_counter() - t0)
+    one, many = min(res[1]), min(res[8])
+    print(f"\n[bench] 2-D model on 64 slices of 128x128: 8 slices per session.run {many:.3f} s, one per run "
+          f"{one:.3f} s, gain {one / many:.2f}x")

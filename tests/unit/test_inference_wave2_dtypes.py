@@ -211,3 +211,32 @@ def test_extra_inputs_need_constants(tmp_path):
     raw = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
     mask = predict(ok, ImageVolume(raw), settings=Settings()).mask[0]
     np.testing.assert_array_equal(mask, (raw * 2.0 > 0.5).astype(np.uint16))
+
+
+# -- dynamic batch: several slices per session.run -------------------------------------------------
+def test_dynamic_batch_runs_several_slices_per_run(tmp_path, monkeypatch):
+    import workbench.inference.run as R
+
+    folder = F.write_plugin(tmp_path / "b", F.conv_net(1, [4], 3, seed=5),
+                            {"id": "b", "task": "segmentation", "input": {"color": "gray", "resize": "none"}})
+    stack = ImageVolume(np.random.default_rng(9).random((11, 24, 20)).astype(np.float32))
+    engine = R.Engine(folder, settings=Settings())
+    assert engine.slice_batch(stack, 11) == 1  # off on the CPU provider (measured slower), on for GPUs
+    monkeypatch.setattr(R, "SLICE_BATCH_CPU", 8)
+    runs = []
+    real = engine.model.run
+    monkeypatch.setattr(engine.model, "run", lambda t, names=None: runs.append(t.shape[0]) or real(t, names))
+    steps = []
+    batched = predict(engine, stack, progress=lambda d, t, m: steps.append(d)).mask
+    assert runs == [8, 3] and steps == list(range(1, 12))
+    runs.clear()
+    monkeypatch.setattr(R, "SLICE_BATCH_CPU", 1)
+    single = predict(engine, stack).mask
+    assert runs == [1] * 11
+    np.testing.assert_array_equal(batched, single)
+    # a fixed batch of 1 is never batched
+    fixed = F.write_plugin(tmp_path / "f", F.identity([1, 1, 24, 20]),
+                           {"id": "f", "task": "segmentation", "input": {"color": "gray", "resize": "none"}})
+    monkeypatch.setattr(R, "SLICE_BATCH_CPU", 8)
+    assert R.Engine(fixed, settings=Settings()).slice_batch(stack, 11) == 1
+    assert R.Engine(folder, settings=Settings()).slice_batch(stack, 11) == 8
