@@ -99,6 +99,6 @@ def occlusion(engine: Any, plane: PreparedPlane, *, target: str | int | None = N
         parameters={"window_px": [win_y, win_x], "stride_px": [st_y, st_x], "window": window, "stride": stride,
                     "baseline": baseline, "blur_sigma_px": sigma if baseline == "blur" else None,
                     "positions": total, "model_input_hw": [h, w]},
-        cost=runner.cost, target={"index": index, "label": label, "score": float(scores0[index])},
+        cost=runner.finish(), target={"index": index, "label": label, "score": float(scores0[index])},
         top={"index": top, "label": labels[top] if top < len(labels) else f"class {top}",
              "score": float(scores0[top])})

@@ -112,8 +112,11 @@ def rise(engine: Any, plane: PreparedPlane, *, target: str | int | None = None, 
         m = spatial_mask(keep, layout)
         batch = (x * m + base * (1.0 - m)).astype(tensor.dtype)
         s = batch_scores(runner.run(batch), spec)[:, index].astype(np.float64)
-        weighted += np.tensordot(s, use, axes=1)
-        kept += use.sum(axis=0)
+        # float32 matrix products: np.tensordot on float64 scores upcast every mask and cost more than the
+        # model run itself on a 128x128 input (measured 3 ms vs 1.3 ms per mask)
+        flat = use.reshape(need, -1)
+        weighted += (s.astype(np.float32) @ flat).reshape(ch, cw)
+        kept += (np.ones(need, np.float32) @ flat).reshape(ch, cw)
         total_score += float(s.sum())
         yield (stop, n, f"RISE {stop}/{n}")
     content_map = (weighted - (total_score / n) * kept) / (n * float(p))
@@ -126,6 +129,6 @@ def rise(engine: Any, plane: PreparedPlane, *, target: str | int | None = None, 
         parameters={"masks": n, "seed": int(seed), "cells": int(cells), "keep_probability": float(p),
                     "baseline": baseline, "blur_sigma_px": sigma if baseline == "blur" else None,
                     "model_input_hw": [h, w]},
-        cost=runner.cost, target={"index": index, "label": label, "score": float(scores0[index])},
+        cost=runner.finish(), target={"index": index, "label": label, "score": float(scores0[index])},
         top={"index": top, "label": labels[top] if top < len(labels) else f"class {top}",
              "score": float(scores0[top])})

@@ -161,4 +161,4 @@ def uncertainty(engine: Any, image: ImageVolume, plane: PreparedPlane, *, method
                        units=UNITS[method], slice_index=plane.index,
                        parameters={"flips": list(flips), "threshold": float(threshold),
                                    "activation": spec.output.activation, "multi_label": multi},
-                       cost=runner.cost, summary=label_summary(spec, mask, values, float(threshold)), mask=mask)
+                       cost=runner.finish(), summary=label_summary(spec, mask, values, float(threshold)), mask=mask)
