@@ -57,6 +57,7 @@ def test_explain_classifier_writes_tiff_png_json(tmp_path, cls_plugin, method, c
     stem = "Doe^John_scan"
     data = json.loads((out / f"{stem}.json").read_text())
     assert data["method"] == method and data["top_class"]["label"] == "bright"
+    assert data["plugin"]["id"] == "roi" and len(data["plugin"]["sha256"]) == 64
     assert data["target"]["label"] == "bright"
     assert 12 <= data["peak"]["y"] < 24 and 40 <= data["peak"]["x"] < 60
     runs = data["cost"]["model_runs"]

@@ -12,6 +12,7 @@ from ..core.settings import Settings, config_dir, save_settings
 from ..inference.results import RestorationResult, SegmentationResult
 from .canvas import CanvasWidget
 from .display import slice_position_text
+from .explain_action import install_explain
 from .export_actions import SessionController
 from .panels import PANEL_FACTORIES
 from .qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
@@ -134,6 +135,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
         self.canvas.cursor_moved.connect(self.cursor_label.setText)
         self._update_undo_actions()
+        install_explain(self)  # issue 17: the Explain section (heat maps) of the Results dock
         self.resize(1400, 900)
         if restore_layout:
             self._restore_layout()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Generator
 
 from ...core.image import ImageVolume
+from ..results import RunInfo
 from ._common import Cancel, Cost, ExplainError, Explanation, Progress, peak_of
 from .occlusion import occlusion
 from .rise import rise
@@ -94,10 +95,15 @@ def explain(plugin: Any, image: ImageVolume, *, method: str | None = None, slice
     if plane.tensor is None:
         raise ExplainError(f"{spec.id}: explanations of tiled plugins (resize: tile) are not supported")
     if method == "occlusion":
-        return (yield from occlusion(engine, plane, target=target, cancel=cancel, **params))
-    if method == "rise":
-        return (yield from rise(engine, plane, target=target, cancel=cancel, **params))
-    return (yield from uncertainty(engine, image, plane, method=method, cancel=cancel, **params))
+        expl = yield from occlusion(engine, plane, target=target, cancel=cancel, **params)
+    elif method == "rise":
+        expl = yield from rise(engine, plane, target=target, cancel=cancel, **params)
+    else:
+        expl = yield from uncertainty(engine, image, plane, method=method, cancel=cancel, **params)
+    expl.info = RunInfo(plugin_id=spec.id, plugin_name=spec.name, plugin_version=spec.version, sha256=spec.sha256,
+                        provider=engine.provider, task=spec.task, timing_ms={"explain": round(expl.cost.ms, 3)},
+                        slice_indices=[index])
+    return expl
 
 
 def run_explain(plugin: Any, image: ImageVolume, *, progress: Callable[[int, int, str], None] | None = None,

@@ -84,6 +84,7 @@ class Explanation:
     top: dict[str, Any] | None = None  # classification: the top class of the unperturbed input
     summary: list[dict[str, Any]] = field(default_factory=list)  # segmentation: per-label rows
     mask: np.ndarray | None = None  # segmentation: (H, W) label values of the unperturbed prediction
+    info: Any = None  # the RunInfo of the plugin run (plugin id/name/version/sha256, provider)
 
     @property
     def peak(self) -> dict[str, Any]:
@@ -92,7 +93,10 @@ class Explanation:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready description (no pixel data, no source path)."""
-        return {"method": self.method, "plugin": self.plugin_id, "task": self.task, "units": self.units,
+        info = self.info
+        plugin = ({"id": info.plugin_id, "name": info.plugin_name, "version": info.plugin_version,
+                   "sha256": info.sha256, "provider": info.provider} if info is not None else self.plugin_id)
+        return {"method": self.method, "plugin": plugin, "task": self.task, "units": self.units,
                 "slice": self.slice_index, "shape": [int(s) for s in self.map.shape],
                 "parameters": self.parameters, "cost": self.cost.as_dict(), "target": self.target,
                 "top_class": self.top, "peak": self.peak,
