@@ -81,7 +81,11 @@ def test_explain_segmenter_entropy_and_class_choice(tmp_path, seg_plugin):
     img[:, 15:] = 255
     img[5:10, 5:25] = 128  # ~0.5 after scaling: the threshold segmenter's logits are ~0 there
     cv2.imwrite(str(tmp_path / "s.png"), img)
-    assert main(["explain", "-m", str(seg_plugin), str(tmp_path / "s.png"), "-o", str(tmp_path / "o")]) == 0
+    assert main(["explain", "-m", str(seg_plugin), str(tmp_path / "s.png"), "-o", str(tmp_path / "o"),
+                 "--report"]) == 0
+    html = (tmp_path / "o" / "s_saliency_report.html").read_text()
+    assert "Uncertainty report" in html and "not a calibrated probability" in html
+    assert (tmp_path / "o" / "s_saliency_report.pdf").read_bytes().startswith(b"%PDF")
     data = json.loads((tmp_path / "o" / "s.json").read_text())
     assert data["method"] == "entropy" and data["cost"]["model_runs"] == 1
     ent = tifffile.imread(tmp_path / "o" / "s_saliency.tiff")

@@ -103,9 +103,17 @@ def test_explain_shows_heatmap_layer_and_exports(window, plugins, scan, qtbot, l
     assert data["cost"]["model_runs"] == 201 and data["plugin"]["id"] == "roi"
     html = written["report_html"].read_text()
     assert "does not say that the prediction is right" in html and str(tmp_path) not in html
+    # stored in sessions: saved, then restored into the window (list, layer and style come back)
+    from workbench.session import read_session, save_session
+
+    saved = save_session(window.document, tmp_path / "case")
     # a new image clears the heat maps
     load(window, qtbot, scan)
-    assert store.items == [] and not layer.shown
+    assert store.items == [] and not layer.shown and section.list.count() == 0
+    window.session.restore(read_session(saved))
+    assert section.list.count() == 1 and layer.shown
+    assert section.cmap_combo.currentText() == "viridis" and section.opacity_slider.value() == 30
+    np.testing.assert_array_equal(section.store.items[0].map, expl.map)
 
 
 def test_explain_segmenter_uncertainty_and_cancel(window, plugins, scan, qtbot, load):

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--colormap", default="inferno", help="overlay colormap: inferno (default), magma, viridis, "
                                                          "plasma, turbo, jet")
     g.add_argument("--opacity", type=float, default=0.6, help="overlay opacity 0-1 (default 0.6)")
+    g.add_argument("--report", action="store_true",
+                   help="also write <stem>_saliency_report.html and .pdf (the figure, what the map means and "
+                        "what it does not, parameters, cost; de-identified)")
     g.add_argument("--provider", default=None, choices=("auto", "cpu", "cuda"), help="execution provider")
 
 
@@ -95,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         bar[0].close()
     stem = output_stem(image, Path(args.image).name)
     written = write_explanation(expl, image, Path(args.output), stem, cmap=args.colormap, opacity=args.opacity)
+    if args.report:
+        from ..export.heatmap_report import write_heatmap_report
+
+        written.update(write_heatmap_report(expl, image, Path(args.output), stem))
     peak = expl.peak
     what = (f"{expl.target['label']} ({expl.target['score']:.3f})" if expl.target else
             ", ".join(f"{r['name']}: {r['mean_uncertainty']:.3f}" for r in expl.summary))
