@@ -34,3 +34,22 @@ def ramp_segmenter(size: int = 16, ramp: float = 3.0):
              helper.make_node("Concat", ["bg", "fg"], ["output"], axis=1)]
     inits = [F.const("half", np.float32(0.5)), F.const("k", np.float32(10.0)), F.const("bias", bias)]
     return F.model(nodes, [F.vi("input", ["N", 1, size, size])], [F.vi("output", ["N", 2, size, size])], inits)
+
+
+def cam_classifier(region_a: tuple[int, int, int, int], region_b: tuple[int, int, int, int], *, size: int = 32,
+                   weight: float = 4.0):
+    """A GAP + linear head over a 2-channel feature map at half resolution: feature 0 = the input inside
+    region A, feature 1 = the input inside region B (pooled 2x2); logits = GAP(features) @ (weight * I).
+    Outputs ``logits`` and ``features``; the class weights Grad-CAM needs are ``weight * I`` (2 x 2)."""
+    masks = np.zeros((1, 2, size, size), np.float32)
+    for k, (y0, y1, x0, x1) in enumerate((region_a, region_b)):
+        masks[0, k, y0:y1, x0:x1] = 1.0
+    nodes = [helper.make_node("Mul", ["input", "masks"], ["masked"]),
+             helper.make_node("AveragePool", ["masked"], ["features"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["features"], ["gap"]),
+             helper.make_node("Flatten", ["gap"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "W", "B"], ["logits"])]
+    inits = [F.const("masks", masks), F.const("W", np.eye(2, dtype=np.float32) * weight),
+             F.const("B", np.zeros(2, np.float32))]
+    return F.model(nodes, [F.vi("input", ["N", 1, size, size])],
+                   [F.vi("logits", ["N", 2]), F.vi("features", ["N", 2, size // 2, size // 2])], inits)

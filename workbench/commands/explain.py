@@ -20,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", required=True, metavar="PLUGIN",
                         help="id of an installed plugin or a path to a plugin folder")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
-    parser.add_argument("--method", choices=("occlusion", "rise", "entropy", "margin", "tta"), default=None,
-                        help="default: rise for classification plugins, entropy for segmentation plugins")
+    parser.add_argument("--method", choices=("occlusion", "rise", "gradcam", "entropy", "margin", "tta"), default=None,
+                        help="default: rise for classification plugins, entropy for segmentation plugins; gradcam "
+                             "only for plugins that declare explain: (feature map + class weights)")
     parser.add_argument("--class", dest="target", default=None, metavar="LABEL",
                         help="class to explain (label or index; default: the top class)")
     parser.add_argument("--slice", type=int, default=None, help="slice of a stack (default: the middle one)")
@@ -60,6 +61,8 @@ def method_params(args: argparse.Namespace, method: str) -> dict:
     if method == "rise":
         return {"n_masks": args.masks, "seed": args.seed, "cells": args.cells, "p": args.keep,
                 "baseline": args.baseline, "batch_size": args.batch_size}
+    if method == "gradcam":
+        return {}
     params = {"threshold": args.threshold, "batch_size": args.batch_size}
     if method == "tta":
         params["flips"] = [f.strip() for f in args.flips.split(",") if f.strip()]

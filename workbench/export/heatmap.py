@@ -100,7 +100,7 @@ def render_heatmap(expl: Any, image: ImageVolume, *, cmap: str = "inferno", opac
                           f"slice of {rgb.shape[0]}x{rgb.shape[1]}")
     vrange = display_range(expl.map, expl.method)
     out = blend_heatmap(rgb, expl.map, vrange, cmap=cmap, opacity=opacity)
-    if expl.method in ("occlusion", "rise"):
+    if expl.method in ("occlusion", "rise", "gradcam"):
         p = expl.peak
         r = max(3, min(out.shape[:2]) // 40)
         cv2.drawMarker(out, (p["x"], p["y"]), (0, 255, 255), cv2.MARKER_CROSS, 2 * r + 1, max(1, r // 3))

@@ -15,12 +15,17 @@ from .heatmap import render_heatmap
 from .overlay import display_rgb
 
 _METHOD_NAMES = {"occlusion": "occlusion sensitivity", "rise": "RISE (randomised input sampling)",
+                 "gradcam": "Grad-CAM (declared feature map and class weights)",
                  "entropy": "entropy of the class probabilities", "margin": "margin of the two best classes",
                  "tta": "test-time-augmentation disagreement"}
 
 
 def meaning(expl: Any) -> str:
     """One sentence: what the map shows and what it does not."""
+    if expl.method == "gradcam":
+        return (f"Bright areas are where the model's last feature map, weighted by its declared class weights, "
+                f"supports \u201c{expl.target['label']}\u201d most; the map does not say that the prediction is "
+                "right or what the region contains, and it is only as sharp as that feature map.")
     if expl.method in ("occlusion", "rise"):
         baseline = "a blurred copy" if expl.parameters.get("baseline") == "blur" else "the image mean"
         how = (f"hiding that part of the image (a window replaced by {baseline})" if expl.method == "occlusion"
@@ -69,7 +74,7 @@ def build_heatmap_report(expl: Any, image: ImageVolume, *, image_label: str = "i
     provenance += [("Report date", now.strftime("%Y-%m-%d %H:%M %Z").strip()), ("Software", f"Workbench {__version__}")]
     plugin_name = info.plugin_name if info is not None else expl.plugin_id
     return Report(
-        title="Saliency report" if expl.method in ("occlusion", "rise") else "Uncertainty report",
+        title="Saliency report" if expl.task == "classification" else "Uncertainty report",
         subtitle=f"{plugin_name} \u00b7 {image_label}" + (f" \u00b7 slice {expl.slice_index + 1}"
                                                            if image.n_slices > 1 else ""),
         summary=meaning(expl), disclaimer=DISCLAIMER, intended_use="", pictures=pictures,

@@ -13,14 +13,14 @@ from typing import Any
 
 from ..core.errors import WorkbenchError
 from ..export.heatmap import COLORMAPS, display_range
-from ..inference.explain import SALIENCY_METHODS, UNCERTAINTY_METHODS, default_method
+from ..inference.explain import default_method, methods_for
 from ..inference.explain.store import HeatmapStore, heatmaps_of
 from .heatmap_layer import HeatmapLayer, LegendBar
 from .qt import QtCore, QtWidgets, Signal
 from .workers import PoolJob
 
 Qt = QtCore.Qt
-_METHOD_TEXT = {"occlusion": "Occlusion", "rise": "RISE", "entropy": "Entropy", "margin": "Margin",
+_METHOD_TEXT = {"occlusion": "Occlusion", "rise": "RISE", "gradcam": "Grad-CAM", "entropy": "Entropy", "margin": "Margin",
                 "tta": "Flip (TTA) disagreement"}
 
 
@@ -195,7 +195,7 @@ class ExplainSection(QtWidgets.QGroupBox):
 
     def _on_model(self, _index: int) -> None:
         spec = self.current_spec()
-        methods = () if spec is None else (SALIENCY_METHODS if spec.task == "classification" else UNCERTAINTY_METHODS)
+        methods = () if spec is None else methods_for(spec)
         self.method_combo.blockSignals(True)
         self.method_combo.clear()
         for m in methods:

@@ -17,21 +17,31 @@ from typing import Any, Callable, Generator
 from ...core.image import ImageVolume
 from ..results import RunInfo
 from ._common import Cancel, Cost, ExplainError, Explanation, Progress, peak_of
+from .gradcam import gradcam
 from .occlusion import occlusion
 from .rise import rise
 from .uncertainty import uncertainty
 
-SALIENCY_METHODS = ("occlusion", "rise")
+SALIENCY_METHODS = ("occlusion", "rise", "gradcam")
 UNCERTAINTY_METHODS = ("entropy", "margin", "tta")
 METHODS = SALIENCY_METHODS + UNCERTAINTY_METHODS
 
 __all__ = ["METHODS", "SALIENCY_METHODS", "UNCERTAINTY_METHODS", "Cost", "ExplainError", "Explanation",
-           "default_method", "explain", "occlusion", "peak_of", "rise", "run_explain", "uncertainty"]
+           "default_method", "explain", "gradcam", "methods_for", "occlusion", "peak_of", "rise", "run_explain", "uncertainty"]
 
 
 def default_method(task: str) -> str:
     """The method used when none is given: RISE for classifiers, entropy for segmenters."""
     return "rise" if task == "classification" else "entropy"
+
+
+def methods_for(spec: Any) -> tuple[str, ...]:
+    """The methods a plugin supports (Grad-CAM only where it declares ``explain:``)."""
+    if spec.task == "classification":
+        return SALIENCY_METHODS if spec.explain is not None else ("occlusion", "rise")
+    if spec.task == "segmentation":
+        return UNCERTAINTY_METHODS
+    return ()
 
 
 def check_method(spec: Any, method: str) -> None:
@@ -40,6 +50,9 @@ def check_method(spec: Any, method: str) -> None:
         raise ExplainError(f"--method {method}: expected one of {', '.join(METHODS)}")
     if spec.task == "classification" and method not in SALIENCY_METHODS:
         raise ExplainError(f"--method {method}: {spec.id} is a classification plugin; use occlusion or rise")
+    if method == "gradcam" and spec.explain is None:
+        raise ExplainError(f"--method gradcam: {spec.id} declares no feature map and class weights "
+                           "(explain: in plugin.yaml); use occlusion or rise")
     if spec.task == "segmentation" and method not in UNCERTAINTY_METHODS:
         raise ExplainError(f"--method {method}: {spec.id} is a segmentation plugin; use entropy, margin or tta")
     if spec.task not in ("classification", "segmentation"):
@@ -98,6 +111,8 @@ def explain(plugin: Any, image: ImageVolume, *, method: str | None = None, slice
         expl = yield from occlusion(engine, plane, target=target, cancel=cancel, **params)
     elif method == "rise":
         expl = yield from rise(engine, plane, target=target, cancel=cancel, **params)
+    elif method == "gradcam":
+        expl = yield from gradcam(engine, plane, target=target, cancel=cancel, **params)
     else:
         expl = yield from uncertainty(engine, image, plane, method=method, cancel=cancel, **params)
     expl.info = RunInfo(plugin_id=spec.id, plugin_name=spec.name, plugin_version=spec.version, sha256=spec.sha256,
