@@ -126,6 +126,7 @@ def test_explain_segmenter_uncertainty_and_cancel(window, plugins, scan, qtbot, 
     expl = section.store.items[-1]
     assert expl.method == "entropy" and expl.map.shape == (64, 120) and expl.summary
     assert section.legend.vrange == (0.0, 1.0)
+    assert "blob: mean" in section.caption.text() and "background: mean" in section.caption.text()
     # cancel: a long RISE run stops and adds nothing
     _choose(section, "roi", "rise")
     section.amount_spin.setValue(20000)

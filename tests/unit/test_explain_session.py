@@ -57,6 +57,15 @@ def test_heatmaps_round_trip_through_a_session(tmp_path):
     assert back.items[0].info.sha256 == sal.info.sha256 and back.items[1].summary == ent.summary
     assert (back.styles[1].cmap, back.styles[1].opacity, back.styles[1].visible) == ("viridis", 0.25, False)
     assert back.items[0].peak == sal.peak
+    # File > Export report (and `workbench export --report`) of the session writes the heat maps' reports too
+    from workbench.export.session_exports import export_reports
+    from workbench.session import read_session
+
+    files = export_reports(read_session(out), tmp_path / "reports", formats=("html",))
+    names = sorted(p.name for p in files)
+    assert names == ["img_heatmap1_rise_saliency_report.html", "img_heatmap2_entropy_saliency_report.html"]
+    assert "<h1>Saliency report</h1>" in (tmp_path / "reports" / names[0]).read_text()
+    assert "<h1>Uncertainty report</h1>" in (tmp_path / "reports" / names[1]).read_text()
     # a session saved without heat maps has none (and no 'heatmaps' key)
     plain = Document(read_image(src))
     out2 = save_session(plain, tmp_path / "plain")

@@ -96,6 +96,10 @@ def write_heatmap_report(expl: Any, image: ImageVolume, out_dir: str | Path, ste
 
     report = build_heatmap_report(expl, image, image_label=image_label)
     out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
     written: dict[str, Path] = {}
     for fmt in dict.fromkeys(formats):
         if fmt not in ("html", "pdf"):

@@ -341,8 +341,13 @@ class ExplainSection(QtWidgets.QGroupBox):
         self.legend.set_map(style.cmap, display_range(expl.map, expl.method), expl.units)
         p = expl.peak
         c = expl.cost
-        self.caption.setText(f"peak at x {p['x']}, y {p['y']} · {c.model_runs} model runs, {c.ms:.0f} ms "
-                             f"({c.multiple:.0f}× one run)")
+        lines = [f"peak at x {p['x']}, y {p['y']} · {c.model_runs} model runs, {c.ms:.0f} ms "
+                 f"({c.multiple:.0f}× one run)"]
+        threshold = expl.parameters.get("threshold")
+        for row in expl.summary:  # segmentation: the per-label summary of the uncertainty
+            lines.append(f"{row['name']}: mean {row['mean_uncertainty']:.3f}, "
+                         f"{100 * row['uncertain_fraction']:.1f}% above {threshold} ({row['pixels']:,} px)")
+        self.caption.setText("\n".join(lines))
 
     # -- export --------------------------------------------------------------------------------------
     def export_dialog(self) -> None:
