@@ -110,3 +110,31 @@ def test_explain_unknown_class_is_one_line(tmp_path, cls_plugin, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["workbench: error: --class cat: not a class of roi (classes: bright, dark)"]
     assert not (tmp_path / "o").exists()
+
+
+def test_explain_gradcam_on_a_plugin_that_declares_it(tmp_path, cls_plugin, capsys):
+    import io
+
+    from explain_models import cam_classifier
+
+    buf = io.BytesIO()
+    np.save(buf, np.eye(2, dtype=np.float32) * 4.0)
+    manifest = {"id": "cam", "task": "classification",
+                "input": {"color": "gray", "resize": "stretch", "size": [32, 32], "intensity": {"scale": 1 / 255}},
+                "output": {"name": "logits", "activation": "softmax", "labels": ["left", "right"]},
+                "explain": {"feature_map": "features", "class_weights": "w.npy"}}
+    cam = F.write_plugin(tmp_path / "cam", cam_classifier((4, 12, 4, 12), (18, 28, 20, 30)), manifest,
+                         files={"w.npy": buf.getvalue()})
+    img = np.zeros((64, 48), np.uint8)
+    img[8:24, 6:18] = 250
+    cv2.imwrite(str(tmp_path / "c.png"), img)
+    out = tmp_path / "o"
+    assert main(["explain", "-m", str(cam), str(tmp_path / "c.png"), "--method", "gradcam", "-o", str(out)]) == 0
+    data = json.loads((out / "c.json").read_text())
+    assert data["method"] == "gradcam" and data["cost"]["model_runs"] == 1
+    assert 8 <= data["peak"]["y"] < 24 and 6 <= data["peak"]["x"] < 18
+    # a plugin without the declaration: one line, exit 2
+    assert main(["explain", "-m", str(cls_plugin), str(tmp_path / "c.png"), "--method", "gradcam",
+                 "-o", str(out)]) == 2
+    assert capsys.readouterr().err.strip().endswith("declares no feature map and class weights (explain: in "
+                                                    "plugin.yaml); use occlusion or rise")
