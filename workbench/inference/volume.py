@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Generator
+from typing import TYPE_CHECKING, Callable, Generator
 
 import numpy as np
 
@@ -463,10 +463,3 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
     mask = np.ascontiguousarray(orient.to_display(labels))
     timing["postprocess"] += (time.perf_counter() - t5) * 1000.0
     return mask
-
-
-def describe_memory(spec: PluginSpec, shape: tuple[int, int, int], channels_out: int) -> dict[str, Any]:
-    """The memory formula of the module notes, in bytes, for ``shape`` model voxels (docs and tests)."""
-    d, h, w = shape
-    td = spec.input.tile.dhw[0] if spec.input.resize == "tile" and spec.input.tile else d  # type: ignore
-    return {"accumulator": 4 * channels_out * min(d, td) * h * w, "labels": 2 * d * h * w}
