@@ -67,3 +67,5 @@ def test_dock_runs_a_3d_model_on_the_whole_volume(window, plugin, qtbot, tmp_pat
     np.testing.assert_array_equal(window.document.labels.data, expected)
     assert all(expected[z].any() for z in range(20))  # every slice got labels
     assert max(seen) == 3 * 3 * 3  # tiles along z, y, x: the progress bar counts tiles
+    organ = next(c for c in result.classes if c.name == "organ")
+    assert f"{organ.pixels:,} voxels" in window.docks["ResultsDock"].panel.seg_classes.text()
