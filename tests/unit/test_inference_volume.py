@@ -217,3 +217,17 @@ def test_2d_model_on_a_volume_stays_slice_by_slice(tmp_path):
     assert result.info.slice_indices == [1, 3]
     np.testing.assert_array_equal(result.mask[1], (image.data[1] > 0.5).astype(np.uint16))
     assert not result.mask[0].any()
+
+
+def test_fp16_3d_graph(tmp_path):
+    """An fp16 export of a 3-D net (float16 in and out, input.dtype left out) agrees with the float reference."""
+    from onnx import TensorProto
+
+    proto, params = F2.conv3d_net(1, 3, kernel=3, hidden=4, seed=11)
+    half = F2.with_io_types(proto, elem_in=TensorProto.FLOAT16, elem_out=TensorProto.FLOAT16)
+    folder = _plugin(tmp_path, half, {"resize": "tile", "tile": {"size": 16, "overlap": 4},
+                                      "intensity": {"scale": 0.01}}, name="h")
+    raw = (np.random.default_rng(12).random((20, 24, 28)) * 100).astype(np.int16)
+    mask = predict(folder, ImageVolume(raw), settings=Settings()).mask
+    ref = _reference(raw.astype(np.float64) * 0.01, params)
+    assert float((mask == ref).mean()) > 0.98

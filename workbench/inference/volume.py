@@ -236,6 +236,12 @@ def fill_tile(dst: np.ndarray, vol: np.ndarray, origin: tuple[int, int, int], im
             d[inner] = np.clip(np.rint(vals * a + b), info.min, info.max)
             continue
         target = d[inner]
+        if target.dtype != np.float32 and target.dtype != np.float64:  # fp16 graphs: map in float32, cast once
+            vals = np.asarray(plane, np.float32)
+            if imap.clip is not None:
+                vals = np.clip(vals, imap.clip[0], imap.clip[1])
+            target[...] = vals * np.float32(a) + np.float32(b)
+            continue
         # straight into the tensor, in its float type (float32 scalars: int16 * float32 stays float32):
         # a * clip(x, lo, hi) + b == clip(a * x + b, a * lo + b, a * hi + b) for a > 0
         if a > 0 and imap.clip is not None or imap.clip is None:
