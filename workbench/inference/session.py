@@ -21,6 +21,7 @@ import numpy as np
 from ..core.errors import InferenceError, PluginError
 from ..core.settings import Settings, load_settings
 from . import gpu
+from .iobinding import bind_on_device
 from .spec import PluginSpec, verify_sha256
 
 CPU = "CPUExecutionProvider"
@@ -297,6 +298,7 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
         except _ort_errors() as exc:
             raise spec.error("model.file", _load_message(spec, exc)) from exc
         gpu.check_requested(provider, session.get_providers()[0])
+        session = bind_on_device(session)  # CUDA: tiles/slices reuse device buffers (inference/iobinding.py)
         info, names, shapes = check_graph(spec, session)
         meta = session.get_modelmeta()
         model = LoadedModel(spec=spec, session=session, provider=session.get_providers()[0],
