@@ -26,12 +26,15 @@ class GpuFacts:
     probe_used: str | None = None  # provider the CUDA probe session really ran on (None: not probed)
     probe_error: str | None = None
     probe_log: list[str] = field(default_factory=list)  # ORT's own lines captured during the probe
+    probe_ms: float = 0.0
 
 
-def probe(provider: str, settings=None) -> tuple[str | None, str | None, list[str]]:
+def probe(provider: str, settings=None) -> tuple[str | None, str | None, list[str], float]:
     """A session of the embedded smoke model on ``provider`` (CPU fallback), ORT's output captured.
 
-    Returns (provider really used, error message or None, captured ORT lines)."""
+    Returns (provider really used, error message or None, captured ORT lines, milliseconds)."""
+    import time
+
     import numpy as np
     import onnxruntime as ort
 
@@ -40,6 +43,7 @@ def probe(provider: str, settings=None) -> tuple[str | None, str | None, list[st
 
     opts = session_options(1)
     opts.log_severity_level = 3  # errors only; they are captured below, never printed
+    t0 = time.perf_counter()
     with gpu.native_output_to_log("onnxruntime (doctor probe)") as lines:
         try:
             sess = ort.InferenceSession(SMOKE_MODEL, sess_options=opts,
@@ -50,7 +54,7 @@ def probe(provider: str, settings=None) -> tuple[str | None, str | None, list[st
             err = None if np.allclose(y, x + 1) else "wrong result"
         except _ort_errors() as exc:
             used, err = None, _fold(exc)
-    return used, err, list(lines)
+    return used, err, list(lines), (time.perf_counter() - t0) * 1000.0
 
 
 def collect(packages: dict[str, str], providers: list[str], settings=None, *, want: str = "cuda") -> GpuFacts:
@@ -60,7 +64,7 @@ def collect(packages: dict[str, str], providers: list[str], settings=None, *, wa
     facts.driver = gpu.detect_driver()
     name = gpu.TENSORRT if want == "tensorrt" else gpu.CUDA
     if name in providers:
-        facts.probe_used, facts.probe_error, facts.probe_log = probe(name, settings)
+        facts.probe_used, facts.probe_error, facts.probe_log, facts.probe_ms = probe(name, settings)
     return facts
 
 

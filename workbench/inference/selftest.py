@@ -148,7 +148,7 @@ def diagnose(want: str = "cuda", settings=None) -> DoctorReport:
                 continue
             ok = facts.probe_used == provider and facts.probe_error is None
             msg = "ok" if ok else (facts.probe_error or f"fell back to {facts.probe_used}")
-            report.smoke.append(SmokeRun(provider, facts.probe_used, ok, 0.0, msg))
+            report.smoke.append(SmokeRun(provider, facts.probe_used, ok, facts.probe_ms, msg))
             continue
         run = smoke_run(provider)
         report.smoke.append(run)
