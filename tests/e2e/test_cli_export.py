@@ -15,7 +15,7 @@ import pytest
 from workbench.cli import main
 from workbench.core.document import Document
 from workbench.session import save_session
-from workbench.inference.results import RunInfo, SegmentationClass, SegmentationResult
+from workbench.core.results import RunInfo, SegmentationClass, SegmentationResult
 from workbench.io import read_image
 
 _spec = importlib.util.spec_from_file_location("io_fixtures_cli_export",

@@ -11,7 +11,7 @@ import pytest
 
 from workbench.core.image import ImageVolume
 from workbench.gui.qt import QtCore, QtGui, QtWidgets, Qt
-from workbench.inference.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
+from workbench.core.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
                                          RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
 
 

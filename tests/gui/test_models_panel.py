@@ -12,7 +12,7 @@ import pytest
 
 import onnx_factory as F
 from workbench.core.settings import load_settings
-from workbench.inference.results import (ClassificationResult, DetectionResult, RestorationResult,
+from workbench.core.results import (ClassificationResult, DetectionResult, RestorationResult,
                                          SegmentationResult)
 from workbench.inference.session import clear_session_cache
 

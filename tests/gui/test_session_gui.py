@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtTest import QTest
 
 from workbench.gui.qt import QtCore, QtGui, QtWidgets, Qt
-from workbench.inference.results import (DetectionResult, Detection, RunInfo, SegmentationClass,
+from workbench.core.results import (DetectionResult, Detection, RunInfo, SegmentationClass,
                                          SegmentationResult)
 
 LEFT = Qt.MouseButton.LeftButton

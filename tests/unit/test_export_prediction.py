@@ -15,7 +15,7 @@ from workbench.export.detections import coco_dict, detections_csv_text, write_co
 from workbench.export.masks import compact_mask, mask_suffix, write_mask
 from workbench.export.overlay import blend_labels, display_rgb, render_overlay
 from workbench.export.prediction import output_stem, result_dict, write_prediction
-from workbench.inference.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
+from workbench.core.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
                                          RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
 
 

@@ -16,7 +16,7 @@ from workbench.core.errors import ExportError
 from workbench.core.image import ImageVolume
 from workbench.export import report as R
 from workbench.export.report.content import _ranges
-from workbench.inference.results import (
+from workbench.core.results import (
     ClassificationResult,
     ClassScore,
     Detection,

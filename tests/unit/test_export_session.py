@@ -16,7 +16,7 @@ from workbench.core.errors import ExportError, ImageReadError, WorkbenchError
 from workbench.core.image import ImageVolume
 from workbench.export.session_exports import export_label_map, export_measurements, export_reports
 from workbench.session import SessionError, capture, load_session, read_session, save_session, source_fingerprint
-from workbench.inference.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
+from workbench.core.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
                                          RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
 from workbench.io import read_image
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
+from ..core.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
                                  SegmentationResult)
 
 

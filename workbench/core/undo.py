@@ -146,10 +146,16 @@ class CompoundStep:
 
 
 class UndoStack:
-    """Linear undo history with a memory budget.
+    """Linear undo history with a memory budget and a clean point.
 
     ``max_bytes`` bounds the memory of the history: the oldest steps are dropped first (never the
     newest one). ``changed`` is emitted after every push/undo/redo/clear.
+
+    The *clean point* is the position of the saved state (:meth:`mark_clean`; an empty history is clean):
+    :attr:`is_clean` is "no unsaved changes" - undoing back to the saved state is clean again - and
+    :attr:`has_hand_edits` tells whether the steps between the saved and the current state include an edit
+    by hand (not ``automatic``). When the saved state can no longer be reached (undo below it, then a new
+    edit), the steps that separate it are remembered, so both answers stay right.
     """
 
     def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
@@ -159,6 +165,9 @@ class UndoStack:
         self.last_step: UndoStep | None = None  # the step of the latest push/undo/redo (None after clear)
         self.max_bytes = max_bytes
         self.changed = Signal()
+        self._clean: int | None = 0  # len(_done) of the saved state; None: no longer reachable
+        self._diverge = 0  # when unreachable: the position where the history left the saved state ...
+        self._lost: list[UndoStep] = []  # ... and the saved state's steps beyond it, dropped since
 
     @contextmanager
     def group(self, name: str, *, automatic: bool = False) -> Iterator[None]:
@@ -190,11 +199,24 @@ class UndoStack:
         if self._group is not None:
             self._group.append(step)
             return
+        n = len(self._done)
+        ahead = self._clean - n if self._clean is not None else self._diverge - n
+        if ahead > 0:  # the saved state was on the redo branch this push drops
+            self._lost += self._undone[len(self._undone) - ahead:]
+            self._clean, self._diverge = None, n
         self._done.append(step)
         self._undone.clear()
         self.last_step = step
         while len(self._done) > 1 and self.nbytes > self.max_bytes:
-            self._done.pop(0)
+            dropped = self._done.pop(0)
+            if self._clean is not None and self._clean > 0:
+                self._clean -= 1
+            elif self._clean is not None:  # the saved state was before the dropped step
+                self._clean, self._diverge, self._lost = None, 0, [dropped]
+            elif self._diverge > 0:
+                self._diverge -= 1
+            else:
+                self._lost.append(dropped)
         self.changed.emit()
 
     def undo(self) -> str | None:
@@ -220,10 +242,52 @@ class UndoStack:
         return step.name
 
     def clear(self) -> None:
+        """Forget the history; the empty history is the clean (saved or just opened) state."""
         self._done.clear()
         self._undone.clear()
         self.last_step = None
+        self._clean, self._diverge, self._lost = 0, 0, []
         self.changed.emit()
+
+    # -- clean point ----------------------------------------------------------------------------------
+    def savepoint(self) -> tuple[int, UndoStep | None]:
+        """A token of the current state, for :meth:`mark_clean` once a save of this state has finished."""
+        return len(self._done), (self._done[-1] if self._done else None)
+
+    def mark_clean(self, savepoint: tuple[int, UndoStep | None] | None = None) -> None:
+        """Make the current state (or the state of ``savepoint``) the saved one.
+
+        A savepoint whose state was left by new edits in the meantime (undo, then edit) leaves the history
+        unsaved, as it is.
+        """
+        if savepoint is None:
+            savepoint = self.savepoint()
+        position, top = savepoint
+        line = self._done + self._undone[::-1]  # the history as a line: done, then what redo would do
+        if position == 0 or (position <= len(line) and line[position - 1] is top):
+            self._clean, self._diverge, self._lost = position, 0, []
+        else:
+            self._clean, self._diverge, self._lost = None, 0, []
+
+    @property
+    def is_clean(self) -> bool:
+        """True when the current state is the saved one (no unsaved changes)."""
+        return self._clean == len(self._done)
+
+    def unsaved_steps(self) -> list[UndoStep]:
+        """The steps that separate the current state from the saved one."""
+        n = len(self._done)
+        if self._clean is not None:
+            c = self._clean
+            return self._done[c:] if n >= c else self._undone[len(self._undone) - (c - n):]
+        d = self._diverge
+        shared = self._done[d:] if n >= d else self._undone[len(self._undone) - (d - n):]
+        return self._lost + shared if self._lost or shared else list(self._done)
+
+    @property
+    def has_hand_edits(self) -> bool:
+        """True when an unsaved step is an edit by hand (not a model's ``automatic`` work)."""
+        return any(not getattr(step, "automatic", False) for step in self.unsaved_steps())
 
     @property
     def can_undo(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Iterable
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..inference.results import Detection, DetectionResult
+from ..core.results import Detection, DetectionResult
 from ..io.atomic import atomic_write_text
 
 CSV_FIELDS = ("image", "slice", "index", "label", "score", "x1", "y1", "x2", "y2", "plugin_id",

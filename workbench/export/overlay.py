@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core.image import ImageVolume
 from ..core.labels import color_to_rgb, default_color
-from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
+from ..core.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
                                  SegmentationResult)
 
 

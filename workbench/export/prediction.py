@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
+from ..core.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
                                  SegmentationResult)
 from ..io.atomic import atomic_write_bytes, atomic_write_text
 from ..io.writers import write_png, write_tiff

@@ -14,7 +14,7 @@ import numpy as np
 from .. import __version__
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..inference.results import (
+from ..core.results import (
     Result,
     RunInfo,
     SegmentationClass,

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.document import Document
 from ..core.image import ImageVolume, percentile_window
+from ..core.labels import LabelMap
 from .display import WindowRenderer, cursor_readout
 from .overlays import DetectionOverlayItem, LabelOverlayItem
 from .qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
@@ -83,6 +84,7 @@ class CanvasWidget(QtWidgets.QWidget):
         super().__init__(parent)
         self.document = document
         self.view_state = view_state
+        self._bound_labels: LabelMap | None = None  # the label map whose table events restyle the overlay
         self._renderer = WindowRenderer()
         self._side_renderer = WindowRenderer()
         self._tool: CanvasTool = NavigationTool()
@@ -232,9 +234,13 @@ class CanvasWidget(QtWidgets.QWidget):
         """Attach the overlay to the document's current label map (a new one comes with every image)."""
         labels = self.document.labels
         self.label_overlay.set_labels(labels, self.view_state.slice_index)
+        old = self._bound_labels
+        if old is not None and old is not labels:
+            old.labels_changed.disconnect(self._restyle_labels)
         if labels is not None:
             # name/colour/visibility live in the core label table
             labels.labels_changed.connect(self._restyle_labels)
+        self._bound_labels = labels
         self._restyle_labels()
 
     def render(self) -> None:

@@ -225,7 +225,7 @@ class DetectionOverlayItem(QtWidgets.QGraphicsItem):
             if scene is not None:
                 scene.removeItem(child)
         self._children = []
-        from ..inference.results import DetectionResult
+        from ..core.results import DetectionResult
 
         if not state.detections_visible:
             return

@@ -30,7 +30,8 @@ class ViewState:
     Events: ``reloaded()`` (a new image: everything changed), ``slice_changed(index)``,
     ``window_changed(center, width)``, ``invert_changed(bool)``, ``overlay_changed()`` (label
     visibility/opacity/outline), ``detections_changed()`` (caption toggle, score filter),
-    ``compare_changed()`` (mode, swipe position, active restoration), ``profile_changed()``.
+    ``compare_changed()`` (mode, swipe position, active restoration), ``profile_changed()``,
+    ``active_label_changed()``, ``segmentation_policy_changed()``.
     """
 
     def __init__(self) -> None:
@@ -43,6 +44,7 @@ class ViewState:
         self.profile_changed = Signal()
         self.reloaded = Signal()
         self.active_label_changed = Signal()
+        self.segmentation_policy_changed = Signal()
         # kept across images: user preferences of this session
         self.active_label = 1  # the label value tools paint with
         #: how a SegmentationResult enters the label map: "merge" writes only unlabelled (0) pixels, so
@@ -79,7 +81,9 @@ class ViewState:
     def set_segmentation_policy(self, policy: str) -> None:
         if policy not in ("merge", "replace"):
             raise ValueError(f"segmentation policy must be merge|replace, got {policy!r}")
-        self.segmentation_policy = policy
+        if policy != self.segmentation_policy:
+            self.segmentation_policy = policy
+            self.segmentation_policy_changed.emit()
 
     # -- slice ------------------------------------------------------------------------------------
     def set_slice(self, index: int) -> None:

@@ -28,7 +28,7 @@ from ..core.image import ImageVolume
 from ..core.labels import default_color
 from ..core.settings import Settings
 from .preprocess import PreparedPlane, luma_to_rgb, resize_plane
-from .results import Detection
+from ..core.results import Detection
 from .spec import PluginSpec
 
 

@@ -26,7 +26,7 @@ from ..core.settings import Settings, load_settings
 from .decoders import DecodeContext, class_values, decoder_for
 from .preprocess import PreparedPlane, blend_weights, prepare_plane, tile_origins, tile_tensor
 from .registry import find_plugin
-from .results import (ClassificationResult, ClassScore, DetectionResult, RestorationResult, Result, RunInfo,
+from ..core.results import (ClassificationResult, ClassScore, DetectionResult, RestorationResult, Result, RunInfo,
                       SegmentationClass, SegmentationResult)
 from .session import LoadedModel, get_session
 from .spec import PluginSpec

@@ -13,7 +13,7 @@ from .. import __version__
 from ..core.errors import ImageReadError
 from ..core.image import ImageVolume
 from ..core.labels import Label, color_to_rgb
-from ..inference.results import (
+from ..core.results import (
     ClassificationResult,
     ClassScore,
     Detection,

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...core.errors import ExportError
 from ...core.image import ImageVolume
-from ...inference.results import Result
+from ...core.results import Result
 from ...io.atomic import atomic_write_bytes, atomic_write_text
 from ..deid import DateMode
 from .content import FORMATS, build_report

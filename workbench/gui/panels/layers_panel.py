@@ -186,8 +186,7 @@ class LayersPanel(QtWidgets.QWidget):
     def _add_label(self) -> None:
         if self._labels is None:
             return
-        value = self._labels.next_free_value()
-        self._labels.ensure_label(value)
+        value = self._labels.add_label().value  # one undo step
         self._mw.view_state.set_active_label(value)
         self.refresh()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...inference.results import (ClassificationResult, DetectionResult, RestorationResult,
+from ...core.results import (ClassificationResult, DetectionResult, RestorationResult,
                                   SegmentationResult)
 from ..display import line_profile
 from ..qt import QtWidgets, Qt, pg

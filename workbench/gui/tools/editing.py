@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core.document import Document
+from ...core.edits import paint_rule
 from ...core.image import ImageVolume
 from ...core.labels import LabelMap
 from ...processing import to_scalar
 from .base import BaseCanvasTool
 
-OVERWRITE_MODES = ("any", "background", "selected")
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -90,13 +90,9 @@ class PaintOptions:
     erase_polygon: bool = False
 
     def paint_rule(self, erase: bool) -> tuple[int, str, int | None]:
-        """``(value, overwrite, selected)`` arguments of :meth:`LabelEdit.paint` for painting or erasing."""
-        if not erase:
-            return self.label, self.overwrite, (self.mask_label if self.overwrite == "selected" else None)
-        if self.overwrite == "any":
-            return 0, "any", None
-        # erasing value 0 with the "selected" rule removes exactly that one label
-        return 0, "selected", (self.label if self.overwrite == "background" else self.mask_label)
+        """``(value, overwrite, selected)`` arguments of :meth:`LabelEdit.paint` for painting or erasing
+        (the document's rule: :func:`workbench.core.edits.paint_rule`)."""
+        return paint_rule(self.label, self.overwrite, self.mask_label, erase=erase)
 
 
 class OpenEdit:

@@ -8,7 +8,7 @@ import html
 
 from ....core.errors import WorkbenchError
 from ....core.settings import save_settings
-from ....inference.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
+from ....core.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
 from ....inference.spec import PluginSpec
 from ...inference_worker import InferenceJob, RunRequest
 from ...qt import QtCore, QtWidgets
@@ -153,7 +153,10 @@ class RunsSection:
             self._mw.show_status(f"{request.describe()}: result discarded, another image is open now")
         else:
             self.last_result = result
-            self._mw.document.add_result(result, name=f"Run {request.spec.name}")
+            try:
+                self._mw.document.add_result(result, name=f"Run {request.spec.name}")
+            except WorkbenchError as exc:  # kept as a result, but its mask could not be merged
+                self._mw.show_error(str(exc))
             provider = short_provider(getattr(result.info, "provider", "") or job.provider or "")
             self.last_message = (f"{request.describe()}: {summarize(result)} · {job.seconds:.2f} s on {provider}")
             self._last_ok = True
