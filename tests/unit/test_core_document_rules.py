@@ -222,3 +222,13 @@ def test_split_label_gives_every_island_a_label_in_one_step():
     assert labels.undo.undo_name == "Split label 2 into 3"
     with pytest.raises(ProcessingError, match=f"at most {MAX_SPLIT_LABELS} labels"):
         split_label(labels, 2, comp, MAX_SPLIT_LABELS + 1, z=0)
+
+
+def test_a_held_history_refuses_undo_and_redo_until_released():
+    undo = UndoStack()
+    undo.push(_step("a"))
+    seen = []
+    undo.changed.connect(lambda: seen.append(undo.can_undo))
+    with undo.held():  # a brush drag is open
+        assert not undo.can_undo and undo.undo() is None and len(undo) == 1
+    assert undo.can_undo and seen == [False, True]

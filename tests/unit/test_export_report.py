@@ -281,13 +281,14 @@ def test_bad_formats_and_unwritable_folder(ct, tmp_path):
         R.write_report(_seg(ct), ct, blocker / "sub", "x", salt="s")
 
 
-def test_attach_report_adds_the_field(tmp_path):
-    path = tmp_path / "a.json"
-    path.write_text(json.dumps({"task": "segmentation"}))
-    R.attach_report(path, {"report_html": tmp_path / "a_report.html", "report_pdf": tmp_path / "a_report.pdf"})
-    assert json.loads(path.read_text()) == {"task": "segmentation",
-                                            "report": {"html": "a_report.html", "pdf": "a_report.pdf"}}
-    path.write_text("{broken")
-    with pytest.raises(ExportError, match="cannot add the report"):
-        R.attach_report(path, {"report_html": tmp_path / "a_report.html"})
+def test_the_prediction_json_names_the_reports_written_before_it(ct, tmp_path):
+    from workbench.export.prediction import write_prediction
 
+    reports = R.write_report(_seg(ct), ct, tmp_path, "a", salt="s")
+    written = write_prediction(_seg(ct), ct, tmp_path, stem="a", overlay=False, reports=reports)
+    data = json.loads(written["json"].read_text())
+    assert data["task"] == "segmentation"
+    assert data["report"] == {"html": "a_report.html", "pdf": "a_report.pdf"}
+    assert all((tmp_path / name).is_file() for name in data["report"].values())
+    plain = write_prediction(_seg(ct), ct, tmp_path / "b", stem="a", overlay=False)
+    assert "report" not in json.loads(plain["json"].read_text())

@@ -36,15 +36,16 @@ def write_outputs(args: argparse.Namespace, engine: Any, result: Result, image: 
     ``number`` is the image's 1-based position among the inputs, the report's name for it."""
     from ..export.prediction import write_prediction
 
-    written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay)
+    reports: dict[str, Path] = {}
     if getattr(args, "report", False):
-        from ..export.report import attach_report, write_report
+        from ..export.report import write_report
 
+        # the report first, so the JSON is written once, naming it (never read back and rewritten)
         reports = write_report(result, image, out_dir, stem, plugin_meta=engine.spec.meta,
                                image_label=f"image {number}", show_name=args.report_names,
                                dates=args.report_dates)
-        attach_report(written["json"], reports)
-        written.update(reports)
+    written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay, reports=reports)
+    written.update(reports)
     return written
 
 

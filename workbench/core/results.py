@@ -110,3 +110,21 @@ class RestorationResult:
 
 
 Result = ClassificationResult | SegmentationResult | DetectionResult | RestorationResult
+
+
+def overlay_slice(result: Result) -> int:
+    """The slice a picture of ``result`` shows (overlay PNG, report picture and its caption).
+
+    The slice the model ran on with the most labelled pixels (segmentation) or boxes (detection); on a tie
+    the first of them in the order the model ran; other results: the first slice the model ran on.
+    """
+    ran = result.info.slice_indices or [0]
+    if isinstance(result, SegmentationResult) and len(ran) > 1:
+        counts = [int(np.count_nonzero(result.mask[i])) for i in ran]
+        return ran[counts.index(max(counts))]
+    if isinstance(result, DetectionResult) and result.detections and len(ran) > 1:
+        per = {i: 0 for i in ran}
+        for d in result.detections:
+            per[d.slice_index] = per.get(d.slice_index, 0) + 1
+        return max(per, key=lambda k: per[k])  # the first key of the largest count
+    return ran[0]

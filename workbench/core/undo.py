@@ -168,6 +168,7 @@ class UndoStack:
         self._clean: int | None = 0  # len(_done) of the saved state; None: no longer reachable
         self._diverge = 0  # when unreachable: the position where the history left the saved state ...
         self._lost: list[UndoStep] = []  # ... and the saved state's steps beyond it, dropped since
+        self._holds = 0
 
     @contextmanager
     def group(self, name: str, *, automatic: bool = False) -> Iterator[None]:
@@ -219,9 +220,24 @@ class UndoStack:
                 self._lost.append(dropped)
         self.changed.emit()
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """No undo/redo inside the block (``can_undo``/``can_redo`` are False, ``changed`` tells the views).
+
+        An edit held open across several events (a brush drag) needs it: an undo in the middle would be
+        absorbed into the drag's diff.
+        """
+        self._holds += 1
+        self.changed.emit()
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            self.changed.emit()
+
     def undo(self) -> str | None:
-        """Undo the newest step; returns its name, or ``None`` when there is nothing to undo."""
-        if not self._done:
+        """Undo the newest step; returns its name, or ``None`` when there is nothing to undo (or held)."""
+        if not self._done or self._holds:
             return None
         step = self._done.pop()
         step.undo()
@@ -232,7 +248,7 @@ class UndoStack:
 
     def redo(self) -> str | None:
         """Redo the newest undone step; returns its name, or ``None``."""
-        if not self._undone:
+        if not self._undone or self._holds:
             return None
         step = self._undone.pop()
         step.redo()
@@ -291,11 +307,11 @@ class UndoStack:
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._done)
+        return bool(self._done) and not self._holds
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._undone)
+        return bool(self._undone) and not self._holds
 
     @property
     def undo_name(self) -> str | None:

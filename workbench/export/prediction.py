@@ -2,6 +2,8 @@
 restored image, and an overlay PNG. Every file records the plugin id/version/sha256 and the provider."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import json
 from pathlib import Path
 from typing import Any
@@ -79,11 +81,13 @@ def result_dict(result: Result, image: ImageVolume, files: dict[str, str] | None
 
 
 def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *, stem: str | None = None,
-                     overlay: bool = True) -> dict[str, Path]:
+                     overlay: bool = True, reports: Mapping[str, Path] | None = None) -> dict[str, Path]:
     """Write the per-image outputs of ``predict`` into ``out_dir``; returns ``{kind: path}``.
 
     Kinds: ``json`` always; ``mask`` (segmentation: image height x width, class values, 8/16-bit PNG or
     TIFF/NIfTI for stacks); ``output`` (restoration: same bit depth); ``overlay`` (8-bit RGB PNG).
+    ``reports`` (what :func:`workbench.export.report.write_report` wrote, written first) are recorded in
+    the JSON as ``"report": {"html": name, "pdf": name}``.
 
     Raises
     ------
@@ -113,8 +117,11 @@ def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *,
         written["overlay"] = write_overlay_png(out_dir / f"{stem}_overlay.png", render_overlay(result, image))
     names = {k: v.name for k, v in written.items()}
     json_path = out_dir / f"{stem}.json"
+    record = result_dict(result, image, names)
+    if reports:
+        record["report"] = {k.removeprefix("report_"): Path(v).name for k, v in reports.items()}
     try:
-        atomic_write_text(json_path, json.dumps(result_dict(result, image, names), indent=2))
+        atomic_write_text(json_path, json.dumps(record, indent=2))
     except OSError as exc:
         raise ExportError(f"cannot write ({exc.strerror or exc})", path=json_path) from exc
     written["json"] = json_path

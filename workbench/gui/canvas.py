@@ -176,6 +176,24 @@ class CanvasWidget(QtWidgets.QWidget):
         """Show a tool's preview item (image coordinates) above everything else."""
         self._preview.addToGroup(item)
 
+    def add_overlay_item(self, item: QtWidgets.QGraphicsItem, z: float) -> None:
+        """Show a dock's overlay item (image coordinates) at stacking order ``z`` (labels 2, detections 3,
+        tool previews 10)."""
+        item.setZValue(z)
+        self.view.vb.addItem(item)
+
+    def select_detection(self, key: tuple[int, int], box: tuple[float, float, float, float]) -> None:
+        """Highlight detection ``key`` (result index, detection index) and centre the view on its ``box``
+        (``x1, y1, x2, y2``) without changing the zoom."""
+        self.detection_overlay.selected_key = key
+        self.rebuild_detections()
+        x1, y1, x2, y2 = box
+        vb = self.view.vb
+        (vx0, vx1), (vy0, vy1) = vb.viewRange()
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        vb.setRange(xRange=(cx - (vx1 - vx0) / 2, cx + (vx1 - vx0) / 2),
+                    yRange=(cy - (vy1 - vy0) / 2, cy + (vy1 - vy0) / 2), padding=0)
+
     def clear_preview(self) -> None:
         for item in self._preview.childItems():
             self._preview.removeFromGroup(item)

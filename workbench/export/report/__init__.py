@@ -18,9 +18,9 @@ renderers), :mod:`.write` (the files on disk).
 from .content import DISCLAIMER, FORMATS, MAX_PICTURE_SIDE, MAX_TABLE_ROWS, Picture, Report, Table, build_report
 from .html import render_html
 from .pdf import render_pdf
-from .write import attach_report, write_report
+from .write import write_report
 
 __all__ = [
     "FORMATS", "DISCLAIMER", "MAX_PICTURE_SIDE", "MAX_TABLE_ROWS", "Picture", "Table", "Report", "build_report",
-    "render_html", "render_pdf", "write_report", "attach_report",
+    "render_html", "render_pdf", "write_report",
 ]

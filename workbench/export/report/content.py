@@ -15,7 +15,7 @@ from ... import __version__
 from ...core.errors import ExportError
 from ...core.image import ImageVolume
 from ...core.labels import color_to_rgb, default_color
-from ...core.results import ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
+from ...core.results import overlay_slice, ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
 from ..deid import DateMode, deidentify_metadata, field_label
 from ..overlay import _with_window, display_rgb, render_overlay
 
@@ -246,17 +246,8 @@ def _pictures(result: Result, image: ImageVolume) -> list[Picture]:
         after = display_rgb(_with_window(result.image, image), 0)
         note = _slice_note(image, index)
         return [Picture(_fit(before), f"Before{note}"), Picture(_fit(after), f"After{note}")]
-    overlay = render_overlay(result, image)
-    # render_overlay picks the most informative slice; find which one for the caption
-    index = ran[0]
-    if image.n_slices > 1:
-        if isinstance(result, SegmentationResult):
-            index = max(ran, key=lambda i: (int(np.count_nonzero(result.mask[i])), -i))
-        elif isinstance(result, DetectionResult) and result.detections:
-            per = {i: 0 for i in ran}
-            for d in result.detections:
-                per[d.slice_index] = per.get(d.slice_index, 0) + 1
-            index = max(per, key=lambda k: per[k])
+    index = overlay_slice(result)  # one choice for the picture and its caption
+    overlay = render_overlay(result, image, index)
     caption = {SegmentationResult: "Segmentation overlay", DetectionResult: "Detections",
                ClassificationResult: "Image with the top classes"}.get(type(result), "Result")
     return [Picture(_fit(overlay), caption + _slice_note(image, index))]

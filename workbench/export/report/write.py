@@ -1,7 +1,6 @@
-"""Writing the report files of a result (atomic) and recording them in its prediction JSON."""
+"""Writing the report files of a result (atomic); the prediction JSON names them (``write_prediction(reports=)``)."""
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,21 +74,3 @@ def write_report(result: Result, image: ImageVolume, out_dir: str | Path, stem: 
             raise ExportError(f"cannot write ({exc.strerror or exc})", path=path) from exc
         written[f"report_{fmt}"] = path
     return written
-
-
-def attach_report(json_path: str | Path, written: Mapping[str, Path]) -> None:
-    """Add ``"report": {"html": name, "pdf": name}`` to a ``predict`` JSON result (rewritten atomically).
-
-    Raises
-    ------
-    ExportError
-        If the JSON file cannot be read or written.
-    """
-    json_path = Path(json_path)
-    try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-        data["report"] = {k.removeprefix("report_"): Path(v).name for k, v in written.items()}
-        atomic_write_text(json_path, json.dumps(data, indent=2))
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"cannot add the report to the JSON result ({getattr(exc, 'strerror', None) or exc})",
-                          path=json_path) from exc

@@ -329,16 +329,7 @@ class ResultsPanel(QtWidgets.QWidget):
             return
         r_index, d_index = self._shown_detections[row]
         det = self._mw.document.results[r_index].detections[d_index]
-        x1, y1, x2, y2 = det.box
-        canvas = self._mw.canvas
-        canvas.detection_overlay.selected_key = (r_index, d_index)
-        canvas.rebuild_detections()
-        # centre on the box without changing the zoom
-        vb = canvas.view.vb
-        (vx0, vx1), (vy0, vy1) = vb.viewRange()
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        vb.setRange(xRange=(cx - (vx1 - vx0) / 2, cx + (vx1 - vx0) / 2),
-                    yRange=(cy - (vy1 - vy0) / 2, cy + (vy1 - vy0) / 2), padding=0)
+        self._mw.canvas.select_detection((r_index, d_index), det.box)
 
     def _on_draw_line(self, checked: bool) -> None:
         canvas = self._mw.canvas

@@ -96,13 +96,19 @@ class PaintOptions:
 
 
 class OpenEdit:
-    """A ``labels.edit(name)`` block held open across several events (a drag)."""
+    """A ``labels.edit(name)`` block held open across several events (a drag).
+
+    While it is open the history is held (:meth:`~workbench.core.undo.UndoStack.held`): no undo or redo
+    can run into the middle of the drag, and the Undo/Redo actions follow ``undo.changed`` by themselves.
+    """
 
     class _Abandoned(Exception):
         pass
 
     def __init__(self, labels: LabelMap, name: str) -> None:
         self.labels = labels
+        self._hold = labels.undo.held()
+        self._hold.__enter__()
         self._cm = labels.edit(name)
         self.edit = self._cm.__enter__()
         self._open = True
@@ -111,14 +117,20 @@ class OpenEdit:
         """Commit: everything written becomes one undo step."""
         if self._open:
             self._open = False
-            self._cm.__exit__(None, None, None)
+            try:
+                self._cm.__exit__(None, None, None)
+            finally:
+                self._hold.__exit__(None, None, None)
 
     def abandon(self) -> None:
         """Roll the writes back and push nothing."""
         if self._open:
             self._open = False
             exc = OpenEdit._Abandoned()
-            self._cm.__exit__(OpenEdit._Abandoned, exc, None)
+            try:
+                self._cm.__exit__(OpenEdit._Abandoned, exc, None)
+            finally:
+                self._hold.__exit__(None, None, None)
 
 
 # -- tools ------------------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _header_copy(ds):
+def header_copy(ds):
     """A pixel-free copy of the first header, for exports that build DICOM SEG / SC from it.
 
     ``Dataset.copy()`` is shallow (it shares the element dict), so a new dataset is filled with the
@@ -156,7 +156,10 @@ def _make_volume(path: Path, members: list[_Slice], data: np.ndarray, z_spacing:
     metadata: dict[str, Any] = {
         "format": "DICOM",
         "dicom": _header_fields(ds),
-        "dicom_header": _header_copy(ds),
+        "dicom_header": header_copy(ds),
+        # every instance's parsed header (pixel data deferred, never read): exports that reference the
+        # source instances (DICOM SEG) build from these instead of parsing the files again
+        "dicom_headers": [m.ds for m in members],
         "transfer_syntax": first.syntax,
         "photometric": first.photometric,
         "files": [str(m.path) for m in members],

@@ -52,8 +52,7 @@ class ToolsPanel(PaintSection, ThresholdSection, GrowSection, IslandsSection, Qt
 
         canvas = main_window.canvas
         self.preview = MaskPreviewItem()
-        self.preview.setZValue(6)  # above labels (2) and detections (3), below tool previews (10)
-        canvas.view.vb.addItem(self.preview)
+        canvas.add_overlay_item(self.preview, 6)  # above labels (2) and detections (3), below tool previews
 
         self._build_tool_row()
         self._build_label_row()
