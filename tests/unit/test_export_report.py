@@ -1,10 +1,9 @@
 """Reports: de-identified HTML + PDF per image, for every task."""
 from __future__ import annotations
 
-import base64
+import io
 import json
 import re
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -59,25 +58,21 @@ def _visible_html(text: str) -> str:
     return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:", text)
 
 
+def _pdf(data: bytes):
+    import pypdf
+
+    return pypdf.PdfReader(io.BytesIO(data))
+
+
 def pdf_text(data: bytes) -> str:
-    """All bytes of a PDF with its content streams decoded (ReportLab: ASCII85 then Flate), as latin-1
-    text: enough to search for words, since ReportLab writes each line of text as one literal string."""
-    parts = [data]
-    for m in re.finditer(rb"stream\r?\n(.*?)\s*endstream", data, re.S):
-        raw = m.group(1)
-        for decode in (lambda b: zlib.decompress(b),
-                       lambda b: zlib.decompress(base64.a85decode(b.strip().removesuffix(b"~>"), adobe=False))):
-            try:
-                parts.append(decode(raw))
-                break
-            except (zlib.error, ValueError):
-                continue  # another filter (e.g. an image stream): holds no text
-    # a line drawn in several fonts/colours is several strings: "(a <) Tj (liver) Tj" -> "(a <liver) Tj"
-    return re.sub(r"\)\s*Tj\s*\(", "", b"\n".join(parts).decode("latin-1"))
+    """The text of every page of a PDF (pypdf's extraction) and its document information values."""
+    reader = _pdf(data)
+    info = [str(v) for v in (reader.metadata or {}).values()]
+    return "\n".join([page.extract_text() for page in reader.pages] + info)
 
 
 def pdf_pages(data: bytes) -> int:
-    return len(re.findall(rb"/Type\s*/Page\b", data))
+    return len(_pdf(data).pages)
 
 
 class _Tags(HTMLParser):
@@ -172,7 +167,7 @@ def test_burned_in_annotation_warning(ct, tmp_path):
                                                                "PatientID": "99"}})
     report = R.build_report(_seg(image), image, salt="s")
     assert report.warnings and "burned-in" in report.warnings[0]
-    assert "burned-in" in R.render_html(report) and b"burned-in" in pdf_text(R.render_pdf(report)).encode("latin-1")
+    assert "burned-in" in R.render_html(report) and "burned-in" in pdf_text(R.render_pdf(report))
 
 
 # -- other tasks -------------------------------------------------------------------------------------
@@ -193,7 +188,8 @@ def test_detection_report_lists_boxes(tmp_path):
     written = R.write_report(result, image, tmp_path, "Doe_Jane_2024", salt="s")
     visible = _visible_html(written["report_html"].read_text(encoding="utf-8"))
     assert "face" in visible and "0.987" in visible and "Doe" not in visible and "clinic" not in visible
-    assert "Doe" not in pdf_text(written["report_pdf"].read_bytes())
+    pdf = pdf_text(written["report_pdf"].read_bytes())
+    assert "face" in pdf and "0.987" in pdf and "Doe" not in pdf and "clinic" not in pdf
     empty = R.build_report(DetectionResult(_info("detection", None), []), image, salt="s")
     assert empty.summary == "No detections." and empty.findings.rows == []
     assert "none" in R.render_html(empty) and pdf_pages(R.render_pdf(empty)) == 1

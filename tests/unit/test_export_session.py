@@ -252,9 +252,12 @@ def test_changed_content_same_shape_is_refused_unless_allowed(tmp_path, stack):
 def test_a_touched_but_identical_source_is_accepted(tmp_path, stack):
     import os
 
-    out = save_session(_painted_document(stack), tmp_path / "case.wbsession")
+    painted = _painted_document(stack)
+    out = save_session(painted, tmp_path / "case.wbsession")
     os.utime(stack, (1_000_000, 1_000_000))  # a copy changes the mtime, not the content
-    load_session(out)
+    doc, _view = load_session(out)
+    assert doc.image.path == stack and np.array_equal(doc.labels.data, painted.labels.data)
+    assert doc.image.data.shape == painted.image.data.shape
 
 
 def test_fingerprint_of_a_folder_counts_files(tmp_path):
