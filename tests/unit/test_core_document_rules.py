@@ -232,3 +232,31 @@ def test_a_held_history_refuses_undo_and_redo_until_released():
     with undo.held():  # a brush drag is open
         assert not undo.can_undo and undo.undo() is None and len(undo) == 1
     assert undo.can_undo and seen == [False, True]
+
+
+def test_core_events_hold_listeners_weakly():
+    """psygnal keeps bound methods by weak reference: a view that is gone is no longer called (and kept)."""
+    import gc
+    import weakref
+
+    labels = LabelMap((1, 4, 4))
+
+    class View:
+        def __init__(self) -> None:
+            self.boxes: list = []
+
+        def on_data(self, bbox) -> None:
+            self.boxes.append(bbox)
+
+    view = View()
+    labels.data_changed.connect(view.on_data)
+    with labels.edit("a") as e:
+        e.assign((slice(0, 1), slice(0, 2), slice(0, 2)), 1)
+    assert view.boxes == [(slice(0, 1), slice(0, 2), slice(0, 2))]
+    gone = weakref.ref(view)
+    del view
+    gc.collect()
+    assert gone() is None
+    with labels.edit("b") as e:  # emitting to the dead view is a no-op
+        e.assign((slice(0, 1), slice(2, 4), slice(2, 4)), 2)
+    assert len(labels.data_changed) == 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from psygnal import Signal
 
 from .edits import merge_segmentation
 from .errors import ProcessingError
-from .events import Signal
 from .image import ImageVolume
 from .labels import Label, LabelMap
 from .results import Result, SegmentationResult
@@ -17,7 +17,7 @@ from .undo import CallbackStep, UndoStack
 class Document:
     """The open image with everything derived from it.
 
-    Events (Qt-free :class:`~workbench.core.events.Signal`):
+    Events (psygnal signals: Qt-free, listeners' bound methods held by weak reference):
 
     - ``image_changed()`` — a new image was set (label map and results were reset);
     - ``labels.data_changed(bbox)`` / ``labels.labels_changed()`` — forwarded from the label map;
@@ -30,11 +30,12 @@ class Document:
     ``"merge"``: model results never overwrite manual edits; ``None`` keeps results apart from the labels).
     """
 
+    image_changed = Signal()
+    results_changed = Signal()
+    result_added = Signal(object)
+
     def __init__(self, image: ImageVolume | None = None, *, undo_max_bytes: int = 512 * 1024 * 1024) -> None:
         self.undo = UndoStack(max_bytes=undo_max_bytes)
-        self.image_changed = Signal()
-        self.results_changed = Signal()
-        self.result_added = Signal()
         self.image: ImageVolume | None = None
         self.labels: LabelMap | None = None
         self.results: list[Result] = []

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+from psygnal import Signal
 
-from .events import Signal
 from .undo import ArrayDiffStep, CallbackStep, TileRecorder, UndoStack
 
 # A qualitative palette (tab10 without grey) for labels that come without a colour.
@@ -46,7 +46,13 @@ class LabelMap:
     All edits go through :meth:`edit`, which records one undo step per operation on the attached
     :class:`UndoStack` and emits ``data_changed(bbox)`` for every region written, so overlays can repaint
     only the dirty rectangle.
+
+    Events (psygnal): ``data_changed(bbox)`` (a ``(z, y, x)`` slice box was written), ``labels_changed()``
+    (the label table changed).
     """
+
+    data_changed = Signal(object)
+    labels_changed = Signal()
 
     def __init__(self, shape: tuple[int, int, int], undo: UndoStack | None = None) -> None:
         if len(shape) != 3:
@@ -54,8 +60,6 @@ class LabelMap:
         self.data = np.zeros(shape, dtype=np.uint16)
         self.undo = undo if undo is not None else UndoStack()
         self.labels: dict[int, Label] = {}
-        self.data_changed = Signal()  # (bbox: tuple[slice, slice, slice])
-        self.labels_changed = Signal()  # ()
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
+from psygnal import Signal
 
-from .events import Signal
 
 
 class UndoStep(Protocol):
@@ -158,13 +158,14 @@ class UndoStack:
     edit), the steps that separate it are remembered, so both answers stay right.
     """
 
+    changed = Signal()
+
     def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
         self._done: list[UndoStep] = []
         self._undone: list[UndoStep] = []
         self._group: list[UndoStep] | None = None
         self.last_step: UndoStep | None = None  # the step of the latest push/undo/redo (None after clear)
         self.max_bytes = max_bytes
-        self.changed = Signal()
         self._clean: int | None = 0  # len(_done) of the saved state; None: no longer reachable
         self._diverge = 0  # when unreachable: the position where the history left the saved state ...
         self._lost: list[UndoStep] = []  # ... and the saved state's steps beyond it, dropped since

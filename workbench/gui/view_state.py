@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.events import Signal
+from psygnal import Signal
+
 from ..core.image import ImageVolume
 from .display import CT_PRESETS
 
@@ -34,17 +35,18 @@ class ViewState:
     ``active_label_changed()``, ``segmentation_policy_changed()``.
     """
 
+    slice_changed = Signal(int)
+    window_changed = Signal(float, float)
+    invert_changed = Signal(bool)
+    overlay_changed = Signal()
+    detections_changed = Signal()
+    compare_changed = Signal()
+    profile_changed = Signal()
+    reloaded = Signal()
+    active_label_changed = Signal()
+    segmentation_policy_changed = Signal()
+
     def __init__(self) -> None:
-        self.slice_changed = Signal()
-        self.window_changed = Signal()
-        self.invert_changed = Signal()
-        self.overlay_changed = Signal()
-        self.detections_changed = Signal()
-        self.compare_changed = Signal()
-        self.profile_changed = Signal()
-        self.reloaded = Signal()
-        self.active_label_changed = Signal()
-        self.segmentation_policy_changed = Signal()
         # kept across images: user preferences of this session
         self.active_label = 1  # the label value tools paint with
         #: how a SegmentationResult enters the label map: "merge" writes only unlabelled (0) pixels, so
