@@ -11,7 +11,7 @@ from workbench.export.dicom_seg import read_dicom_seg_labels, write_dicom_seg
 from workbench.io import read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-import io_fixtures as fixtures  # noqa: E402
+import io_fixtures as fixtures
 
 
 def test_seg_export_needs_no_source_file_after_the_read(tmp_path, monkeypatch):

@@ -13,8 +13,6 @@ import pytest
 
 from workbench.core.errors import ExportError
 from workbench.core.image import ImageVolume
-from workbench.export import report as R
-from workbench.export.report.content import _ranges
 from workbench.core.results import (
     ClassificationResult,
     ClassScore,
@@ -25,6 +23,8 @@ from workbench.core.results import (
     SegmentationClass,
     SegmentationResult,
 )
+from workbench.export import report as R
+from workbench.export.report.content import _ranges
 from workbench.io import read_image
 
 CT_SMALL = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"

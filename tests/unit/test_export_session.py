@@ -14,13 +14,22 @@ import pytest
 from workbench.core.document import Document
 from workbench.core.errors import ExportError, ImageReadError, WorkbenchError
 from workbench.core.image import ImageVolume
+from workbench.core.results import (
+    ClassificationResult,
+    ClassScore,
+    Detection,
+    DetectionResult,
+    RestorationResult,
+    RunInfo,
+    SegmentationClass,
+    SegmentationResult,
+)
 from workbench.export.session_exports import export_label_map, export_measurements, export_reports
-from workbench.session import SessionError, capture, load_session, read_session, save_session, source_fingerprint
-from workbench.core.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
-                                         RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
 from workbench.io import read_image
+from workbench.session import SessionError, capture, load_session, read_session, save_session, source_fingerprint
 
-_spec = importlib.util.spec_from_file_location("io_fixtures_session", Path(__file__).parents[1] / "data" / "io_fixtures.py")
+_spec = importlib.util.spec_from_file_location("io_fixtures_session",
+                                               Path(__file__).parents[1] / "data" / "io_fixtures.py")
 fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixtures)
 

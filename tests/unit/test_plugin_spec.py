@@ -5,10 +5,10 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import onnx_factory as F
 import pytest
 import yaml
 
-import onnx_factory as F
 from workbench.core.errors import PluginError
 from workbench.core.settings import Settings
 from workbench.inference import registry

@@ -3,8 +3,14 @@ its caption agree, also on ties (they used to show slice 3 and say slice 1)."""
 import numpy as np
 
 from workbench.core.image import ImageVolume
-from workbench.core.results import (Detection, DetectionResult, RunInfo, SegmentationClass, SegmentationResult,
-                                    overlay_slice)
+from workbench.core.results import (
+    Detection,
+    DetectionResult,
+    RunInfo,
+    SegmentationClass,
+    SegmentationResult,
+    overlay_slice,
+)
 from workbench.export.overlay import render_overlay
 from workbench.export.report import build_report
 

@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..core.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
-                                 SegmentationResult)
+from ..core.results import ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

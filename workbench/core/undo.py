@@ -15,7 +15,6 @@ import numpy as np
 from psygnal import Signal
 
 
-
 class UndoStep(Protocol):
     """Anything that can be undone and redone.
 

@@ -7,8 +7,14 @@ import numpy as np
 
 from ..core.image import ImageVolume
 from ..core.labels import color_to_rgb, default_color
-from ..core.results import (overlay_slice, ClassificationResult, DetectionResult, RestorationResult, Result,
-                                 SegmentationResult)
+from ..core.results import (
+    ClassificationResult,
+    DetectionResult,
+    RestorationResult,
+    Result,
+    SegmentationResult,
+    overlay_slice,
+)
 
 
 def display_rgb(image: ImageVolume, index: int = 0) -> np.ndarray:

@@ -2,9 +2,8 @@
 restored image, and an overlay PNG. Every file records the plugin id/version/sha256 and the provider."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,7 @@ import numpy as np
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..core.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
-                                 SegmentationResult)
+from ..core.results import ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
 from ..io.atomic import atomic_write_bytes, atomic_write_text
 from ..io.writers import write_png, write_tiff
 from .detections import detection_record

@@ -140,13 +140,13 @@ def measure_session(session: Session) -> list:
 
 
 def export_measurements(session: Session, path: str | Path) -> list[Path]:
-    """Write the per-label measurements CSV (:func:`workbench.processing.write_csv`) and its provenance.
+    """Write the per-label measurements CSV (:func:`workbench.export.measurements.write_csv`) and its provenance.
 
     Raises
     ------
     ExportError
     """
-    from ..processing import write_csv
+    from .measurements import write_csv
 
     path = Path(path)
     stats = measure_session(session)

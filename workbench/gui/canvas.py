@@ -20,7 +20,7 @@ from ..core.image import ImageVolume, percentile_window
 from ..core.labels import LabelMap
 from .display import WindowRenderer, cursor_readout
 from .overlays import DetectionOverlayItem, LabelOverlayItem
-from .qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
+from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from .tools.base import CanvasEvent, CanvasTool, NavigationTool
 from .view_state import ViewState
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-
 from .. import __version__
 from ..core.document import Document
 from ..core.errors import WorkbenchError
-from ..core.settings import Settings, config_dir, save_settings
 from ..core.results import RestorationResult, SegmentationResult
+from ..core.settings import Settings, config_dir
+from ..io.settings_file import save_settings
 from .canvas import CanvasWidget
 from .display import slice_position_text
 from .panels import PANEL_FACTORIES
@@ -481,7 +481,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- export -----------------------------------------------------------------------------------
     def export_mask_dialog(self) -> None:
-        """File > Export mask: the whole label map (see :class:`~workbench.gui.session_controller.SessionController`)."""
+        """File > Export mask: the whole label map (see :class:`~.session_controller.SessionController`)."""
         self.session.export_mask_dialog()
 
     def export_mask(self, path: str | Path) -> None:

@@ -252,8 +252,9 @@ def apply_view(view_state, view: dict[str, Any], results: list) -> list[str]:
             if str(key).isdigit() and isinstance(style, dict):
                 opacity = style.get("opacity")
                 outline = style.get("outline")
-                view_state.set_label_style(int(key), opacity=float(opacity) if isinstance(opacity, (int, float)) else None,
-                                           outline=bool(outline) if isinstance(outline, bool) else None)
+                view_state.set_label_style(
+                    int(key), opacity=float(opacity) if isinstance(opacity, (int, float)) else None,
+                    outline=bool(outline) if isinstance(outline, bool) else None)
             else:
                 skipped.append(f"label_styles.{key}")
     if (v := flag("detections_visible")) is not None:

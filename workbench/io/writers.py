@@ -191,7 +191,7 @@ def write_nifti(path: str | Path, volume_or_array: ImageVolume | np.ndarray, *,
     path = Path(path)
     if isinstance(volume_or_array, ImageVolume):
         data = volume_or_array.data
-        geometry = like if like is not None else volume_or_array
+        geometry: ImageVolume | None = like if like is not None else volume_or_array
     else:
         data = np.asarray(volume_or_array)
         if data.ndim == 2:

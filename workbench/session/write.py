@@ -81,7 +81,7 @@ def _write_npz(zf: zipfile.ZipFile, name: str, **arrays: np.ndarray) -> None:
     # the npz is already compressed: the zip entry is stored, and streamed (no second copy in memory)
     with zf.open(zipfile.ZipInfo(name, date_time=_dt.datetime.now().timetuple()[:6]), "w",
                  force_zip64=True) as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, allow_pickle=False, **arrays)
 
 
 def _result_entry(zf: zipfile.ZipFile, index: int, result: Result) -> dict[str, Any]:

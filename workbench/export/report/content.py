@@ -15,7 +15,14 @@ from ... import __version__
 from ...core.errors import ExportError
 from ...core.image import ImageVolume
 from ...core.labels import color_to_rgb, default_color
-from ...core.results import overlay_slice, ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
+from ...core.results import (
+    ClassificationResult,
+    DetectionResult,
+    RestorationResult,
+    Result,
+    SegmentationResult,
+    overlay_slice,
+)
 from ..deid import DateMode, deidentify_metadata, field_label
 from ..overlay import _with_window, display_rgb, render_overlay
 

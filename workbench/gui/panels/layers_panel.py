@@ -7,7 +7,7 @@ and rebuilds itself, with its own signals blocked, when they change.
 from __future__ import annotations
 
 from ...core.errors import WorkbenchError
-from ..qt import QtGui, QtWidgets, Qt
+from ..qt import Qt, QtGui, QtWidgets
 from .base import make_dock
 
 COL_COLOR, COL_VALUE, COL_NAME, COL_VISIBLE, COL_OPACITY, COL_OUTLINE = range(6)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ...core.errors import WorkbenchError
-from ...processing import LabelStats, measure_labels, roi_histogram, write_csv
+from ...export.measurements import write_csv
+from ...processing import LabelStats, measure_labels, roi_histogram
 from ..qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from ..tools.editing import known_spacing, scalar_volume
 from ..workers import BackgroundJob

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.results import (ClassificationResult, DetectionResult, RestorationResult,
-                                  SegmentationResult)
+from ...core.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
 from ..display import line_profile
-from ..qt import QtWidgets, Qt, pg
+from ..qt import Qt, QtWidgets, pg
 from ..tools.base import ProfileLineTool
 from .base import make_dock
 

@@ -19,7 +19,6 @@ from ...processing import to_scalar
 from .base import BaseCanvasTool
 
 
-
 # -- helpers ----------------------------------------------------------------------------------------
 def index_point(x: float, y: float) -> tuple[float, float]:
     """Canvas image coordinates ``(x, y)`` -> pixel-index ``(row, column)`` (pixel centres at integers)."""

@@ -57,7 +57,7 @@ def _window(ds) -> tuple[float, float] | None:
     return (center, width)
 
 
-def _pixel_spacing(ds) -> tuple[float, float] | None:
+def _pixel_spacing(ds) -> tuple[float, ...] | None:
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         values = _floats(ds, keyword, 2)
         if values and values[0] > 0 and values[1] > 0:
@@ -256,7 +256,7 @@ def _read_multiframe(s: _Slice, max_pixels: int, path: Path, progress: ProgressF
 
 def _multiframe_volume(s: _Slice, arr: np.ndarray, path: Path) -> ImageVolume:
     # Enhanced multi-frame: positions per frame (kept in frame order, as stored).
-    positions: list[tuple[float, float, float] | None] = []
+    positions: list[tuple[float, ...] | None] = []
     per_frame = s.ds.get("PerFrameFunctionalGroupsSequence", None) or []
     for item in per_frame:
         plane = item.get("PlanePositionSequence", None)

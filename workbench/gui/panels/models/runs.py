@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 from ....core.errors import WorkbenchError
-from ....core.settings import save_settings
+from ....io.settings_file import save_settings
 from ....core.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
 from ....inference.spec import PluginSpec
 from ...inference_worker import InferenceJob, RunRequest

@@ -25,7 +25,6 @@ from ...qt import QtWidgets
 from ...tools.editing import known_spacing
 
 
-
 class IslandsSection:
     """The Islands tab of :class:`~.panel.ToolsPanel`."""
 

@@ -26,7 +26,7 @@ AUTO_METHODS = [("Otsu", "otsu"), ("Multi-Otsu (3 classes, brightest)", "multiot
 
 def _above(t: float, dtype: np.dtype) -> float:
     """The smallest value strictly above ``t`` in the image's type (automatic thresholds: foreground > t)."""
-    if np.issubdtype(dtype, np.integer) or dtype == bool:
+    if np.issubdtype(dtype, np.integer) or np.dtype(dtype) == np.bool_:
         return float(np.floor(t) + 1)
     return float(np.nextafter(np.float64(t), np.inf))
 
