@@ -13,8 +13,8 @@ import numpy as np
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
 from ..core.results import ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
-from ..io.atomic import atomic_write_bytes, atomic_write_text
-from ..io.writers import write_png, write_tiff
+from ..io.atomic import atomic_write_text
+from ..io.writers import write_png, write_png_encoded, write_tiff
 from .detections import detection_record
 from .masks import mask_suffix, write_mask
 from .overlay import render_overlay
@@ -148,14 +148,7 @@ def write_overlay_png(path: str | Path, rgb: np.ndarray) -> Path:
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ExportError(f"an overlay is 8-bit RGB (y, x, 3), got {rgb.dtype} {rgb.shape}", path=path)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), _OVERLAY_PNG_PARAMS)
-    if not ok:
-        raise ExportError("OpenCV could not encode the PNG", path=path)
-    try:
-        atomic_write_bytes(path, buf.tobytes())
-    except OSError as exc:
-        raise ExportError(f"cannot write ({exc.strerror or exc})", path=path) from exc
-    return path
+    return write_png_encoded(path, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), _OVERLAY_PNG_PARAMS)
 
 
 def _provenance(result: Result) -> dict[str, Any]:

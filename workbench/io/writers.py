@@ -63,13 +63,28 @@ def write_png(path: str | Path, array: np.ndarray, *, compression: int = 3) -> P
     arr = _to_png_dtype(path, arr)
     if arr.ndim == 3:
         arr = arr[:, :, [2, 1, 0]] if arr.shape[2] == 3 else arr[:, :, [2, 1, 0, 3]]
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    return write_png_encoded(path, arr, [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+
+
+def write_png_encoded(path: Path, arr: np.ndarray, params: list[int]) -> Path:
+    """Encode ``arr`` (OpenCV channel order: gray, BGR or BGRA) as PNG with ``params``, write it atomically.
+
+    The one PNG writer of the package: masks, overlays and images all go through it.
+
+    Raises
+    ------
+    ExportError
+        OpenCV could not encode the array, or the file cannot be written.
+    """
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), params)
     if not ok:
         raise ExportError("OpenCV could not encode the PNG", path=path)
     try:
         atomic_write_bytes(path, buf.tobytes())
     except OSError as exc:
-        raise ExportError(f"cannot write ({first_line(exc)})", path=path) from exc
+        raise ExportError(f"cannot write ({exc.strerror or first_line(exc)})", path=path) from exc
     return path
 
 

@@ -15,7 +15,7 @@ from ....processing import (
 )
 from ...qt import QtWidgets, pg
 from ...tools.editing import scalar_volume
-from ..base import value_spin
+from ..base import histogram_items, value_spin
 
 # (label, processing method) of the automatic thresholds; "cv2-otsu" is OpenCV's Otsu on the exact
 # 8/16-bit histogram
@@ -43,12 +43,8 @@ class ThresholdSection:
         self.hist_plot.getAxis("left").setStyle(showValues=False)
         self.hist_plot.getAxis("left").setWidth(6)
         self.hist_plot.setMinimumHeight(110)
-        self.hist_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(120, 160, 220, 110),
-                                          pen=pg.mkPen((150, 190, 240), width=1))
+        self.hist_curve, self.range_region = histogram_items(region_alpha=50)
         self.hist_plot.addItem(self.hist_curve)
-        self.range_region = pg.LinearRegionItem(values=(0, 1), brush=(255, 212, 0, 50),
-                                                pen=pg.mkPen((255, 212, 0), width=2), swapMode="sort")
-        self.range_region.setZValue(10)
         self.range_region.setToolTip("Drag the range or its edges")
         self.range_region.sigRegionChanged.connect(self._on_range_region)
         self.hist_plot.addItem(self.range_region)
