@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..core.results import ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
+from ..core.results import Result
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -49,19 +49,8 @@ def write_outputs(args: argparse.Namespace, engine: Any, result: Result, image: 
 
 
 def summary(result: Result) -> str:
-    """One short human line describing a result."""
-    if isinstance(result, ClassificationResult):
-        top = result.top[0] if result.top else None
-        return f"{top.label} ({top.score:.3f})" if top else "no classes"
-    if isinstance(result, SegmentationResult):
-        parts = [f"{c.name}: {c.pixels} px" for c in result.classes if c.pixels]
-        return ", ".join(parts) if parts else "nothing segmented"
-    if isinstance(result, DetectionResult):
-        n = len(result.detections)
-        return f"{n} detection{'s' if n != 1 else ''}"
-    if isinstance(result, RestorationResult):
-        return f"restored {result.image.height}x{result.image.width}"
-    return type(result).__name__
+    """One short human line describing a result (:meth:`summary` of its type, :mod:`workbench.core.results`)."""
+    return result.summary()
 
 
 def warn_provider(requested: str, used: str) -> None:

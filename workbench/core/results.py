@@ -2,6 +2,12 @@
 
 The GUI shows them, the document stores them (undoably), exports write them. Fields may be added;
 existing names are an interface between the engine, the GUI and the exports.
+
+Each result type is the home of what is said about it: ``summary()`` (the one line of the command line,
+the batch summary and the Models dock), ``sentence(image)`` (the report's summary) and, for all types,
+:func:`overlay_slice` (the slice its picture shows). Their files are written in one place per format:
+the prediction JSON (:mod:`workbench.export.prediction`) and the session entries
+(:mod:`workbench.session.write` / :mod:`~workbench.session.read`).
 """
 from __future__ import annotations
 
@@ -50,6 +56,16 @@ class ClassificationResult:
     def nbytes(self) -> int:
         return int(self.scores.nbytes)
 
+    def summary(self) -> str:
+        top = self.top[0] if self.top else None
+        return f"{top.label} ({top.score:.3f})" if top else "no classes"
+
+    def sentence(self, image: ImageVolume) -> str:
+        if not self.top:
+            return "No class scores."
+        t = self.top[0]
+        return f"Top class: {t.label} (score {t.score:.3f})."
+
 
 @dataclass
 class SegmentationClass:
@@ -73,6 +89,23 @@ class SegmentationResult:
     def nbytes(self) -> int:
         return int(self.mask.nbytes + (self.probabilities.nbytes if self.probabilities is not None else 0))
 
+    def summary(self) -> str:
+        parts = [f"{c.name}: {c.pixels} px" for c in self.classes if c.pixels]
+        return ", ".join(parts) if parts else "nothing segmented"
+
+    def sentence(self, image: ImageVolume) -> str:
+        found = [c for c in self.classes if c.pixels]
+        if not found:
+            return "Nothing segmented."
+        unit = "voxels" if image.n_slices > 1 else "px"
+        parts = []
+        for c in found:
+            part = f"{c.name} {c.pixels:,} {unit}"
+            if c.area_mm2 is not None and image.n_slices == 1:
+                part += f" ({c.area_mm2:,.1f} mm\u00b2)"
+            parts.append(part)
+        return f"{len(found)} class{'es' if len(found) != 1 else ''} found: " + "; ".join(parts) + "."
+
 
 @dataclass
 class Detection:
@@ -94,6 +127,20 @@ class DetectionResult:
     def nbytes(self) -> int:
         return 64 * len(self.detections)
 
+    def summary(self) -> str:
+        n = len(self.detections)
+        return f"{n} detection{'s' if n != 1 else ''}"
+
+    def sentence(self, image: ImageVolume) -> str:
+        n = len(self.detections)
+        if not n:
+            return "No detections."
+        counts: dict[str, int] = {}
+        for d in self.detections:
+            counts[d.label] = counts.get(d.label, 0) + 1
+        listed = ", ".join(f"{k} \u00d7 {v}" for k, v in counts.items())
+        return f"{n} detection{'s' if n != 1 else ''}: {listed}."
+
 
 @dataclass
 class RestorationResult:
@@ -107,6 +154,14 @@ class RestorationResult:
     @property
     def nbytes(self) -> int:
         return int(self.image.data.nbytes)
+
+    def summary(self) -> str:
+        return f"restored {self.image.height}x{self.image.width}"
+
+    def sentence(self, image: ImageVolume) -> str:
+        r = self.image
+        scale = f" (scale \u00d7{self.scale})." if self.scale != 1 else "."
+        return f"Restored image: {image.width} \u00d7 {image.height} \u2192 {r.width} \u00d7 {r.height} px{scale}"
 
 
 Result = ClassificationResult | SegmentationResult | DetectionResult | RestorationResult

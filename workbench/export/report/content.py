@@ -164,7 +164,7 @@ def build_report(result: Result, image: ImageVolume, *, image_label: str = "imag
     return Report(
         title=f"{_TASK_TITLES.get(info.task, info.task.title())} report",
         subtitle=f"{info.plugin_name} {info.plugin_version} \u00b7 {image_label}",
-        summary=_summary(result, image),
+        summary=result.sentence(image),
         disclaimer=DISCLAIMER,
         intended_use=intended,
         pictures=_pictures(result, image),
@@ -197,39 +197,6 @@ def _ranges(indices: Sequence[int], n: int) -> str:
         if i is not None:
             start = prev = i
     return f"{', '.join(parts)} ({len(idx)} of {n})"
-
-
-def _summary(result: Result, image: ImageVolume) -> str:
-    if isinstance(result, SegmentationResult):
-        found = [c for c in result.classes if c.pixels]
-        if not found:
-            return "Nothing segmented."
-        unit = "voxels" if image.n_slices > 1 else "px"
-        parts = []
-        for c in found:
-            part = f"{c.name} {c.pixels:,} {unit}"
-            if c.area_mm2 is not None and image.n_slices == 1:
-                part += f" ({c.area_mm2:,.1f} mm\u00b2)"
-            parts.append(part)
-        return f"{len(found)} class{'es' if len(found) != 1 else ''} found: " + "; ".join(parts) + "."
-    if isinstance(result, DetectionResult):
-        n = len(result.detections)
-        if not n:
-            return "No detections."
-        counts: dict[str, int] = {}
-        for d in result.detections:
-            counts[d.label] = counts.get(d.label, 0) + 1
-        return f"{n} detection{'s' if n != 1 else ''}: " + ", ".join(f"{k} \u00d7 {v}" for k, v in counts.items()) + "."
-    if isinstance(result, ClassificationResult):
-        if not result.top:
-            return "No class scores."
-        t = result.top[0]
-        return f"Top class: {t.label} (score {t.score:.3f})."
-    if isinstance(result, RestorationResult):
-        r = result.image
-        return f"Restored image: {image.width} \u00d7 {image.height} \u2192 {r.width} \u00d7 {r.height} px" + \
-            (f" (scale \u00d7{result.scale})." if result.scale != 1 else ".")
-    return type(result).__name__
 
 
 def _fit(rgb: np.ndarray) -> np.ndarray:
