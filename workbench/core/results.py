@@ -3,20 +3,54 @@
 The GUI shows them, the document stores them (undoably), exports write them. Fields may be added;
 existing names are an interface between the engine, the GUI and the exports.
 
-Each result type is the home of what is said about it: ``summary()`` (the one line of the command line,
-the batch summary and the Models dock), ``sentence(image)`` (the report's summary) and, for all types,
-:func:`overlay_slice` (the slice its picture shows). Their files are written in one place per format:
-the prediction JSON (:mod:`workbench.export.prediction`) and the session entries
-(:mod:`workbench.session.write` / :mod:`~workbench.session.read`).
+Each result type is the one home of its behaviour: ``summary()`` (the one line of the command line, the
+batch summary and the Models dock), ``sentence(image)`` (the report's summary), ``json_record(image, files)``
+(its part of the prediction JSON, DESIGN.md section 3), ``session_fields()`` / ``from_session(...)`` (its
+session entry: JSON fields plus an npz or JSON payload), and :func:`overlay_slice` (the slice its picture
+shows). The writers (:mod:`workbench.export.prediction`, :mod:`workbench.session`) only do the file work.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from .image import ImageVolume
+
+
+def json_safe(value: Any) -> Any:
+    """JSON data, with numpy scalars/arrays converted (non-finite floats become ``None``); ``TypeError``
+    for anything else."""
+    if isinstance(value, (str, bool)) or value is None:
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def image_geometry(image: ImageVolume) -> dict[str, Any]:
+    """The geometry and display fields of an image as JSON data (sessions record it)."""
+    return {"spacing": list(image.spacing), "origin": list(image.origin), "spacing_known": image.spacing_known,
+            "window": list(image.window) if image.window is not None else None, "modality": image.modality,
+            "invert_display": image.invert_display}
+
+
+def _shape(image: ImageVolume) -> list[int]:
+    return list(image.shape[1:] if image.n_slices == 1 else image.shape)
 
 
 @dataclass
@@ -56,6 +90,28 @@ class ClassificationResult:
     def nbytes(self) -> int:
         return int(self.scores.nbytes)
 
+    kind: ClassVar[str] = "classification"
+    payload: ClassVar[str] = "npz"
+
+    def json_record(self, image: ImageVolume, files: dict[str, str]) -> dict[str, Any]:
+        return {"classification": {"top": [{"index": t.index, "label": t.label, "score": round(t.score, 6)}
+                                           for t in self.top], "multi_label": self.multi_label}}
+
+    def session_fields(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = {"scores": np.asarray(self.scores)}
+        if self.slice_scores is not None:
+            arrays["slice_scores"] = np.asarray(self.slice_scores)
+        return {"labels": list(self.labels),
+                "top": [{"index": t.index, "label": t.label, "score": float(t.score)} for t in self.top],
+                "multi_label": bool(self.multi_label)}, arrays
+
+    @classmethod
+    def from_session(cls, info: RunInfo, entry: dict[str, Any], payload: Any,
+                     image: ImageVolume) -> ClassificationResult:
+        top = [ClassScore(int(t["index"]), str(t["label"]), float(t["score"])) for t in entry.get("top", [])]
+        return cls(info=info, scores=payload["scores"], labels=list(entry.get("labels", [])), top=top,
+                   multi_label=bool(entry.get("multi_label", False)), slice_scores=payload.get("slice_scores"))
+
     def summary(self) -> str:
         top = self.top[0] if self.top else None
         return f"{top.label} ({top.score:.3f})" if top else "no classes"
@@ -89,6 +145,27 @@ class SegmentationResult:
     def nbytes(self) -> int:
         return int(self.mask.nbytes + (self.probabilities.nbytes if self.probabilities is not None else 0))
 
+    kind: ClassVar[str] = "segmentation"
+    payload: ClassVar[str] = "npz"
+
+    def json_record(self, image: ImageVolume, files: dict[str, str]) -> dict[str, Any]:
+        return {"segmentation": {"mask": files.get("mask"),
+                                 "classes": [{"value": c.value, "name": c.name, "color": c.color, "pixels": c.pixels,
+                                              "area_mm2": round(c.area_mm2, 4) if c.area_mm2 is not None else None}
+                                             for c in self.classes]}}
+
+    def session_fields(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return ({"classes": [json_safe(asdict(c)) for c in self.classes]},
+                {"mask": np.asarray(self.mask, dtype=np.uint16)})
+
+    @classmethod
+    def from_session(cls, info: RunInfo, entry: dict[str, Any], payload: Any,
+                     image: ImageVolume) -> SegmentationResult:
+        mask = payload["mask"]
+        if mask.shape != tuple(image.shape[:3]):
+            raise ValueError(f"mask {mask.shape} does not fit the image {tuple(image.shape[:3])}")
+        return cls(info=info, mask=mask, classes=[SegmentationClass(**c) for c in entry.get("classes", [])])
+
     def summary(self) -> str:
         parts = [f"{c.name}: {c.pixels} px" for c in self.classes if c.pixels]
         return ", ".join(parts) if parts else "nothing segmented"
@@ -117,6 +194,14 @@ class Detection:
     box: tuple[float, float, float, float]
     slice_index: int = 0
 
+    def record(self, *, with_slice: bool = False) -> dict[str, Any]:
+        """As in the predict JSON: ``{"index", "label", "score", "box": [x1, y1, x2, y2]}`` (+ ``"slice"``)."""
+        rec: dict[str, Any] = {"index": int(self.index), "label": self.label, "score": round(float(self.score), 5),
+                               "box": [round(float(v), 2) for v in self.box]}
+        if with_slice:
+            rec["slice"] = int(self.slice_index)
+        return rec
+
 
 @dataclass
 class DetectionResult:
@@ -126,6 +211,24 @@ class DetectionResult:
     @property
     def nbytes(self) -> int:
         return 64 * len(self.detections)
+
+    kind: ClassVar[str] = "detection"
+    payload: ClassVar[str] = "json"
+
+    def json_record(self, image: ImageVolume, files: dict[str, str]) -> dict[str, Any]:
+        return {"detection": {"detections": [d.record(with_slice=image.n_slices > 1) for d in self.detections]}}
+
+    def session_fields(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return {}, [{"index": d.index, "label": d.label, "score": float(d.score), "box": [float(v) for v in d.box],
+                     "slice_index": int(d.slice_index)} for d in self.detections]
+
+    @classmethod
+    def from_session(cls, info: RunInfo, entry: dict[str, Any], payload: Any,
+                     image: ImageVolume) -> DetectionResult:
+        dets = [Detection(index=int(d["index"]), label=str(d["label"]), score=float(d["score"]),
+                          box=cast(tuple[float, float, float, float], tuple(float(v) for v in d["box"])),
+                          slice_index=int(d.get("slice_index", 0))) for d in payload]
+        return cls(info=info, detections=dets)
 
     def summary(self) -> str:
         n = len(self.detections)
@@ -155,6 +258,34 @@ class RestorationResult:
     def nbytes(self) -> int:
         return int(self.image.data.nbytes)
 
+    kind: ClassVar[str] = "restoration"
+    payload: ClassVar[str] = "npz"
+
+    def json_record(self, image: ImageVolume, files: dict[str, str]) -> dict[str, Any]:
+        return {"restoration": {"output": files.get("output"), "scale": self.scale, "shape": _shape(self.image)}}
+
+    def session_fields(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        extra = {}
+        for key, value in self.extra.items():
+            try:
+                extra[str(key)] = json_safe(value)
+            except TypeError:
+                continue  # documented: non-JSON extras are not saved
+        return ({"scale": int(self.scale), "geometry": image_geometry(self.image), "extra": extra},
+                {"image": self.image.data})
+
+    @classmethod
+    def from_session(cls, info: RunInfo, entry: dict[str, Any], payload: Any,
+                     image: ImageVolume) -> RestorationResult:
+        geo = entry.get("geometry") or {}
+        window = geo.get("window")
+        restored = ImageVolume(payload["image"], spacing=tuple(geo.get("spacing", (1.0, 1.0, 1.0))),
+                               origin=tuple(geo.get("origin", (0.0, 0.0, 0.0))),
+                               window=tuple(window) if window else None, modality=geo.get("modality"),
+                               invert_display=bool(geo.get("invert_display", False)),
+                               spacing_known=bool(geo.get("spacing_known", False)))
+        return cls(info=info, image=restored, scale=int(entry.get("scale", 1)), extra=dict(entry.get("extra") or {}))
+
     def summary(self) -> str:
         return f"restored {self.image.height}x{self.image.width}"
 
@@ -165,6 +296,9 @@ class RestorationResult:
 
 
 Result = ClassificationResult | SegmentationResult | DetectionResult | RestorationResult
+#: the result classes by their session ``type`` (``kind``)
+RESULT_TYPES: dict[str, type[Result]] = {c.kind: c for c in (ClassificationResult, SegmentationResult,
+                                                              DetectionResult, RestorationResult)}
 
 
 def overlay_slice(result: Result) -> int:

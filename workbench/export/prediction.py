@@ -12,10 +12,9 @@ import numpy as np
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..core.results import ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
+from ..core.results import RestorationResult, Result, SegmentationResult
 from ..io.atomic import atomic_write_text
 from ..io.writers import write_png, write_png_encoded, write_tiff
-from .detections import detection_record
 from .masks import mask_suffix, write_mask
 from .overlay import render_overlay
 
@@ -57,22 +56,7 @@ def result_dict(result: Result, image: ImageVolume, files: dict[str, str] | None
     }
     if image.n_slices > 1:
         out["slices"] = list(info.slice_indices)
-    if isinstance(result, ClassificationResult):
-        out["classification"] = {"top": [{"index": t.index, "label": t.label, "score": round(t.score, 6)}
-                                         for t in result.top],
-                                 "multi_label": result.multi_label}
-    elif isinstance(result, SegmentationResult):
-        out["segmentation"] = {"mask": files.get("mask"),
-                               "classes": [{"value": c.value, "name": c.name, "color": c.color, "pixels": c.pixels,
-                                            "area_mm2": round(c.area_mm2, 4) if c.area_mm2 is not None else None}
-                                           for c in result.classes]}
-    elif isinstance(result, DetectionResult):
-        out["detection"] = {"detections": [detection_record(d, with_slice=image.n_slices > 1)
-                                           for d in result.detections]}
-    elif isinstance(result, RestorationResult):
-        out["restoration"] = {"output": files.get("output"), "scale": result.scale,
-                              "shape": list(result.image.shape[1:] if result.image.n_slices == 1
-                                            else result.image.shape)}
+    out.update(result.json_record(image, files))  # the result type's own part
     if files.get("overlay"):
         out["overlay"] = files["overlay"]
     return out

@@ -19,10 +19,10 @@ from ..core.results import (
     RunInfo,
     SegmentationClass,
     SegmentationResult,
+    json_safe,
 )
 from ..session.fingerprint import source_fingerprint
 from ..session.snapshot import Session
-from ..session.write import _json_safe
 
 
 def provenance(session: Session) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def write_provenance(target: str | Path, session: Session, *, what: str,
     record = {"export": what, "file": target.name, **_session_provenance(session), **(extra or {})}
     out = target.with_name(target.name + ".provenance.json")
     try:
-        atomic_write_text(out, json.dumps(_json_safe(record), indent=2))
+        atomic_write_text(out, json.dumps(json_safe(record), indent=2))
     except OSError as exc:
         raise ExportError(f"cannot write ({exc.strerror or exc})", path=out) from exc
     return out
