@@ -6,8 +6,9 @@ existing names are an interface between the engine, the GUI and the exports.
 Each result type is the one home of its behaviour: ``summary()`` (the one line of the command line, the
 batch summary and the Models dock), ``sentence(image)`` (the report's summary), ``json_record(image, files)``
 (its part of the prediction JSON, DESIGN.md section 3), ``session_fields()`` / ``from_session(...)`` (its
-session entry: JSON fields plus an npz or JSON payload), and :func:`overlay_slice` (the slice its picture
-shows). The writers (:mod:`workbench.export.prediction`, :mod:`workbench.session`) only do the file work.
+session entry: JSON fields plus an npz or JSON payload), ``findings(image, max_rows)`` (its report table)
+and :func:`overlay_slice` (the slice its picture shows). The writers (:mod:`workbench.export.prediction`,
+:mod:`workbench.session`, :mod:`workbench.export.report`) only do the file work and the layout.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, cast
 import numpy as np
 
 from .image import ImageVolume
+from .labels import color_to_rgb, default_color
 
 
 def json_safe(value: Any) -> Any:
@@ -47,6 +49,26 @@ def image_geometry(image: ImageVolume) -> dict[str, Any]:
     return {"spacing": list(image.spacing), "origin": list(image.origin), "spacing_known": image.spacing_known,
             "window": list(image.window) if image.window is not None else None, "modality": image.modality,
             "invert_display": image.invert_display}
+
+
+@dataclass
+class Table:
+    """Findings as rows of text; ``swatches`` holds an optional ``#rrggbb`` per row (class colours);
+    ``numeric`` flags right-aligned columns."""
+
+    columns: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+    swatches: list[str | None] = field(default_factory=list)
+    note: str = ""
+
+
+def _swatch(color: str | None, value: int) -> str:
+    try:
+        r, g, b = color_to_rgb(color or default_color(value))
+    except ValueError:
+        r, g, b = color_to_rgb(default_color(value))
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def _shape(image: ImageVolume) -> list[int]:
@@ -112,6 +134,14 @@ class ClassificationResult:
         return cls(info=info, scores=payload["scores"], labels=list(entry.get("labels", [])), top=top,
                    multi_label=bool(entry.get("multi_label", False)), slice_scores=payload.get("slice_scores"))
 
+    def findings(self, image: ImageVolume, *, max_rows: int = 200) -> Table:
+        """The report's findings table of this result on ``image`` (at most ``max_rows`` rows)."""
+        rows = [[str(k), t.label, f"{t.score:.4f}"] for k, t in enumerate(self.top[:max_rows], start=1)]
+        note = "Multi-label: each score is independent (sigmoid)." if self.multi_label else ""
+        if self.slice_scores is not None and len(self.slice_scores) > 1:
+            note = (note + " " if note else "") + f"Scores are the mean over {len(self.slice_scores)} slices."
+        return Table(["Rank", "Class", "Score"], rows, [True, False, True], [], note)
+
     def summary(self) -> str:
         top = self.top[0] if self.top else None
         return f"{top.label} ({top.score:.3f})" if top else "no classes"
@@ -165,6 +195,30 @@ class SegmentationResult:
         if mask.shape != tuple(image.shape[:3]):
             raise ValueError(f"mask {mask.shape} does not fit the image {tuple(image.shape[:3])}")
         return cls(info=info, mask=mask, classes=[SegmentationClass(**c) for c in entry.get("classes", [])])
+
+    def findings(self, image: ImageVolume, *, max_rows: int = 200) -> Table:
+        """The report's findings table of this result on ``image`` (at most ``max_rows`` rows)."""
+        stack = image.n_slices > 1
+        total = max(1, image.n_slices * image.height * image.width)
+        voxel = image.voxel_volume_mm3
+        columns = ["Class", "Value", "Voxels" if stack else "Pixels", "% of image"]
+        numeric = [False, True, True, True]
+        if stack:
+            columns.append("Volume (mm\u00b3)")
+        else:
+            columns.append("Area (mm\u00b2)")
+        numeric.append(True)
+        rows: list[list[str]] = []
+        swatches: list[str | None] = []
+        for c in self.classes:
+            if stack:
+                size = f"{c.pixels * voxel:,.1f}" if voxel is not None else "\u2014"
+            else:
+                size = f"{c.area_mm2:,.2f}" if c.area_mm2 is not None else "\u2014"
+            rows.append([c.name, str(c.value), f"{c.pixels:,}", f"{100.0 * c.pixels / total:.2f}", size])
+            swatches.append(_swatch(c.color, c.value))
+        note = "" if image.spacing_known else "Pixel size unknown: physical sizes are not available."
+        return Table(columns, rows, numeric, swatches, note)
 
     def summary(self) -> str:
         parts = [f"{c.name}: {c.pixels} px" for c in self.classes if c.pixels]
@@ -230,6 +284,29 @@ class DetectionResult:
                           slice_index=int(d.get("slice_index", 0))) for d in payload]
         return cls(info=info, detections=dets)
 
+    def findings(self, image: ImageVolume, *, max_rows: int = 200) -> Table:
+        """The report's findings table of this result on ``image`` (at most ``max_rows`` rows)."""
+        stack = image.n_slices > 1
+        columns = ["#", "Label", "Score", "Box x1, y1, x2, y2 (px)", "Size (px)"]
+        numeric = [True, False, True, False, True]
+        if stack:
+            columns.append("Slice")
+            numeric.append(True)
+        rows: list[list[str]] = []
+        swatches: list[str | None] = []
+        for k, d in enumerate(self.detections[:max_rows], start=1):
+            x1, y1, x2, y2 = d.box
+            row = [str(k), d.label, f"{d.score:.3f}", ", ".join(f"{v:.0f}" for v in d.box),
+                   f"{x2 - x1:.0f} \u00d7 {y2 - y1:.0f}"]
+            if stack:
+                row.append(str(d.slice_index + 1))
+            rows.append(row)
+            swatches.append(_swatch(None, d.index + 1))  # the overlay's box colour
+        note = ""
+        if len(self.detections) > max_rows:
+            note = f"First {max_rows} of {len(self.detections)} detections; the JSON result lists all."
+        return Table(columns, rows, numeric, swatches, note)
+
     def summary(self) -> str:
         n = len(self.detections)
         return f"{n} detection{'s' if n != 1 else ''}"
@@ -285,6 +362,15 @@ class RestorationResult:
                                invert_display=bool(geo.get("invert_display", False)),
                                spacing_known=bool(geo.get("spacing_known", False)))
         return cls(info=info, image=restored, scale=int(entry.get("scale", 1)), extra=dict(entry.get("extra") or {}))
+
+    def findings(self, image: ImageVolume, *, max_rows: int = 200) -> Table:
+        """The report's findings table of this result on ``image`` (at most ``max_rows`` rows)."""
+        r = self.image
+        rows = [["Input size", f"{image.width} \u00d7 {image.height} px"],
+                ["Output size", f"{r.width} \u00d7 {r.height} px"],
+                ["Scale", f"\u00d7{self.scale}"],
+                ["Output value type", str(r.data.dtype)]]
+        return Table(["Property", "Value"], rows, [False, False], [], "")
 
     def summary(self) -> str:
         return f"restored {self.image.height}x{self.image.width}"

@@ -14,13 +14,13 @@ import numpy as np
 from ... import __version__
 from ...core.errors import ExportError
 from ...core.image import ImageVolume
-from ...core.labels import color_to_rgb, default_color
 from ...core.results import (
     ClassificationResult,
     DetectionResult,
     RestorationResult,
     Result,
     SegmentationResult,
+    Table,
     overlay_slice,
 )
 from ..deid import DateMode, deidentify_metadata, field_label
@@ -59,18 +59,6 @@ class Picture:
                 raise ExportError("cannot encode the report picture as PNG")
             self._png = buf.tobytes()
         return self._png
-
-
-@dataclass
-class Table:
-    """Findings as rows of text; ``swatches`` holds an optional ``#rrggbb`` per row (class colours);
-    ``numeric`` flags right-aligned columns."""
-
-    columns: list[str]
-    rows: list[list[str]]
-    numeric: list[bool]
-    swatches: list[str | None] = field(default_factory=list)
-    note: str = ""
 
 
 @dataclass
@@ -169,7 +157,7 @@ def build_report(result: Result, image: ImageVolume, *, image_label: str = "imag
         intended_use=intended,
         pictures=_pictures(result, image),
         image_fields=image_fields,
-        findings=_findings(result, image),
+        findings=result.findings(image, max_rows=MAX_TABLE_ROWS),
         provenance=provenance,
         generated=now.strftime("%Y-%m-%d %H:%M"),
         footer="De-identified report: patient name, IDs, birth date, sex, institution, staff, UIDs and file "
@@ -227,66 +215,3 @@ def _pictures(result: Result, image: ImageVolume) -> list[Picture]:
     return [Picture(_fit(overlay), caption + _slice_note(image, index))]
 
 
-def _hex(color: str | None, value: int) -> str:
-    try:
-        r, g, b = color_to_rgb(color or default_color(value))
-    except ValueError:
-        r, g, b = color_to_rgb(default_color(value))
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-def _findings(result: Result, image: ImageVolume) -> Table:
-    stack = image.n_slices > 1
-    if isinstance(result, SegmentationResult):
-        total = max(1, image.n_slices * image.height * image.width)
-        voxel = image.voxel_volume_mm3
-        columns = ["Class", "Value", "Voxels" if stack else "Pixels", "% of image"]
-        numeric = [False, True, True, True]
-        if stack:
-            columns.append("Volume (mm\u00b3)")
-        else:
-            columns.append("Area (mm\u00b2)")
-        numeric.append(True)
-        rows, swatches = [], []
-        for c in result.classes:
-            if stack:
-                size = f"{c.pixels * voxel:,.1f}" if voxel is not None else "\u2014"
-            else:
-                size = f"{c.area_mm2:,.2f}" if c.area_mm2 is not None else "\u2014"
-            rows.append([c.name, str(c.value), f"{c.pixels:,}", f"{100.0 * c.pixels / total:.2f}", size])
-            swatches.append(_hex(c.color, c.value))
-        note = "" if image.spacing_known else "Pixel size unknown: physical sizes are not available."
-        return Table(columns, rows, numeric, swatches, note)
-    if isinstance(result, DetectionResult):
-        columns = ["#", "Label", "Score", "Box x1, y1, x2, y2 (px)", "Size (px)"]
-        numeric = [True, False, True, False, True]
-        if stack:
-            columns.append("Slice")
-            numeric.append(True)
-        rows, swatches = [], []
-        for k, d in enumerate(result.detections[:MAX_TABLE_ROWS], start=1):
-            x1, y1, x2, y2 = d.box
-            row = [str(k), d.label, f"{d.score:.3f}", ", ".join(f"{v:.0f}" for v in d.box),
-                   f"{x2 - x1:.0f} \u00d7 {y2 - y1:.0f}"]
-            if stack:
-                row.append(str(d.slice_index + 1))
-            rows.append(row)
-            swatches.append(_hex(None, d.index + 1))  # the overlay's box colour
-        note = ""
-        if len(result.detections) > MAX_TABLE_ROWS:
-            note = f"First {MAX_TABLE_ROWS} of {len(result.detections)} detections; the JSON result lists all."
-        return Table(columns, rows, numeric, swatches, note)
-    if isinstance(result, ClassificationResult):
-        rows = [[str(k), t.label, f"{t.score:.4f}"] for k, t in enumerate(result.top[:MAX_TABLE_ROWS], start=1)]
-        note = "Multi-label: each score is independent (sigmoid)." if result.multi_label else ""
-        if result.slice_scores is not None and len(result.slice_scores) > 1:
-            note = (note + " " if note else "") + f"Scores are the mean over {len(result.slice_scores)} slices."
-        return Table(["Rank", "Class", "Score"], rows, [True, False, True], [], note)
-    if isinstance(result, RestorationResult):
-        r = result.image
-        rows = [["Input size", f"{image.width} \u00d7 {image.height} px"],
-                ["Output size", f"{r.width} \u00d7 {r.height} px"],
-                ["Scale", f"\u00d7{result.scale}"],
-                ["Output value type", str(r.data.dtype)]]
-        return Table(["Property", "Value"], rows, [False, False], [], "")
-    raise TypeError(f"no report for {type(result).__name__}")

@@ -9,7 +9,8 @@ from typing import Any
 
 from ... import __version__
 from ...core.errors import ExportError
-from .content import Picture, Report, Table
+from ...core.results import Table
+from .content import Picture, Report
 
 # ReportLab keeps module-level state (font metrics caches, the platypus paragraph-fragment cache) that
 # is not documented as thread-safe; batch writes from two threads, so PDF rendering is serialised.
