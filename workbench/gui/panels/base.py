@@ -6,10 +6,12 @@ from ..qt import QtWidgets, pg
 
 def make_dock(main_window: QtWidgets.QMainWindow, title: str, object_name: str, widget: QtWidgets.QWidget,
               area: str = "right") -> QtWidgets.QDockWidget:
-    """A dock titled ``title`` holding ``widget``; ``area`` is where the main window puts it first."""
+    """A dock titled ``title`` holding ``widget`` (also ``dock.panel``, how tests and the window reach it);
+    ``area`` is where the main window puts it first."""
     dock = QtWidgets.QDockWidget(title, main_window)
     dock.setObjectName(object_name)
     dock.setWidget(widget)
+    dock.panel = widget  # type: ignore[attr-defined]
     dock.setProperty("default_area", area)
     dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
                      | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable

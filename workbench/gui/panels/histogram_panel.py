@@ -137,7 +137,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = HistogramPanel(main_window)
     dock = make_dock(main_window, "Histogram / Window", "HistogramDock", panel, area="left")
-    dock.panel = panel
     return dock
 
 

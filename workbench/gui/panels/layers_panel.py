@@ -201,7 +201,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = LayersPanel(main_window)
     dock = make_dock(main_window, "Layers / Labels", "LayersDock", panel, area="left")
-    dock.panel = panel
     return dock
 
 

@@ -334,7 +334,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = MeasurePanel(main_window)
     dock = make_dock(main_window, "Measurements", "MeasurementsDock", panel, area="bottom")
-    dock.panel = panel
     return dock
 
 

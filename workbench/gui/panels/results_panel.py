@@ -342,7 +342,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = ResultsPanel(main_window)
     dock = make_dock(main_window, "Results", "ResultsDock", panel, area="right")
-    dock.panel = panel
     return dock
 
 

@@ -343,7 +343,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = ToolsPanel(main_window)
     dock = make_dock(main_window, "Tools", "ToolsDock", panel, area="right")
-    dock.panel = panel
     return dock
 
 
