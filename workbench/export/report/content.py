@@ -177,7 +177,7 @@ def _ranges(indices: Sequence[int], n: int) -> str:
         return "none"
     parts: list[str] = []
     start = prev = idx[0]
-    for i in idx[1:] + [None]:  # type: ignore[list-item]
+    for i in idx[1:] + [None]:
         if i is not None and i == prev + 1:
             prev = i
             continue
