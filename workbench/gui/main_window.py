@@ -10,8 +10,10 @@ from ..core.errors import WorkbenchError
 from ..core.results import RestorationResult, SegmentationResult
 from ..core.settings import Settings, config_dir
 from ..io.settings_file import save_settings
+from . import import_model_dialog
 from .canvas import CanvasWidget
 from .display import slice_position_text
+from .explain_action import install_explain
 from .panels import PANEL_FACTORIES
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from .session_controller import SessionController
@@ -122,6 +124,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         self._build_docks()
         self._build_menus()
+        import_model_dialog.install(self)  # File > Import model… (issue 13)
 
         self.document.image_changed.connect(self._on_image_changed)
         self.document.results_changed.connect(self._on_results_changed)
@@ -138,6 +141,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
         self.canvas.cursor_moved.connect(self.cursor_label.setText)
         self._update_undo_actions()
+        install_explain(self)  # issue 17: the Explain section (heat maps) of the Results dock
         self.resize(1400, 900)
         if restore_layout:
             self._restore_layout()
@@ -378,6 +382,8 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
+        if import_model_dialog.handle_drop(self, paths):  # a dropped .onnx opens the import dialog
+            return
         self.open_paths(paths)
 
     # -- recent files -----------------------------------------------------------------------------

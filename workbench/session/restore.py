@@ -10,9 +10,14 @@ from .snapshot import Session
 
 
 def apply_session(document: Document, session: Session) -> None:
-    """Make ``document`` show ``session``: its image, label map, label table and results; empty history."""
+    """Make ``document`` show ``session``: its image, label map, label table, results and heat maps; empty
+    history."""
     document.restore(session.image, label_data=session.label_data, label_table=session.label_table,
                      results=session.results)
+    if session.heatmaps:
+        from .heatmaps import restore_heatmaps
+
+        restore_heatmaps(document, session.heatmaps)
 
 
 def load_session(path: str | Path, *, max_pixels: int | None = None,
