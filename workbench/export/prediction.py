@@ -14,7 +14,7 @@ from ..core.errors import ExportError
 from ..core.image import ImageVolume
 from ..core.results import RestorationResult, Result, SegmentationResult
 from ..io.atomic import atomic_write_text
-from ..io.writers import write_png, write_png_encoded, write_tiff
+from ..io.writers import output_dir, write_png, write_png_encoded, write_tiff
 from .masks import mask_suffix, write_mask
 from .overlay import render_overlay
 
@@ -75,11 +75,7 @@ def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *,
     ------
     ExportError
     """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
+    out_dir = output_dir(out_dir)
     stem = stem or output_stem(image)
     written: dict[str, Path] = {}
     names: dict[str, str] = {}

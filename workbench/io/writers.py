@@ -32,6 +32,22 @@ def _plane(path: Path, array: np.ndarray, *, what: str) -> np.ndarray:
     return arr
 
 
+def output_dir(path: str | Path) -> Path:
+    """Create the output folder ``path`` (and its parents) if needed; returns it.
+
+    Raises
+    ------
+    ExportError
+        It cannot be created (a file of that name, no permission...).
+    """
+    out_dir = Path(path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
+    return out_dir
+
+
 def write_png(path: str | Path, array: np.ndarray, *, compression: int = 3) -> Path:
     """Write an 8- or 16-bit gray, RGB or RGBA PNG atomically.
 
