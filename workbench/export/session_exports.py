@@ -14,13 +14,7 @@ import numpy as np
 from .. import __version__
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..core.results import (
-    Result,
-    RunInfo,
-    SegmentationClass,
-    SegmentationResult,
-    json_safe,
-)
+from ..core.results import Result, RunInfo, SegmentationClass, SegmentationResult, json_safe
 from ..session.fingerprint import source_fingerprint
 from ..session.snapshot import Session
 

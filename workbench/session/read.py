@@ -13,11 +13,7 @@ from .. import __version__
 from ..core.errors import ImageReadError
 from ..core.image import ImageVolume
 from ..core.labels import Label, color_to_rgb
-from ..core.results import (
-    RESULT_TYPES,
-    Result,
-    RunInfo,
-)
+from ..core.results import RESULT_TYPES, Result, RunInfo
 from .fingerprint import fingerprint_differences, source_fingerprint
 from .snapshot import FORMAT_NAME, MANIFEST, SCHEMA_VERSION, CancelFn, ProgressFn, Session, SessionError
 

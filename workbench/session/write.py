@@ -12,13 +12,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.document import Document
-from ..core.results import (
-    RESULT_TYPES,
-    Result,
-    RunInfo,
-    image_geometry,
-    json_safe,
-)
+from ..core.results import RESULT_TYPES, Result, RunInfo, image_geometry, json_safe
 from ..io.atomic import atomic_path
 from .fingerprint import source_fingerprint
 from .snapshot import (

@@ -10,9 +10,7 @@ import numpy as np
 from ....core.edits import write_mask
 from ....core.errors import WorkbenchError
 from ....core.labels import LabelMap
-from ....processing import (
-    RegionGrowPreview,
-)
+from ....processing import RegionGrowPreview
 from ...qt import Qt, QtGui, QtWidgets
 from ...tools.brush import BrushTool
 from ...tools.click import ClickTool

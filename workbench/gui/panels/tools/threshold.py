@@ -6,13 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....core.errors import WorkbenchError
-from ....processing import (
-    histogram,
-    multiotsu_values,
-    otsu_cv2,
-    threshold_range,
-    threshold_value,
-)
+from ....processing import histogram, multiotsu_values, otsu_cv2, threshold_range, threshold_value
 from ...qt import QtWidgets, pg
 from ...tools.editing import scalar_volume
 from ..base import histogram_items, value_spin
