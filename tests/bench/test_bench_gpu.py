@@ -15,9 +15,9 @@ import time
 
 import cv2
 import numpy as np
+import onnx_factory as F
 import pytest
 
-import onnx_factory as F
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference import gpu
@@ -187,7 +187,7 @@ def test_bench_gpu_batch_pngs(tmp_path, target):
     for k in range(2):
         for key, fn in (("bare", lambda: [bound.run(None, {name: t}) for t in tensors]),
                         ("plain", lambda: [plain.run(None, {name: t}) for t in tensors]),
-                        ("batch", lambda: batch(k))):
+                        ("batch", lambda k=k: batch(k))):
             t0 = time.perf_counter()
             fn()
             best[key] = max(best[key], 50 / (time.perf_counter() - t0))

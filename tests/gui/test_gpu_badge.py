@@ -3,9 +3,9 @@ reason in its tooltip; a CPU-only plugin keeps the green one."""
 from __future__ import annotations
 
 import numpy as np
+import onnx_factory as F
 import pytest
 
-import onnx_factory as F
 from workbench.inference import gpu
 from workbench.inference.session import clear_session_cache
 
@@ -51,7 +51,7 @@ def test_fallback_badge_and_tooltip(window, qtbot, gradient_png, load, tmp_path)
         panel.select_plugin(plugin_id)
         n = len(window.document.results)
         panel.run_image_button.click()
-        qtbot.waitUntil(lambda: len(window.document.results) == n + 1, timeout=60_000)
+        qtbot.waitUntil(lambda n=n: len(window.document.results) == n + 1, timeout=60_000)
         qtbot.waitUntil(lambda: not panel.is_busy, timeout=60_000)
     card = panel.cards["blobs"]
     assert card.badge_state == "fallback" and card.badge.text() == "CPU (no GPU)"

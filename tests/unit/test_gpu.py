@@ -2,19 +2,17 @@
 provider policy, quiet fall-back (one line in the CLI, exit 2 for an explicit --provider cuda)."""
 from __future__ import annotations
 
-import ctypes
 import os
 import stat
 import sys
 
 import numpy as np
+import onnx_factory as F
 import pytest
 
-import onnx_factory as F
 from workbench.core.errors import PluginError
 from workbench.core.settings import Settings
-from workbench.inference import gpu, gpu_check
-from workbench.inference import session as S
+from workbench.inference import gpu, gpu_check, session as S
 from workbench.inference.spec import load_plugin
 
 SEG = {"id": "seg", "task": "segmentation", "input": {"color": "gray", "resize": "none"},
@@ -69,14 +67,14 @@ class _FakeCuda:
     def __init__(self, devices, version=13000, init=0):
         self.devices, self.version, self.init = devices, version, init
 
-    def cuInit(self, flags):
+    def cuInit(self, flags):  # noqa: N802 - the driver API names
         return self.init
 
-    def cuDeviceGetCount(self, ref):
+    def cuDeviceGetCount(self, ref):  # noqa: N802
         ref._obj.value = self.devices
         return 0
 
-    def cuDriverGetVersion(self, ref):
+    def cuDriverGetVersion(self, ref):  # noqa: N802
         ref._obj.value = self.version
         return 0
 

@@ -3,10 +3,10 @@ its buffers across same-shaped tiles, and plugs under LoadedModel unchanged."""
 from __future__ import annotations
 
 import numpy as np
+import onnx_factory as F
 import onnxruntime as ort
 import pytest
 
-import onnx_factory as F
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference import session as S

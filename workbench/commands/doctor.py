@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     drv = report.driver
     if drv.get("library"):
         devices = drv.get("devices")
+        problem = f" - {drv['error']}" if drv.get("error") else ""
         print(f"NVIDIA driver        : {drv['library']} loaded, CUDA {drv.get('version') or '?'}, "
-              f"{devices if devices is not None else '?'} device(s)" + (f" - {drv['error']}" if drv.get("error") else ""))
+              f"{devices if devices is not None else '?'} device(s){problem}")
     else:
         print(f"NVIDIA driver        : none ({drv.get('error') or 'not found'})")
     if drv.get("smi"):

@@ -7,7 +7,6 @@ neither the ``onnx`` package nor any file.
 from __future__ import annotations
 
 import base64
-import ctypes.util
 import time
 from dataclasses import dataclass, field
 from importlib import metadata

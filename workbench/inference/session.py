@@ -291,7 +291,6 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
             _CACHE.move_to_end(key)
             return _CACHE[key]
         verify_sha256(spec)  # before any session exists: a tampered file never gets loaded
-        ort = _ort()
         t0 = time.perf_counter()
         try:
             session = gpu.create_session(str(spec.model_path), session_options(threads), providers, settings)

@@ -8,8 +8,8 @@ from ....inference.spec import PluginSpec
 from ...inference_worker import InferenceJob, RunRequest
 from ...qt import Qt, QtCore, QtWidgets
 from ..base import make_dock
+from .cards import ElidedLabel, PluginCard, model_card_html, model_card_tooltip
 from .gpu_badge import provider_badge
-from .cards import ElidedLabel, PluginCard, model_card_html, model_card_tooltip, short_provider
 from .runs import RunsSection
 
 
