@@ -245,3 +245,20 @@ def test_doctor_ends_with_one_provider_line(capfd, monkeypatch):
     assert any(ln.strip().startswith("cudnn") for ln in lines) and "NVIDIA driver        : none" in out.out
     assert "TensorrtExecutionProvider: " not in out.out and "onnxruntime:" not in out.err
 
+
+
+def test_preload_runs_once_and_its_prints_go_to_the_log(monkeypatch, capfd, caplog):
+    import onnxruntime
+
+    calls = []
+
+    def fake_preload():
+        calls.append(1)
+        print("Failed to load libcudnn.so.9: cannot open shared object file")
+
+    monkeypatch.setattr(onnxruntime, "preload_dlls", fake_preload, raising=False)
+    monkeypatch.setattr(gpu, "_preloaded", None)
+    assert gpu.preload_cuda() == "onnxruntime.preload_dlls(): did not load libcudnn.so.9"
+    assert gpu.preload_cuda() == "onnxruntime.preload_dlls(): did not load libcudnn.so.9" and calls == [1]
+    assert capfd.readouterr().out == "" and "Failed to load libcudnn.so.9" in caplog.text
+    monkeypatch.setattr(gpu, "_preloaded", None)
