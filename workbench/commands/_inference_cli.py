@@ -7,15 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
-                                 SegmentationResult)
+from ..core.results import Result
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", required=True, metavar="PLUGIN",
                         help="id of an installed plugin or a path to a plugin folder")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
-    parser.add_argument("--provider", default=None, choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--provider", default=None, choices=("auto", "cpu", "cuda", "tensorrt"),
                         help="execution provider (default: the setting, normally auto = the plugin's list, "
                              "filtered, CPU last)")
     parser.add_argument("--no-overlay", action="store_true", help="do not write the overlay PNGs")
@@ -36,41 +35,32 @@ def write_outputs(args: argparse.Namespace, engine: Any, result: Result, image: 
     ``number`` is the image's 1-based position among the inputs, the report's name for it."""
     from ..export.prediction import write_prediction
 
-    written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay)
+    reports: dict[str, Path] = {}
     if getattr(args, "report", False):
-        from ..export.report import attach_report, write_report
+        from ..export.report import write_report
 
+        # the report first, so the JSON is written once, naming it (never read back and rewritten)
         reports = write_report(result, image, out_dir, stem, plugin_meta=engine.spec.meta,
                                image_label=f"image {number}", show_name=args.report_names,
                                dates=args.report_dates)
-        attach_report(written["json"], reports)
-        written.update(reports)
+    written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay, reports=reports)
+    written.update(reports)
     return written
 
 
 def summary(result: Result) -> str:
-    """One short human line describing a result."""
-    if isinstance(result, ClassificationResult):
-        top = result.top[0] if result.top else None
-        return f"{top.label} ({top.score:.3f})" if top else "no classes"
-    if isinstance(result, SegmentationResult):
-        volume = result.mask.shape[0] > 1
-        parts = [f"{c.name}: {c.pixels} {'voxels' if volume else 'px'}"
-                 + (f" ({c.volume_mm3:,.1f} mm\u00b3)" if volume and c.volume_mm3 is not None else "")
-                 for c in result.classes if c.pixels]
-        return ", ".join(parts) if parts else "nothing segmented"
-    if isinstance(result, DetectionResult):
-        n = len(result.detections)
-        return f"{n} detection{'s' if n != 1 else ''}"
-    if isinstance(result, RestorationResult):
-        return f"restored {result.image.height}x{result.image.width}"
-    return type(result).__name__
+    """One short human line describing a result (:meth:`summary` of its type, :mod:`workbench.core.results`)."""
+    return result.summary()
 
 
 def warn_provider(requested: str, used: str) -> None:
-    if requested == "cuda" and used != "CUDAExecutionProvider":
-        print(f"workbench: warning: CUDA requested but ONNX Runtime runs on {used} (CUDA libraries did not "
-              "load; see `workbench doctor`)", file=sys.stderr)
+    """One warning line when the GPU was wanted but the session runs on CPU (an explicit --provider cuda
+    that falls back is an error raised when the session is made, see inference/gpu.py)."""
+    from ..inference.gpu import fallback_warning
+
+    msg = fallback_warning(requested, used)
+    if msg:
+        print(f"workbench: warning: {msg}", file=sys.stderr)
 
 
 class ProgressBar:
