@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
-
 from onnx_factory import const, model, vi
 
 FLOAT = TensorProto.FLOAT

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 import onnx_factory as F
 import onnx_factory_v2 as F2
+import pytest
+
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference import volume as V

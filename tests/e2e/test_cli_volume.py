@@ -8,10 +8,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pytest
-
 import onnx_factory as F
 import onnx_factory_v2 as F2
+import pytest
+
 from workbench.cli import main
 from workbench.core.settings import Settings
 from workbench.inference.run import predict
@@ -19,10 +19,11 @@ from workbench.inference.session import clear_session_cache
 from workbench.io.reader import read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from io_fixtures import write_dicom_series  # noqa: E402
+from io_fixtures import write_dicom_series
 
 MANIFEST = {"id": "vol", "task": "segmentation",
-            "input": {"color": "gray", "layout": "NCDHW", "resize": "tile", "tile": {"size": [8, 16, 16], "overlap": [2, 4, 4]},
+            "input": {"color": "gray", "layout": "NCDHW", "resize": "tile",
+                      "tile": {"size": [8, 16, 16], "overlap": [2, 4, 4]},
                       "intensity": {"standardize": True}},
             "output": {"classes": [{"name": "background"}, {"name": "organ", "color": "#ff0000"}]}}
 

@@ -3,10 +3,10 @@ per-class voxels; double-click on a stack runs the whole volume too; cancel leav
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import onnx_factory as F
 import onnx_factory_v2 as F2
+import pytest
+
 from workbench.core.settings import Settings
 from workbench.inference.results import SegmentationResult
 from workbench.inference.run import predict

@@ -7,10 +7,10 @@ import hashlib
 import zipfile
 
 import numpy as np
+import onnx_factory as F
 import pytest
 import yaml
 
-import onnx_factory as F
 from workbench.cli import main
 from workbench.core.errors import PluginError
 from workbench.core.image import ImageVolume
@@ -66,10 +66,10 @@ def _package_05(folder, *, pre=None, weights=None, post=None, test=True):
                            {"id": "zero_mean_unit_variance", "kwargs": {"axes": ["y", "x"]}},
                            {"id": "ensure_dtype", "kwargs": {"dtype": "float32"}}]}],
            "outputs": [{"id": "mask", "axes": [{"type": "batch"}, {"type": "channel", "channel_names": ["nuclei"]},
-                                               {"type": "space", "id": "y", "size": {"tensor_id": "raw", "axis_id": "y"},
-                                                "halo": 4},
-                                               {"type": "space", "id": "x", "size": {"tensor_id": "raw", "axis_id": "x"},
-                                                "halo": 4}],
+                                               {"type": "space", "id": "y", "halo": 4,
+                                                "size": {"tensor_id": "raw", "axis_id": "y"}},
+                                               {"type": "space", "id": "x", "halo": 4,
+                                                "size": {"tensor_id": "raw", "axis_id": "x"}}],
                         "test_tensor": {"source": "test_output.npy", "sha256": "0" * 64},
                         "postprocessing": post if post is not None else [{"id": "sigmoid"}]}],
            "weights": weights if weights is not None else {
@@ -100,7 +100,7 @@ def test_models_check_reproduces_the_test_tensor(tmp_path, capsys):
     folder, _, _ = _package_05(tmp_path / "pkg")
     assert main(["models", "check", str(folder)]) == 0
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("test tensor"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("test tensor"))
     assert line.startswith("test tensor ok  output [1, 1, 32, 40] reproduced within max |diff|")
     max_abs = float(line.split("max |diff| ")[1].split()[0])
     assert max_abs < 1e-5

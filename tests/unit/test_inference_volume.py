@@ -4,16 +4,16 @@ references computed here."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import onnx_factory as F
 import onnx_factory_v2 as F2
+import pytest
+
 from workbench.core.errors import CancelledError, InferenceError, PluginError
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
+from workbench.inference.preprocess import tile_origins
 from workbench.inference.run import Engine, predict, run_plugin
 from workbench.inference.spec import load_plugin
-from workbench.inference.preprocess import tile_origins
 from workbench.inference.volume import oriented, resample_nearest
 
 CLASSES = [{"name": "background"}, {"name": "a"}, {"name": "b"}]

@@ -4,11 +4,11 @@ extra graph inputs fed from input.constants. Every number is checked against a n
 from __future__ import annotations
 
 import numpy as np
+import onnx_factory as F
+import onnx_factory_v2 as F2
 import pytest
 from onnx import TensorProto, helper
 
-import onnx_factory as F
-import onnx_factory_v2 as F2
 from workbench.core.errors import InferenceError, PluginError
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings

@@ -312,7 +312,7 @@ def _check_graph_3d(spec: PluginSpec, session, node, shape: list[int | None]
         raise spec.error("input.size", f"graph expects {list(dims)}")
     tile = spec.input.tile
     if spec.input.resize == "tile" and tile is not None:
-        for axis, (want, have) in enumerate(zip(dims, tile.dhw)):
+        for want, have in zip(dims, tile.dhw):
             if want is not None and want != have:
                 if "size" in tile.model_fields_set:
                     raise spec.error("input.tile.size", f"graph expects {['?' if d is None else d for d in dims]}"
