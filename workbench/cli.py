@@ -64,6 +64,9 @@ def build_gui_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .core.log import setup_logging
+
+    setup_logging()  # library warnings into our log file, not onto stderr before our one line
     try:
         commands = _command_modules()
         if argv and argv[0] in commands or argv[:1] in (["-h"], ["--help"]):

@@ -96,6 +96,20 @@ def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *,
         raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
     stem = stem or output_stem(image)
     written: dict[str, Path] = {}
+    try:
+        return _write_all(result, image, out_dir, stem, overlay, written)
+    except BaseException:
+        # all or nothing per image: a full disk midway leaves no orphan mask without its JSON
+        for path in written.values():
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        raise
+
+
+def _write_all(result: Result, image: ImageVolume, out_dir: Path, stem: str, overlay: bool,
+               written: dict[str, Path]) -> dict[str, Path]:
     names: dict[str, str] = {}
     if isinstance(result, SegmentationResult):
         path = out_dir / f"{stem}_mask{mask_suffix(image)}"

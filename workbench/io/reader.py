@@ -7,6 +7,7 @@ from ..core.errors import ImageReadError
 from ..core.image import ImageVolume
 from ._common import CancelFn, ProgressFn, check_cancel, first_line, report, resolve_max_pixels
 from . import dicom, raster, volume
+from .folders import require_regular
 
 # Suffixes tried as DICOM without the 128-byte preamble + "DICM" (legacy / stripped files).
 _DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima"}
@@ -87,8 +88,9 @@ def read_image(path: str | Path, *, max_pixels: int | None = None, series_uid: s
         ``cancel()`` returned True.
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageReadError("no such file or folder", path=path)
+    if not path.is_dir():
+        # before anything opens it: a FIFO would block the open, /dev/urandom would never end
+        require_regular(path, what="image")
     limit = resolve_max_pixels(max_pixels)
     check_cancel(cancel, path)
     fmt = sniff_format(path)

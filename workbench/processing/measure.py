@@ -275,6 +275,7 @@ def write_csv(stats: Sequence[LabelStats], path: str | Path) -> Path:
     Missing values are empty cells; ``bbox`` is ``"z0 y0 x0 z1 y1 x1"``.
     """
     from ..io.atomic import atomic_open
+    from ..io.csv_safe import escape_cell
 
     path = Path(path)
     try:
@@ -283,7 +284,7 @@ def write_csv(stats: Sequence[LabelStats], path: str | Path) -> Path:
             writer.writerow(COLUMNS)
             for s in stats:
                 d = s.as_dict()
-                writer.writerow([_fmt(d[c]) if c != "bbox" else _fmt(s.bbox) for c in COLUMNS])
+                writer.writerow([escape_cell(_fmt(d[c]) if c != "bbox" else _fmt(s.bbox)) for c in COLUMNS])
     except OSError as exc:
         raise ExportError(f"cannot write the measurements CSV ({exc.strerror or exc})", path=path) from exc
     return path
