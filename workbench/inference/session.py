@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.errors import InferenceError, PluginError
 from ..core.settings import Settings, load_settings
+from .guards import allowed_providers, check_array, check_output_types, ort_log_captured, run_with_limit
 from .spec import PluginSpec, verify_sha256
 
 CPU = "CPUExecutionProvider"
@@ -53,7 +54,7 @@ def _fold(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
+def resolve_providers(requested: list[str], choice: str = "auto", extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The providers to ask ONNX Runtime for, CPU always last.
 
     Parameters
@@ -63,6 +64,8 @@ def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
     choice : {"auto", "cpu", "cuda"}
         ``auto``: the plugin's list filtered by ``onnxruntime.get_available_providers()``; ``cpu``: CPU
         only; ``cuda``: CUDA then CPU (an error when this onnxruntime has no CUDA provider).
+    extra : list of str
+        Providers allowed besides the local ones (``Settings.extra_providers``); others are dropped.
     """
     available = _ort().get_available_providers()
     if choice == "cpu":
@@ -75,7 +78,7 @@ def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
         return [CUDA, CPU]
     if choice != "auto":
         raise PluginError(f"--provider {choice}: expected auto, cpu or cuda")
-    chosen = [p for p in requested if p in available and p != CPU]
+    chosen = [p for p in allowed_providers(requested, extra) if p in available and p != CPU]
     return list(dict.fromkeys(chosen)) + [CPU]
 
 
@@ -106,6 +109,7 @@ class LoadedModel:
     output_shapes: dict[str, list[int | None]]
     metadata: dict[str, str] = field(default_factory=dict)
     load_ms: float = 0.0
+    time_limit_s: float = 0.0  # Settings.inference_time_limit_s: one run is cancelled after this (0: none)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, tensor: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -118,13 +122,15 @@ class LoadedModel:
         """
         names = names or self.output_names
         try:
-            outs = self.session.run(names, {self.input.name: tensor})
+            outs = run_with_limit(self.session, names, {self.input.name: tensor}, limit_s=self.time_limit_s,
+                                  what=str(self.spec.manifest_path))
         except _ort_errors() as exc:
             raise InferenceError(f"model failed at run time on input {list(tensor.shape)}: {_fold(exc)}",
                                  path=self.spec.id) from exc
         result = {}
         for name, arr in zip(names, outs):
             arr = np.asarray(arr)
+            check_array(name, arr, self.spec.id)
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 raise InferenceError(f"output {name!r} contains NaN or Inf (model diverged or input out of "
                                      "the range it was trained on)", path=self.spec.id)
@@ -236,7 +242,7 @@ def session_options(threads: int):
     # thread on a 2-core machine; latency is unchanged without it at intra_op_threads=1.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    opts.log_severity_level = 3
+    opts.log_severity_level = 2  # warnings and up, captured into our log (guards.ort_log_captured)
     return opts
 
 
@@ -279,9 +285,9 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
     """
     settings = settings if settings is not None else load_settings()
     threads = settings.intra_op_threads
-    providers = resolve_providers(spec.runtime.providers, provider)
+    providers = resolve_providers(spec.runtime.providers, provider, tuple(settings.extra_providers))
     key = (str(spec.model_path), spec.model.sha256, tuple(providers), threads, spec.input.model_dump_json(),
-           spec.output.name, spec.output.boxes, spec.output.scores)
+           spec.output.name, spec.output.boxes, spec.output.scores, settings.inference_time_limit_s)
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
@@ -290,17 +296,20 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
         ort = _ort()
         t0 = time.perf_counter()
         try:
-            session = ort.InferenceSession(str(spec.model_path), sess_options=session_options(threads),
-                                           providers=providers)
+            with ort_log_captured():  # ORT's own (coloured) lines into our log, not before our message
+                session = ort.InferenceSession(str(spec.model_path), sess_options=session_options(threads),
+                                               providers=providers)
         except _ort_errors() as exc:
             raise spec.error("model.file", _load_message(spec, exc)) from exc
+        check_output_types(spec, session)
         info, names, shapes = check_graph(spec, session)
         meta = session.get_modelmeta()
         model = LoadedModel(spec=spec, session=session, provider=session.get_providers()[0],
                             providers=list(session.get_providers()), input=info, output_names=names,
                             output_shapes=shapes,
                             metadata={"producer": meta.producer_name, "graph": meta.graph_name,
-                                      "version": str(meta.version), **dict(meta.custom_metadata_map)})
+                                      "version": str(meta.version), **dict(meta.custom_metadata_map)},
+                            time_limit_s=float(settings.inference_time_limit_s))
         if warmup:
             model.run(np.zeros(warmup_shape(spec, info), dtype=info.dtype))
         model.load_ms = (time.perf_counter() - t0) * 1000.0
