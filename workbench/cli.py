@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError:  # a backstop: sizes are checked before allocating, but not every library says so
+        print("workbench: error: out of memory (the input or an option implies arrays larger than this "
+              "machine can hold; see the log)", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)
         return 130

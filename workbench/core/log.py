@@ -47,9 +47,26 @@ def setup_logging() -> Path | None:
         logger.addHandler(handler)
         logger.propagate = False
         if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
+            logger.setLevel(logging.INFO if name == "workbench" else logging.WARNING)
     _configured = path or Path()
+    adopt_library_loggers()
     return path
+
+
+def adopt_library_loggers() -> None:
+    """Take back loggers that libraries gave their own stderr handler (nibabel's ``nibabel.global`` prints
+    header fixes such as "pixdim[0] (qfac) should be 1"): their records then reach our file only.
+    Called by :func:`setup_logging` and again by readers right after they import such a library."""
+    if _configured is None:
+        return
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not isinstance(logger, logging.Logger) or not name.startswith(THIRD_PARTY):
+            continue
+        for h in list(logger.handlers):
+            if type(h) is logging.StreamHandler:
+                logger.removeHandler(h)
+        if name not in THIRD_PARTY:
+            logger.propagate = True
 
 
 def get_logger(name: str = "workbench") -> logging.Logger:

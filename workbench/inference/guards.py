@@ -50,6 +50,15 @@ def allowed_providers(requested: Iterable[str], extra: Iterable[str] = ()) -> li
     return kept
 
 
+def tensor_budget() -> int:
+    """Bytes one model tensor may take: half the physical memory (8 GiB where it cannot be read)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = 16 << 30
+    return int(total // 2)
+
+
 # -- time limit ---------------------------------------------------------------------------------------
 def run_with_limit(session, names: list[str] | None, feeds: dict, *, limit_s: float, what: str):
     """``session.run(names, feeds)`` cancelled after ``limit_s`` seconds (0: no limit).

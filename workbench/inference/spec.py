@@ -430,8 +430,30 @@ def _check_task(spec: PluginSpec) -> None:
         raise spec.error("output.layout", "restoration outputs are NCHW or NHWC")
     if task == "restoration" and inp.color == "luma" and inp.resize not in ("tile", "none", "stretch"):
         pass  # luma works with every geometry; nothing to refuse
+    _check_sizes(spec)
     if not any(p == "CPUExecutionProvider" for p in spec.runtime.providers):
         spec.runtime.providers = [*spec.runtime.providers, "CPUExecutionProvider"]
+
+
+def _check_sizes(spec: PluginSpec) -> None:
+    """Refuse sizes whose tensors could not be allocated (``input.size: [100000, 100000]`` is 40 GB of
+    float32; ``multiple_of: 1000000000`` pads every image to at least that square) before anything is."""
+    from .guards import tensor_budget
+
+    inp = spec.input
+    itemsize = 8 if inp.dtype in ("float64", "int64") else 4
+    budget = tensor_budget()
+    checks = [("input.size", inp.size), ("input.multiple_of", [inp.multiple_of, inp.multiple_of])]
+    if inp.tile is not None:
+        checks.append(("input.tile.size", list(inp.tile.hw)))
+    for fld, hw in checks:
+        if not hw:
+            continue
+        # the input tensor plus a float32 output of a few channels (segmentation/restoration maps)
+        need = int(hw[0]) * int(hw[1]) * (inp.channels * itemsize + 4 * max(2, len(spec.output.classes or [])))
+        if need > budget:
+            raise spec.error(fld, f"{hw[0]} x {hw[1]} needs about {need / 2**30:.3g} GiB per tensor, more than "
+                                  f"this machine can give ({budget / 2**30:.3g} GiB)")
 
 
 # -- checksum -------------------------------------------------------------------------------------
