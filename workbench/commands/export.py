@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-changed-source", action="store_true",
                         help="open the session even if the source image's size/content changed since saving "
                              "(its shape must still match)")
+    parser.add_argument("--keep-identity", action="store_true",
+                        help="DICOM SEG: keep the patient/study identity and the original UIDs (to send the SEG "
+                             "back to the source PACS); default: de-identified (PS3.15 basic profile)")
     parser.add_argument("--force", action="store_true",
                         help="allow an output to overwrite the session, its source image or another session")
 
@@ -71,7 +74,7 @@ def _write(args: argparse.Namespace, session) -> list[Path]:
 
     written: list[Path] = []
     if args.mask:
-        written += export_label_map(session, args.mask)
+        written += export_label_map(session, args.mask, keep_identity=args.keep_identity)
     if args.measurements:
         written += export_measurements(session, args.measurements)
     if args.report:

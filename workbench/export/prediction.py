@@ -169,5 +169,6 @@ def write_overlay_png(path: str | Path, rgb: np.ndarray) -> Path:
 
 def _provenance(result: Result) -> dict[str, Any]:
     info = result.info
-    return {"source": info.source_path, "plugin_id": info.plugin_id, "plugin_version": info.plugin_version,
+    # no source path: it is often the patient's name (the <stem>.json beside the file names the input)
+    return {"plugin_id": info.plugin_id, "plugin_version": info.plugin_version,
             "sha256": info.sha256, "provider": info.provider}

@@ -216,6 +216,11 @@ class SessionController(QtCore.QObject):
         menu.insertSeparator(before)
         self.export_mask_action = action("&Export mask…", self.export_mask_dialog, "Ctrl+E",
                                          "Write the whole label map: PNG (2D), NIfTI / TIFF (stacks), DICOM SEG")
+        # issue 11: DICOM SEG is de-identified unless the user asks for the identity (sending it back to the PACS)
+        self.keep_identity_action = action("Keep patient identity in DICOM SEG", lambda: None, None,
+                                           "Off (default): the SEG is de-identified (PS3.15 basic profile). On: "
+                                           "patient/study identity and original UIDs, for the source PACS")
+        self.keep_identity_action.setCheckable(True)
         self.export_csv_action = action("Export &measurements CSV…", self.export_measurements_dialog, None,
                                         "Per-label pixels, area/volume and intensity statistics")
         self.export_report_action = action("Export &report…", self.export_report_dialog, None,
@@ -495,7 +500,9 @@ class SessionController(QtCore.QObject):
         if session is None:
             return False
         target = Path(path)
-        return self._start(lambda _p, _c: export_label_map(session, target), f"Exporting {target.name}",
+        keep = self.keep_identity_action.isChecked()
+        return self._start(lambda _p, _c: export_label_map(session, target, keep_identity=keep),
+                           f"Exporting {target.name}",
                            lambda written: self.window.show_status(f"Mask written to {written[0]}"))
 
     def export_mask_now(self, path: str | Path) -> bool:
@@ -504,7 +511,7 @@ class SessionController(QtCore.QObject):
         if session is None:
             return False
         try:
-            written = export_label_map(session, path)
+            written = export_label_map(session, path, keep_identity=self.keep_identity_action.isChecked())
         except WorkbenchError as exc:
             self.window.show_error(str(exc))
             return False
