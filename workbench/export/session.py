@@ -510,7 +510,8 @@ def read_session(path: str | Path, *, max_pixels: int | None = None, allow_chang
     except (zipfile.BadZipFile, OSError) as exc:
         raise _bad(path, f"not a zip archive or truncated: {exc}") from exc
     # CRC mismatches, truncated entries, bad npz or zlib streams: the archive is damaged
-    damaged = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+    damaged = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, KeyError,
+               IndexError, TypeError, RuntimeError)  # NotImplementedError: a forged compression method
     with zf:
         try:
             manifest = _read_manifest(zf, path)

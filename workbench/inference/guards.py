@@ -124,16 +124,23 @@ def ort_log_captured() -> Iterator[None]:
 
     Only the file descriptor is redirected (Python's ``sys.stderr`` object is untouched), only for the
     duration of session creation, and only when fd 2 exists."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()  # onnxruntime's Python side print()s "EP Error ... Falling back" to stdout
     try:
         saved = os.dup(2)
     except OSError:
-        yield
+        with contextlib.redirect_stdout(printed):
+            yield
+        _log_text(printed.getvalue())
         return
     sys.stderr.flush()
     with tempfile.TemporaryFile() as tmp:
         os.dup2(tmp.fileno(), 2)
         try:
-            yield
+            with contextlib.redirect_stdout(printed):
+                yield
         finally:
             try:
                 sys.stderr.flush()
@@ -142,10 +149,13 @@ def ort_log_captured() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            text = tmp.read(1 << 16).decode("utf-8", "replace")
-            for line in text.splitlines():
-                if line.strip():
-                    log.warning("onnxruntime: %s", _strip_ansi(line))
+            _log_text(tmp.read(1 << 16).decode("utf-8", "replace") + "\n" + printed.getvalue())
+
+
+def _log_text(text: str) -> None:
+    for line in text.splitlines():
+        if line.strip():
+            log.warning("onnxruntime: %s", _strip_ansi(line))
 
 
 def _strip_ansi(text: str) -> str:

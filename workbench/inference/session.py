@@ -301,14 +301,20 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
                                                providers=providers)
         except _ort_errors() as exc:
             raise spec.error("model.file", _load_message(spec, exc)) from exc
-        check_output_types(spec, session)
-        info, names, shapes = check_graph(spec, session)
-        meta = session.get_modelmeta()
+        if hasattr(session, "disable_fallback"):
+            session.disable_fallback()  # a failing run raises; no silent provider switch printed to stdout
+        try:
+            check_output_types(spec, session)
+            info, names, shapes = check_graph(spec, session)
+            meta = session.get_modelmeta()
+            metadata = {"producer": meta.producer_name, "graph": meta.graph_name, "version": str(meta.version),
+                        **dict(meta.custom_metadata_map)}
+        except UnicodeDecodeError as exc:  # names or metadata that are not UTF-8 (a corrupt or forged file)
+            raise spec.error("model.file", f"{spec.model.file} holds names or metadata that are not UTF-8 "
+                                           f"({exc.reason} at byte {exc.start})") from exc
         model = LoadedModel(spec=spec, session=session, provider=session.get_providers()[0],
                             providers=list(session.get_providers()), input=info, output_names=names,
-                            output_shapes=shapes,
-                            metadata={"producer": meta.producer_name, "graph": meta.graph_name,
-                                      "version": str(meta.version), **dict(meta.custom_metadata_map)},
+                            output_shapes=shapes, metadata=metadata,
                             time_limit_s=float(settings.inference_time_limit_s))
         if warmup:
             model.run(np.zeros(warmup_shape(spec, info), dtype=info.dtype))

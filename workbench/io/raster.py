@@ -230,7 +230,8 @@ def read_tiff(path: Path, max_pixels: int) -> ImageVolume:
                 data = None
     if data is None:
         data = _tiff_via_opencv(path, shape, axes, compression)
-    data = _tiff_to_zyx(path, np.asarray(data), axes)
+    with decoding(path, "TIFF file"):  # a forged header can declare axes the decoded array lacks
+        data = _tiff_to_zyx(path, np.asarray(data), axes)
     spacing_known = resolution is not None
     dy, dx = resolution if resolution is not None else (1.0, 1.0)
     return ImageVolume(
