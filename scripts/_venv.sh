@@ -38,7 +38,7 @@ qt_missing_packages() {
     site="$("$VENV/bin/python" -c 'import PySide6, os; print(os.path.dirname(PySide6.__file__))' 2>/dev/null)" || return 0
     plugins="$site/Qt/plugins/platforms"
     [ -d "$plugins" ] || return 0
-    for lib in $( { ldd "$plugins/libqxcb.so" 2>/dev/null; ldd "$plugins/libqoffscreen.so" 2>/dev/null; } \
+    for lib in $( { ldd "$plugins/libqxcb.so" 2>/dev/null || true; ldd "$plugins/libqoffscreen.so" 2>/dev/null || true; } \
                   | awk '/not found/ {print $1}' | sort -u); do
         pkg="$("$VENV/bin/python" -c 'import sys; from workbench.gui.launch import DEBIAN_PACKAGES as d; print(d.get(sys.argv[1], ""))' "$lib" 2>/dev/null)"
         echo "${pkg:-?$lib}"
@@ -51,8 +51,10 @@ ensure_system_libs() {
     if [ -z "${missing// /}" ] && "$VENV/bin/python" -c "import PySide6.QtGui" >/dev/null 2>&1; then
         return 0
     fi
-    known="$(printf '%s\n' $missing | grep -v '^?' | tr '\n' ' ')"
-    unknown="$(printf '%s\n' $missing | grep '^?' | sed 's/^?//' | tr '\n' ' ')"
+    # shellcheck disable=SC2086
+    known="$(printf '%s\n' $missing | { grep -v '^?' || true; } | tr '\n' ' ')"
+    # shellcheck disable=SC2086
+    unknown="$(printf '%s\n' $missing | { grep '^?' || true; } | sed 's/^?//' | tr '\n' ' ')"
     # the base set PySide6.QtGui itself needs, in case the import (not a plugin) is what fails
     known="$known libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0"
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then

@@ -16,7 +16,7 @@ import onnx_factory as F
 from conftest import fixtures
 from workbench.core.document import Document
 from workbench.core.errors import WorkbenchError
-from workbench.export.session import read_session, save_session
+from workbench.session import read_session, save_session
 from workbench.inference.session import clear_session_cache, get_session
 from workbench.inference.spec import load_plugin
 from workbench.io import read_image, write_nifti, write_png, write_tiff

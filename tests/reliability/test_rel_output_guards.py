@@ -12,7 +12,7 @@ import skimage
 import onnx_factory as F
 from conftest import assert_user_error, digest, fixtures, run_cli
 from workbench.core.document import Document
-from workbench.export.session import save_session
+from workbench.session import save_session
 from workbench.inference.session import clear_session_cache
 from workbench.io import read_image, write_png
 from pathlib import Path

@@ -16,7 +16,7 @@ import onnx_factory as F
 from conftest import fixtures, run_cli
 from workbench.core.document import Document
 from workbench.export.deid import BASIC_PROFILE
-from workbench.export.session import save_session
+from workbench.session import save_session
 from workbench.inference.session import clear_session_cache
 from workbench.io import read_image
 

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.session import read_session
+    from ..session import read_session
 
     if not (args.mask or args.measurements or args.report):
         raise ExportError("nothing to export: give --mask OUT, --measurements CSV and/or --report DIR")
@@ -70,7 +70,7 @@ def session_sources(session) -> list[Path]:
 
 
 def _write(args: argparse.Namespace, session) -> list[Path]:
-    from ..export.session import export_label_map, export_measurements, export_reports
+    from ..export.session_exports import export_label_map, export_measurements, export_reports
 
     written: list[Path] = []
     if args.mask:
