@@ -226,8 +226,10 @@ def check_ifd_chain(path: Path) -> None:
                 (n,) = struct.unpack(count_fmt, fh.read(count_size))
                 entries = fh.read(min(n, 4096) * entry_size)
                 for k in range(len(entries) // entry_size):
-                    tag, typ = struct.unpack(bo + "HH", entries[k * entry_size:k * entry_size + 4])
-                    if tag == 258 and typ == 3:  # BitsPerSample, SHORT: the first value inline
+                    entry = entries[k * entry_size:(k + 1) * entry_size]
+                    tag, typ = struct.unpack(bo + "HH", entry[:4])
+                    (values,) = struct.unpack(bo + ("Q" if big else "I"), entry[4:12] if big else entry[4:8])
+                    if tag == 258 and typ == 3 and values == 1:  # BitsPerSample, one SHORT: inline
                         bits = struct.unpack(bo + "H", entries[k * entry_size + (12 if big else 8):][:2])[0]
                         if not 1 <= bits <= 64:
                             raise ImageReadError(f"TIFF BitsPerSample {bits} is not 1..64", path=path)
