@@ -45,6 +45,8 @@ def run_gui(files: list[str], screenshot: str | None = None) -> int:
     window.show()
     if settings_error:
         window.show_error(settings_error)
+    if screenshot is None and window.recovery is not None and window.recovery.offer_restore():
+        files = []  # restoring the unsaved work of a crashed session wins over the files of this start
     if files:
         window.open_paths(files)
     if screenshot is None:

@@ -129,6 +129,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.undo.changed.connect(self._update_undo_actions)
         # sessions and exports (File menu); connected after the handlers above so it titles the window last
         self.session = SessionController(self)
+        # crash recovery (issue 11): autosave of unsaved work; off for screenshots and test windows
+        self.recovery = None
+        if persist:
+            from .recovery_hooks import RecoveryHooks
+
+            self.recovery = RecoveryHooks(self)
         self.session.install(self.file_menu, self.quit_action)
         self.export_action = self.session.export_mask_action
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
@@ -567,5 +573,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._job is not None:
             self._job.cancel()
         self.save_layout()
+        if self.recovery is not None:
+            self.recovery.close()  # a clean quit: nothing to recover
         super().closeEvent(event)
 

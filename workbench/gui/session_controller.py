@@ -93,6 +93,9 @@ class SessionController(ExportActions, QtCore.QObject):
         self.dirty = bool(dirty) and self.window.document.image is not None
         if not self.dirty:
             self.hand_edited = False
+        hooks = getattr(self.window, "recovery", None)
+        if hooks is not None:
+            hooks.on_dirty_changed(self.dirty)
         self._update_title()
 
     def _update_title(self) -> None:
