@@ -172,7 +172,10 @@ class CanvasWidget(QtWidgets.QWidget):
 
     def add_preview_item(self, item: QtWidgets.QGraphicsItem) -> None:
         """Show a tool's preview item (image coordinates) above everything else."""
-        self._preview.addToGroup(item)
+        # setParentItem, not addToGroup: addToGroup keeps the item's *scene* position, so a parentless item
+        # (whose coordinates are scene = widget pixels) got an inverse transform and every rect set in image
+        # coordinates afterwards was drawn small near the top-left corner (issue 11)
+        item.setParentItem(self._preview)
 
     def clear_preview(self) -> None:
         for item in self._preview.childItems():

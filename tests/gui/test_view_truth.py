@@ -1,0 +1,79 @@
+"""The view shows what is (issue 11, item 7): the brush circle and the polygon/lasso outline sit under the
+cursor at every zoom and pan -- compared in scene coordinates, not by the item's own rectangle."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtTest import QTest
+
+from workbench.gui.qt import QtCore, Qt
+
+
+def widget_pos(canvas, x: float, y: float) -> QtCore.QPoint:
+    scene = canvas.view.vb.mapViewToScene(QtCore.QPointF(x, y))
+    return canvas.view.mapFromScene(scene)
+
+
+def cursor_scene(canvas, x: float, y: float) -> QtCore.QPointF:
+    return canvas.view.vb.mapViewToScene(QtCore.QPointF(x, y))
+
+
+@pytest.fixture
+def tools(window, qtbot, gradient_png, load):
+    load(window, qtbot, gradient_png)
+    window.canvas.zoom_to_fit()
+    qtbot.wait(20)
+    panel = window.docks["ToolsDock"].panel
+    panel.raise_dock()
+    return panel
+
+
+def _zooms_and_pans(canvas):
+    vb = canvas.view.vb
+    yield "fit"
+    vb.scaleBy((0.5, 0.5))  # zoom in 2x
+    yield "zoom 2x"
+    vb.translateBy(x=7.0, y=-5.0)
+    yield "pan"
+    vb.scaleBy((3.0, 3.0))
+    yield "zoom out"
+
+
+def test_brush_circle_is_under_the_cursor_at_every_zoom_and_pan(window, qtbot, tools):
+    canvas = window.canvas
+    tools.activate_tool("brush")
+    tools.size_spin.setValue(6.0)
+    for state in _zooms_and_pans(canvas):
+        qtbot.wait(10)
+        for x, y in ((40.0, 30.0), (90.0, 70.0)):
+            QTest.mouseMove(canvas.view.viewport(), widget_pos(canvas, x, y))
+            circle = tools.brush.cursor_circle
+            assert circle is not None and circle.isVisible()
+            centre = circle.mapToScene(circle.rect().center())
+            want = cursor_scene(canvas, x, y)
+            assert abs(centre.x() - want.x()) <= 2.0 and abs(centre.y() - want.y()) <= 2.0, (state, centre, want)
+            # the radius on screen is the radius in image pixels times the zoom
+            edge = circle.mapToScene(QtCore.QPointF(circle.rect().right(), circle.rect().center().y()))
+            want_edge = cursor_scene(canvas, circle.rect().right(), circle.rect().center().y())
+            assert abs(edge.x() - want_edge.x()) <= 1.0, state
+
+
+def test_polygon_outline_is_under_the_clicks_at_every_zoom_and_pan(window, qtbot, tools):
+    canvas = window.canvas
+    tools.activate_tool("polygon")
+    for state in _zooms_and_pans(canvas):
+        qtbot.wait(10)
+        tools.polygon.cancel()
+        points = [(60.0, 50.0), (100.0, 50.0), (100.0, 80.0)]
+        for x, y in points:
+            QTest.mouseClick(canvas.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                             widget_pos(canvas, x, y))
+            qtbot.wait(int(QtCore.QCoreApplication.instance().doubleClickInterval() * 1.2)
+                       if hasattr(QtCore.QCoreApplication.instance(), "doubleClickInterval") else 450)
+        item = tools.polygon._path_item
+        assert item is not None
+        path = item.path()
+        for k, (x, y) in enumerate(points):
+            got = item.mapToScene(path.elementAt(k).x, path.elementAt(k).y)
+            want = cursor_scene(canvas, x, y)
+            assert abs(got.x() - want.x()) <= 2.0 and abs(got.y() - want.y()) <= 2.0, (state, k, got, want)
+        tools.polygon.cancel()
