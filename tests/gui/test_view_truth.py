@@ -79,3 +79,66 @@ def test_polygon_outline_is_under_the_clicks_at_every_zoom_and_pan(window, qtbot
             want = cursor_scene(canvas, x, y)
             assert abs(got.x() - want.x()) <= 2.0 and abs(got.y() - want.y()) <= 2.0, (state, k, got, want)
         tools.polygon.cancel()
+
+
+def _results(window):
+    import numpy as np
+
+    from workbench.core.image import ImageVolume
+    from workbench.inference.results import Detection, DetectionResult, RestorationResult, RunInfo
+
+    image = window.document.image
+    info = lambda task, pid: RunInfo(pid, pid, "1", "ab" * 32, "CPUExecutionProvider", task)  # noqa: E731
+    noisy = ImageVolume(np.asarray(image.data, np.float32) + 50.0)
+    restored = RestorationResult(info=info("restoration", "den"), image=noisy)
+    boxes = DetectionResult(info=info("detection", "det"),
+                            detections=[Detection(index=0, label="x", score=0.9, box=(10, 10, 40, 40))])
+    return restored, boxes
+
+
+def test_no_boxes_over_a_difference_map_and_another_result_resets_the_compare(window, qtbot, gradient_png, load):
+    load(window, qtbot, gradient_png)
+    restored, boxes = _results(window)
+    window.document.add_result(restored)
+    state = window.view_state
+    assert state.restoration is restored and state.compare_mode == "swipe"
+    window.document.add_result(boxes)  # a new result is shown: the compare view goes away
+    assert state.compare_mode == "off"
+    state.set_compare("difference", restoration=restored)
+    assert not window.canvas.detection_overlay.isVisible()  # boxes belong to the image, not the noise map
+    state.set_compare("off")
+    assert window.canvas.detection_overlay.isVisible()
+
+
+def test_reopened_session_does_not_rerun_run_on_drop_models(tmp_path, qtbot, monkeypatch, gradient_png, load):
+    import numpy as np
+
+    import onnx_factory as F
+    from workbench.gui.main_window import MainWindow
+    from workbench.session import save_session
+
+    root = tmp_path / "plugins"
+    F.write_plugin(root / "grey", F.classifier(1, 2, weights=np.array([[4.0, -4.0]])),
+                   {"id": "grey", "name": "Grey", "task": "classification",
+                    "input": {"color": "gray", "resize": "none", "intensity": {"scale": 1 / 65535}},
+                    "output": {"activation": "softmax", "labels": ["bright", "dark"]}})
+    monkeypatch.setenv("WORKBENCH_PLUGINS_DIR", str(root))
+    window = MainWindow(restore_layout=False, persist=False)
+    qtbot.addWidget(window)
+    window.show()
+    measurements = window.docks.get("MeasurementsDock")
+    if measurements is not None:
+        measurements.close()
+    panel = window.docks["ModelsDock"].panel
+    panel.reload()
+    window.settings.run_on_drop = ["grey"]
+    load(window, qtbot, gradient_png)
+    qtbot.waitUntil(lambda: len(window.document.results) == 1, timeout=60_000)
+    qtbot.waitUntil(lambda: not panel.is_busy, timeout=60_000)
+    session = save_session(window.document, tmp_path / "s.wbsession")
+    window.session._set_dirty(False)
+    with qtbot.waitSignal(window.load_settled, timeout=30_000):
+        window.session.open_session(session)
+    qtbot.wait(300)
+    qtbot.waitUntil(lambda: not panel.is_busy, timeout=60_000)
+    assert len(window.document.results) == 1  # the saved result, not a second run

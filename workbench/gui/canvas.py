@@ -320,6 +320,8 @@ class CanvasWidget(QtWidgets.QWidget):
         image = self.document.image
         mode = state.compare_mode if (state.restoration is not None and image is not None) else "off"
         self.side_view.setVisible(mode == "side")
+        # boxes belong to the original image: never drawn over a difference (noise) map
+        self.detection_overlay.setVisible(mode != "difference")
         self._swipe_clip.setVisible(mode == "swipe")
         self._swipe_line.setVisible(mode == "swipe")
         if mode == "swipe":

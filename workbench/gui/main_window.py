@@ -441,6 +441,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.apply_segmentation(result)
             elif isinstance(result, RestorationResult) and self.view_state.restoration is None:
                 self.view_state.set_compare("swipe", restoration=result)
+            if not isinstance(result, RestorationResult) and self.view_state.compare_mode != "off":
+                self.view_state.set_compare("off")  # a new result is shown on the image, not on a compare view
         if self.view_state.restoration is not None and not any(r is self.view_state.restoration
                                                                for r in results):
             others = [r for r in results if isinstance(r, RestorationResult)]
