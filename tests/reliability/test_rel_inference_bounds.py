@@ -164,3 +164,18 @@ def test_fifo_as_plugin_sample_or_image_does_not_hang(tmp_path, image):
     os.mkfifo(plugin / "pipe.png")
     proc = run_subprocess("models", "check", plugin, timeout=60)
     assert proc.returncode == 2 and "FIFO" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_models_import_copies_external_data_under_the_checksum(capsys, tmp_path, image):
+    src = tmp_path / "src"
+    src.mkdir()
+    onnx.save_model(F.conv_net(1, [8], 2, size=[16, 16]), src / "model.onnx", save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="w.bin", size_threshold=64)
+    code, _, err = run_cli(capsys, "models", "import", src / "model.onnx", "-o", tmp_path / "plugin")
+    assert code == 0, err
+    manifest = yaml.safe_load((tmp_path / "plugin" / "plugin.yaml").read_text())
+    digest = hashlib.sha256((src / "w.bin").read_bytes()).hexdigest()
+    assert manifest["model"]["external_data"] == {"w.bin": digest}
+    clear_session_cache()
+    code, _, err = run_cli(capsys, "predict", "-m", tmp_path / "plugin", image, "-o", tmp_path / "out")
+    assert code == 0, err
