@@ -142,3 +142,18 @@ def test_reopened_session_does_not_rerun_run_on_drop_models(tmp_path, qtbot, mon
     qtbot.wait(300)
     qtbot.waitUntil(lambda: not panel.is_busy, timeout=60_000)
     assert len(window.document.results) == 1  # the saved result, not a second run
+
+
+def test_threshold_by_default_never_erases_a_hand_drawn_label(window, qtbot, tools):
+    import numpy as np
+
+    labels = window.document.labels
+    with labels.edit("Brush") as e:  # a manual label 5 across the bright square
+        e.assign((slice(0, 1), slice(25, 35), slice(25, 45)), np.uint16(5))
+    assert tools.overwrite_combo.currentData() == "background"
+    tools.tabs.setCurrentIndex(1)  # Threshold
+    tools.set_threshold_range(59000, 61000)  # the square 20:40, 30:50
+    tools.th_apply.click()
+    data = labels.data[0]
+    assert (data[25:35, 25:45] == 5).all()  # the hand-drawn label survives
+    assert (data[20:25, 30:50] == tools.options.label).all()  # the rest of the square is labelled
