@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import onnx_factory as F
-from conftest import fixtures
+from rel_helpers import fixtures
 from workbench.core.document import Document
 from workbench.core.errors import WorkbenchError
 from workbench.session import read_session, save_session

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import onnx_factory as F
-from conftest import assert_user_error, fixtures, run_cli, run_subprocess
+from rel_helpers import assert_user_error, fixtures, run_cli, run_subprocess
 from workbench.inference.session import clear_session_cache
 from workbench.io import write_png
 

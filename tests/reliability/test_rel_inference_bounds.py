@@ -15,7 +15,7 @@ import yaml
 
 import hostile_models as H
 import onnx_factory as F
-from conftest import assert_user_error, run_cli, run_subprocess
+from rel_helpers import assert_user_error, run_cli, run_subprocess
 from workbench.core.settings import Settings, save_settings
 from workbench.inference.session import clear_session_cache
 from workbench.io import write_png

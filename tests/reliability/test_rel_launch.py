@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import ROOT, run_subprocess
+from rel_helpers import ROOT, run_subprocess
 from workbench.gui import launch
 
 SAMPLE = ROOT / "assets" / "samples" / "mri_t1_noisy.png"

@@ -10,7 +10,7 @@ import pytest
 import skimage
 
 import onnx_factory as F
-from conftest import assert_user_error, digest, fixtures, run_cli
+from rel_helpers import assert_user_error, digest, fixtures, run_cli
 from workbench.core.document import Document
 from workbench.session import save_session
 from workbench.inference.session import clear_session_cache

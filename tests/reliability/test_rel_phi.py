@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import onnx_factory as F
-from conftest import fixtures, run_cli
+from rel_helpers import fixtures, run_cli
 from workbench.core.document import Document
 from workbench.export.deid import BASIC_PROFILE
 from workbench.session import save_session

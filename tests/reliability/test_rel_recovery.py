@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from rel_helpers import ROOT
 from workbench.io import read_image, write_png
 from workbench.session.recovery import RecoveryStore, orphans
 
