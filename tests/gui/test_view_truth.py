@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtTest import QTest
 
-from workbench.gui.qt import QtCore, Qt
+from workbench.gui.qt import Qt, QtCore
 
 
 def widget_pos(canvas, x: float, y: float) -> QtCore.QPoint:
@@ -112,8 +112,8 @@ def test_no_boxes_over_a_difference_map_and_another_result_resets_the_compare(wi
 
 def test_reopened_session_does_not_rerun_run_on_drop_models(tmp_path, qtbot, monkeypatch, gradient_png, load):
     import numpy as np
-
     import onnx_factory as F
+
     from workbench.gui.main_window import MainWindow
     from workbench.session import save_session
 
@@ -136,7 +136,7 @@ def test_reopened_session_does_not_rerun_run_on_drop_models(tmp_path, qtbot, mon
     qtbot.waitUntil(lambda: len(window.document.results) == 1, timeout=60_000)
     qtbot.waitUntil(lambda: not panel.is_busy, timeout=60_000)
     session = save_session(window.document, tmp_path / "s.wbsession")
-    window.session._set_dirty(False)
+    window.session._mark_saved()
     with qtbot.waitSignal(window.load_settled, timeout=30_000):
         window.session.open_session(session)
     qtbot.wait(300)

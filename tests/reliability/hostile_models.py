@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
-
 import onnx_factory as F
+from onnx import TensorProto, helper
 
 
 def endless_loop(size=(16, 16)) -> onnx.ModelProto:

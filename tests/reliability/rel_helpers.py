@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from workbench.cli import main
 
 _spec = importlib.util.spec_from_file_location("io_fixtures_reliability",

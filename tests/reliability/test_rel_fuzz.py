@@ -9,17 +9,16 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
-import yaml
-
 import onnx_factory as F
+import pytest
 from rel_helpers import fixtures
+
 from workbench.core.document import Document
 from workbench.core.errors import WorkbenchError
-from workbench.session import read_session, save_session
 from workbench.inference.session import clear_session_cache, get_session
 from workbench.inference.spec import load_plugin
 from workbench.io import read_image, write_nifti, write_png, write_tiff
+from workbench.session import read_session, save_session
 
 SEED = 20261201
 CASES = {"png": 80, "jpg": 50, "bmp": 40, "tif": 80, "npy": 60, "nii": 60, "nii.gz": 40, "dcm": 100,
@@ -119,6 +118,6 @@ def test_only_our_error_escapes(tmp_path, seeds, kind):
             text = str(exc)
             assert "\n" not in text and text, (kind, case)
             outcomes["refused"] += 1
-        except Exception as exc:  # pragma: no cover - the failure this test exists for
+        except Exception as exc:  # noqa: BLE001 - the failure this test exists for
             pytest.fail(f"{kind} mutant {case}: {type(exc).__name__}: {exc}")
     assert outcomes["refused"] > 0, outcomes  # the mutations do reach the error paths

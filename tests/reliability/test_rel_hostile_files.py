@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import errno
 import os
-import sys
 
 import numpy as np
-import pytest
-import yaml
-
 import onnx_factory as F
+import pytest
 from rel_helpers import assert_user_error, fixtures, run_cli, run_subprocess
+
 from workbench.inference.session import clear_session_cache
 from workbench.io import write_png
 

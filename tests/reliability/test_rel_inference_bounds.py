@@ -4,21 +4,21 @@ strict YAML."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 
+import hostile_models as H
 import numpy as np
 import onnx
+import onnx_factory as F
 import pytest
 import yaml
-
-import hostile_models as H
-import onnx_factory as F
 from rel_helpers import assert_user_error, run_cli, run_subprocess
-from workbench.core.settings import Settings, save_settings
+
+from workbench.core.settings import Settings
 from workbench.inference.session import clear_session_cache
 from workbench.io import write_png
+from workbench.io.settings_file import save_settings
 
 SEG = {"id": "seg", "task": "segmentation",
        "input": {"color": "gray", "resize": "stretch", "size": [16, 16], "intensity": {"scale": 1 / 255}},

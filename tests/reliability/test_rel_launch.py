@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rel_helpers import ROOT, run_subprocess
+from rel_helpers import ROOT
+
 from workbench.gui import launch
 
 SAMPLE = ROOT / "assets" / "samples" / "mri_t1_noisy.png"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import numpy as np
+import onnx_factory as F
 import pytest
 import skimage
-
-import onnx_factory as F
 from rel_helpers import assert_user_error, digest, fixtures, run_cli
+
 from workbench.core.document import Document
-from workbench.session import save_session
 from workbench.inference.session import clear_session_cache
 from workbench.io import read_image, write_png
-from pathlib import Path
+from workbench.session import save_session
 
 COINS = Path(skimage.__file__).parent / "data" / "coins.png"
 SEG = {"id": "blobs", "task": "segmentation",

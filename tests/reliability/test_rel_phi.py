@@ -9,16 +9,15 @@ import re
 import zlib
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 import onnx_factory as F
+import pytest
 from rel_helpers import fixtures, run_cli
+
 from workbench.core.document import Document
 from workbench.export.deid import BASIC_PROFILE
-from workbench.session import save_session
 from workbench.inference.session import clear_session_cache
 from workbench.io import read_image
+from workbench.session import save_session
 
 FOLDER_MARK = "PHIFOLDERSMITH"
 FILE_MARK = "PHIFILEDOE"

@@ -10,9 +10,8 @@ import textwrap
 import time
 
 import numpy as np
-import pytest
-
 from rel_helpers import ROOT
+
 from workbench.io import read_image, write_png
 from workbench.session.recovery import RecoveryStore, orphans
 

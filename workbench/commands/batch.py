@@ -65,7 +65,6 @@ def _unescape_cell(value: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..inference.run import Engine
-
     from ..io.paths import check_output, protecting
 
     folder = Path(args.folder)
@@ -87,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args, engine, settings, folder: Path, files: list[Path], out_dir: Path) -> int:
+    from ..core.results import DetectionResult
     from ..export.detections import write_detections_csv
     from ..export.prediction import output_stem
-    from ..inference.results import DetectionResult
     from ..inference.run import run_many
     from ..io import read_image
     from ..io.atomic import DeferredSync, atomic_write_text

@@ -50,8 +50,9 @@ def measure_files(image_path: str, mask_path: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..export.measurements import write_csv
     from ..io.paths import check_output
-    from ..processing import format_table, write_csv
+    from ..processing import format_table
 
     if args.csv:
         check_output(args.csv, inputs=[args.image, args.mask], option="--csv", force=args.force)

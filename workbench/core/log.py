@@ -33,11 +33,12 @@ def setup_logging() -> Path | None:
         return _configured
     logging.captureWarnings(True)
     handler: logging.Handler
-    path: Path | None = log_path()
+    target = log_path()
+    path: Path | None = target
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=1 << 20, backupCount=1, encoding="utf-8",
-                                                       delay=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(target, maxBytes=1 << 20, backupCount=1,
+                                                       encoding="utf-8", delay=True)
     except OSError:
         handler, path = logging.NullHandler(), None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

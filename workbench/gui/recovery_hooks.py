@@ -117,10 +117,14 @@ class RecoveryHooks(QtCore.QObject):
             return read_session(path, max_pixels=max_pixels, progress=progress, cancel=cancelled)
 
         def done(session) -> None:
-            ctl.restore(session)
+            labels = session.label_data
+            session.label_data = None
+            ctl.restore(session)  # image, label table, results, view -- marked saved ...
+            if labels is not None:
+                # ... and the recovered label map as one undoable hand edit: restored work is unsaved work
+                window.document.labels.replace(labels, "Restored unsaved work")
             ctl.path = None  # the recovery file is ours, not the user's session
-            ctl._set_dirty(True)
-            ctl.hand_edited = True
+            ctl._update_title()
             discard(path)
             window.show_status("Restored the unsaved work of the last session (not saved yet)")
 

@@ -1,7 +1,6 @@
 """Folder scan: every file's header once, image files grouped by series (`list_dicom_series`)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
