@@ -22,7 +22,7 @@ class Settings(BaseModel):
     schema_version: int = SCHEMA_VERSION
     max_pixels: int = Field(250_000_000, ge=1, description="refuse images with more pixels than this")
     intra_op_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0 = runtime default)")
-    provider: str = Field("auto", pattern="^(auto|cpu|cuda)$")
+    provider: str = Field("auto", pattern="^(auto|cpu|cuda|tensorrt)$")
     plugin_dirs: list[str] = Field(default_factory=list)
     trusted_plugins: list[str] = Field(default_factory=list, description="plugin ids allowed to run code")
     run_on_drop: list[str] = Field(default_factory=list, description="plugin ids run on every opened image")
@@ -37,6 +37,11 @@ class Settings(BaseModel):
                                        "OpenVINO, ROCm)")
     autosave_interval_s: int = Field(60, ge=0, description="write a recovery file this often while there are "
                                      "unsaved edits (0 = only after operations)")
+    # NVIDIA GPU (workbench/inference/gpu.py, docs/GPU.md)
+    cuda_device_id: int = Field(0, ge=0, description="CUDA device of every CUDA session")
+    cuda_mem_limit_mb: int = Field(0, ge=0, description="GPU memory arena limit per session in MiB (0 = none)")
+    cudnn_conv_algo_search: str = Field("HEURISTIC", pattern="^(HEURISTIC|EXHAUSTIVE|DEFAULT)$")
+    allow_tensorrt: bool = Field(False, description="try TensorRT when a plugin lists it (engine build: minutes)")
 
 
 def config_dir() -> Path:

@@ -70,9 +70,11 @@ def run_with_limit(session, names: list[str] | None, feeds: dict, *, limit_s: fl
     """
     import onnxruntime as ort
 
+    from .iobinding import BoundSession  # the GPU wrapper takes run options too
+
     real = getattr(ort, "InferenceSession", None)
-    if not (isinstance(real, type) and isinstance(session, real)):  # a wrapper or a test double
-        return session.run(names, feeds)
+    if not (isinstance(real, type) and isinstance(session, real)) and not isinstance(session, BoundSession):
+        return session.run(names, feeds)  # a wrapper or a test double: run as it is
     options = ort.RunOptions()
     options.log_severity_level = 4  # our own message says what failed; ORT's line would precede it
     if not limit_s or limit_s <= 0:

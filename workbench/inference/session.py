@@ -20,7 +20,9 @@ import numpy as np
 
 from ..core.errors import InferenceError, PluginError
 from ..core.settings import Settings, load_settings
+from . import gpu
 from .guards import allowed_providers, check_array, check_output_types, ort_log_captured, run_with_limit
+from .iobinding import bind_on_device
 from .spec import PluginSpec, verify_sha256
 
 CPU = "CPUExecutionProvider"
@@ -61,7 +63,7 @@ def resolve_providers(requested: list[str], choice: str = "auto", extra: list[st
     ----------
     requested : list of str
         The plugin's ``runtime.providers``.
-    choice : {"auto", "cpu", "cuda"}
+    choice : {"auto", "cpu", "cuda", "tensorrt"}
         ``auto``: the plugin's list filtered by ``onnxruntime.get_available_providers()``; ``cpu``: CPU
         only; ``cuda``: CUDA then CPU (an error when this onnxruntime has no CUDA provider).
     extra : list of str
@@ -70,6 +72,8 @@ def resolve_providers(requested: list[str], choice: str = "auto", extra: list[st
     available = _ort().get_available_providers()
     if choice == "cpu":
         return [CPU]
+    if choice == "tensorrt":  # only on request (gpu.tensorrt_allowed); CUDA and CPU behind it
+        return [p for p in (gpu.TENSORRT, CUDA) if p in available] + [CPU]
     if choice == "cuda":
         if CUDA not in available:
             raise PluginError(f"--provider cuda: CUDAExecutionProvider is not available in this onnxruntime "
@@ -77,7 +81,7 @@ def resolve_providers(requested: list[str], choice: str = "auto", extra: list[st
                               "see `workbench doctor`")
         return [CUDA, CPU]
     if choice != "auto":
-        raise PluginError(f"--provider {choice}: expected auto, cpu or cuda")
+        raise PluginError(f"--provider {choice}: expected auto, cpu, cuda or tensorrt")
     chosen = [p for p in allowed_providers(requested, extra) if p in available and p != CPU]
     return list(dict.fromkeys(chosen)) + [CPU]
 
@@ -285,7 +289,8 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
     """
     settings = settings if settings is not None else load_settings()
     threads = settings.intra_op_threads
-    providers = resolve_providers(spec.runtime.providers, provider, tuple(settings.extra_providers))
+    providers = gpu.apply_provider_policy(
+        resolve_providers(spec.runtime.providers, provider, tuple(settings.extra_providers)), provider, settings)
     key = (str(spec.model_path), spec.model.sha256, tuple(providers), threads, spec.input.model_dump_json(),
            spec.output.name, spec.output.boxes, spec.output.scores, settings.inference_time_limit_s)
     with _CACHE_LOCK:
@@ -293,16 +298,16 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
             _CACHE.move_to_end(key)
             return _CACHE[key]
         verify_sha256(spec)  # before any session exists: a tampered file never gets loaded
-        ort = _ort()
         t0 = time.perf_counter()
         try:
             with ort_log_captured():  # ORT's own (coloured) lines into our log, not before our message
-                session = ort.InferenceSession(str(spec.model_path), sess_options=session_options(threads),
-                                               providers=providers)
+                session = gpu.create_session(str(spec.model_path), session_options(threads), providers, settings)
         except _ort_errors() as exc:
             raise spec.error("model.file", _load_message(spec, exc)) from exc
         if hasattr(session, "disable_fallback"):
             session.disable_fallback()  # a failing run raises; no silent provider switch printed to stdout
+        gpu.check_requested(provider, session.get_providers()[0])
+        session = bind_on_device(session)  # CUDA: tiles/slices reuse device buffers (inference/iobinding.py)
         try:
             check_output_types(spec, session)
             info, names, shapes = check_graph(spec, session)
