@@ -136,6 +136,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.undo.changed.connect(self._update_undo_actions)
         # sessions and exports (File menu); connected after the handlers above so it titles the window last
         self.session = SessionController(self)
+        # crash recovery (issue 11): autosave of unsaved work; off for screenshots and test windows
+        self.recovery = None
+        if persist:
+            from .recovery_hooks import RecoveryHooks
+
+            self.recovery = RecoveryHooks(self)
         self.session.install(self.file_menu, self.quit_action)
         self.export_action = self.session.export_mask_action
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
@@ -438,6 +444,8 @@ class MainWindow(QtWidgets.QMainWindow):
                              f"({self.document.segmentation_policy})")
         elif isinstance(result, RestorationResult) and self.view_state.restoration is None:
             self.view_state.set_compare("swipe", restoration=result)
+        if not isinstance(result, RestorationResult) and self.view_state.compare_mode != "off":
+            self.view_state.set_compare("off")  # a new result is shown on the image, not on a compare view
 
     def _on_results_changed(self) -> None:
         results = self.document.results
@@ -554,5 +562,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._job is not None:
             self._job.cancel()
         self.save_layout()
+        if self.recovery is not None:
+            self.recovery.close()  # a clean quit: nothing to recover
         super().closeEvent(event)
 
