@@ -29,6 +29,11 @@ class Settings(BaseModel):
     theme: str = Field("dark", pattern="^(dark|light)$")
     recent_files: list[str] = Field(default_factory=list)
     undo_max_mb: int = Field(512, ge=16)
+    # PACS (workbench/pacs/nodes.py validates the nodes; no credentials are ever stored here)
+    pacs_nodes: list[dict] = Field(default_factory=list, description="configured DICOM / DICOMweb nodes")
+    pacs_ae_title: str | None = Field(None, description="our AE title (default: site file, then WORKBENCH)")
+    pacs_storage_port: int | None = Field(None, ge=0, le=65535, description="port of our C-MOVE storage SCP")
+    pacs_cache_mb: int | None = Field(None, ge=1, description="size cap of the local study cache")
 
 
 def config_dir() -> Path:
