@@ -22,17 +22,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 ORTHANC_AET = "ORTHANC"
 OUR_AET = "WORKBENCH"
-REJECT_PATIENT_ID = "REJECTME"
 DICOMWEB_PLUGIN_CANDIDATES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
                               "/usr/lib/orthanc/libOrthancDicomWeb.so")
-_LUA = f"""
-function ReceivedInstanceFilter(dicom, origin, info)
-  if dicom.PatientID == '{REJECT_PATIENT_ID}' then
-    return false
-  end
-  return true
-end
-"""
 
 
 def orthanc_binary() -> str | None:
@@ -77,7 +68,6 @@ class Orthanc:
 
     def write_config(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "filter.lua").write_text(_LUA)
         plugin = dicomweb_plugin()
         config = {
             "Name": "workbench-test",
@@ -97,7 +87,6 @@ class Orthanc:
             "DicomAlwaysAllowGet": True,
             "DicomAlwaysAllowMove": True,
             "DicomScpTimeout": 30,
-            "LuaScripts": [str(self.folder / "filter.lua")],
             "Plugins": [plugin] if plugin else [],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True},
             "StorageCompression": False,
