@@ -60,6 +60,13 @@ def test_search_retrieve_and_open(qtbot, window, orthanc, tmp_path):
     assert [m["StudyInstanceUID"] for m in dialog.matches] == [orthanc.ct.study_uid]
     assert dialog.table.rowCount() == 1 and dialog.table.item(0, 0).text() == "Doe^Jane"
     dialog.grab().save(os.environ.get("WB_PACS_SCREENSHOT", str(tmp_path / "pacs_dialog.png")))
+    # the CT series only (other tests may have sent a SEG / PDF into this study)
+    dialog.level.setCurrentIndex(dialog.level.findData("series"))
+    dialog.modality.setText("CT")
+    dialog.search_button.click()
+    qtbot.waitUntil(lambda: dialog.job is None and dialog.matches[0].get("SeriesInstanceUID") is not None,
+                    timeout=10_000)
+    assert [m["SeriesInstanceUID"] for m in dialog.matches] == [orthanc.ct.series_uid]
 
     progress = []
     dialog.progress.valueChanged.connect(progress.append)
@@ -70,8 +77,8 @@ def test_search_retrieve_and_open(qtbot, window, orthanc, tmp_path):
     assert progress and max(progress) == 6
     cached = os.environ["WORKBENCH_PACS_CACHE_DIR"]
     assert str(dialog.last_path).startswith(cached)
-    series = dialog.last_path / orthanc.ct.series_uid
-    assert len(list(series.glob("*.dcm"))) == 6 and json.loads((series / ".series.json").read_text())["instances"] == 6
+    series = dialog.last_path
+    assert series.name == orthanc.ct.series_uid and len(list(series.glob("*.dcm"))) == 6 and json.loads((series / ".series.json").read_text())["instances"] == 6
 
 
 def test_send_to_pacs(qtbot, window, orthanc):

@@ -9,8 +9,10 @@ depend on them, only durability across a power loss, and they would cost more th
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
+from io import BytesIO
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,14 +89,34 @@ class SeriesFolder:
             self.written += 1
 
     def write_encoded(self, sop_uid: str, file_meta: FileMetaDataset, encoded: bytes) -> None:
-        """Store an instance as received (its encoded data set, no decoding: the fast path of C-GET/C-MOVE)."""
+        """Store an instance as received (its encoded data set, no decoding: the fast path of C-GET/C-MOVE).
 
-        def write(fh) -> None:
-            fh.write(b"\x00" * 128 + b"DICM")
-            write_file_meta_info(fh, file_meta, enforce_standard=True)
-            fh.write(encoded)
-
-        self._write(sop_uid, write)
+        One ``os.write`` to a temporary file of a name unique to this thread, then ``os.replace``: the
+        general :func:`~workbench.io.atomic.atomic_path` (mkstemp, reopen, stat) cost a third of the
+        per-instance time of a C-GET of small instances."""
+        target = self.path / instance_filename(sop_uid)
+        header = BytesIO()
+        header.write(b"\x00" * 128 + b"DICM")
+        write_file_meta_info(header, file_meta, enforce_standard=True)
+        tmp = self.path / f".{sop_uid}.{os.getpid()}.{threading.get_ident()}.dcm"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+            try:
+                view = memoryview(header.getvalue() + encoded)
+                while view:
+                    view = view[os.write(fd, view):]
+                if self.deferred is None:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            with self._lock:
+                self.errors.append(f"{target}: {exc.strerror or exc}")
+            raise
+        with self._lock:
+            self.written += 1
 
     def write_dataset(self, ds: Dataset) -> None:
         """Store a decoded data set (DICOMweb)."""
