@@ -12,9 +12,10 @@ from ..core.settings import Settings, config_dir, save_settings
 from ..inference.results import RestorationResult, SegmentationResult
 from .canvas import CanvasWidget
 from .display import slice_position_text
-from .export_actions import SessionController
+from . import import_model_dialog
 from .panels import PANEL_FACTORIES
-from .qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
+from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
+from .session_controller import SessionController
 from .settings_dialog import SettingsDialog
 from .theme import apply_theme, canvas_background
 from .view_state import ViewState
@@ -123,6 +124,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         self._build_docks()
         self._build_menus()
+        import_model_dialog.install(self)  # File > Import model… (issue 13)
 
         self.document.image_changed.connect(self._on_image_changed)
         self.document.results_changed.connect(self._on_results_changed)
@@ -390,6 +392,8 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
+        if import_model_dialog.handle_drop(self, paths):  # a dropped .onnx opens the import dialog
+            return
         self.open_paths(paths)
 
     # -- recent files -----------------------------------------------------------------------------
@@ -516,7 +520,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- export -----------------------------------------------------------------------------------
     def export_mask_dialog(self) -> None:
-        """File > Export mask: the whole label map (see :class:`~workbench.gui.export_actions.SessionController`)."""
+        """File > Export mask: the whole label map (see :class:`~workbench.gui.session_controller.SessionController`)."""
         self.session.export_mask_dialog()
 
     def export_mask(self, path: str | Path) -> None:
