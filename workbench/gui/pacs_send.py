@@ -68,7 +68,7 @@ class SendToPacsDialog(QtWidgets.QDialog):
 
     def send(self) -> None:
         from ..core.errors import WorkbenchError
-        from ..export.session import capture
+        from ..session import capture
         from ..pacs import PacsError
         from ..pacs.client import collect_files, connect, refused_message
         from ..pacs.client import send as send_files

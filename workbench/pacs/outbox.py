@@ -1,7 +1,7 @@
 """What "Send to PACS" sends: DICOM objects made from the open document, written to a temporary folder.
 
 - the label map as a DICOM SEG referencing the source series (:mod:`workbench.export.dicom_seg`);
-- each report PDF (the de-identified report of :func:`workbench.export.session.export_reports`) wrapped as
+- each report PDF (the de-identified report of :func:`workbench.export.session_exports.export_reports`) wrapped as
   an Encapsulated PDF in the source's patient and study (:mod:`workbench.export.dicom_pdf`).
 
 Both are identified DICOM objects (they carry the source's patient and study attributes) so that the PACS
@@ -45,7 +45,7 @@ def build_outbox(session: Any, folder: str | Path, *, seg: bool = True, report: 
     """
     from ..export.dicom_pdf import write_encapsulated_pdf
     from ..export.dicom_seg import is_dicom_source
-    from ..export.session import export_label_map, export_reports
+    from ..export.session_exports import export_label_map, export_reports
 
     if not is_dicom_source(session.image):
         raise ExportError("Send to PACS needs an image read from DICOM (a SEG and a report refer to its series)")
