@@ -150,3 +150,31 @@ def test_dicomweb_credentials_from_the_environment(killable, tmp_path, monkeypat
     monkeypatch.setenv("WB_TEST_PACS_SECRET", "s3cret")
     code, out, _ = run(capsys, "find", "secure", "--patient-id", "BIG", "--json")
     assert code == 0 and killable.series.study_uid in out
+
+
+@pytest.mark.parametrize("transport", ["dimse", "dicomweb"])
+def test_cancel_mid_retrieve_keeps_complete_files_and_resumes(orthanc, tmp_path, transport):
+    from workbench.core.errors import CancelledError
+    from workbench.pacs.client import connect, retrieve_study
+    from workbench.pacs.nodes import Node, PacsConfig
+
+    if transport == "dicomweb" and dicomweb_plugin() is None:
+        pytest.skip("the Orthanc DICOMweb plugin is not installed (Debian package 'orthanc-dicomweb')")
+    node = (Node(name="t", ae_title="ORTHANC", host="127.0.0.1", port=orthanc.dicom_port, timeout=10, retries=0)
+            if transport == "dimse" else Node(name="t", kind="dicomweb", url=orthanc.dicomweb_url, retries=0))
+    client = connect(node, PacsConfig(nodes=[node]))
+    seen = []
+
+    def cancel() -> bool:
+        return len(seen) >= 2
+
+    with pytest.raises(CancelledError, match="run it again to resume"):
+        for progress in retrieve_study(client, orthanc.mr.study_uid, tmp_path, series_uids=[orthanc.mr.series_uid],
+                                       cancel=cancel):
+            if progress.done:
+                seen.append(progress.done)
+    folder = tmp_path / orthanc.mr.series_uid
+    partial = {p.name for p in folder.glob("*.dcm")}
+    assert 1 <= len(partial) < 4 and not list(folder.glob(".*"))
+    steps = list(retrieve_study(client, orthanc.mr.study_uid, tmp_path, series_uids=[orthanc.mr.series_uid]))
+    assert steps[-1].done == 4 and len(list(folder.glob("*.dcm"))) == 4 and (folder / ".series.json").is_file()

@@ -98,7 +98,9 @@ class PacsNodesDialog(QtWidgets.QDialog):
             self.nodes = []
             self.status.setText(str(exc))
         for node in self.nodes:
-            self.list.addItem(f"{node.name}  ({node.address})" + ("  [site]" if node.source == "site" else ""))
+            item = QtWidgets.QListWidgetItem(node.name + ("  [site]" if node.source == "site" else ""))
+            item.setToolTip(node.address)
+            self.list.addItem(item)
         names = [n.name for n in self.nodes]
         if select in names:
             self.list.setCurrentRow(names.index(select))
