@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Generator, Iterable
+from typing import Callable, Generator
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, StoragePresentationContexts, build_role, evt
@@ -345,6 +345,3 @@ class DimseClient:
                 assoc.release()
         return refused
 
-
-def storage_classes() -> Iterable[str]:
-    return [cx.abstract_syntax for cx in AllStoragePresentationContexts]
