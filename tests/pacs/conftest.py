@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from orthanc_server import Orthanc, dicomweb_plugin, make_series, orthanc_binary
 
 

@@ -78,7 +78,8 @@ def test_search_retrieve_and_open(qtbot, window, orthanc, tmp_path):
     cached = os.environ["WORKBENCH_PACS_CACHE_DIR"]
     assert str(dialog.last_path).startswith(cached)
     series = dialog.last_path
-    assert series.name == orthanc.ct.series_uid and len(list(series.glob("*.dcm"))) == 6 and json.loads((series / ".series.json").read_text())["instances"] == 6
+    assert series.name == orthanc.ct.series_uid and len(list(series.glob("*.dcm"))) == 6
+    assert json.loads((series / ".series.json").read_text())["instances"] == 6
 
 
 def test_send_to_pacs(qtbot, window, orthanc):

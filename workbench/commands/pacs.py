@@ -156,8 +156,8 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _nodes(args: argparse.Namespace) -> int:
-    from ..pacs.nodes import Node, load_nodes, parse_spec, remove_user_node, save_user_node
     from ..pacs.errors import PacsError
+    from ..pacs.nodes import Node, load_nodes, parse_spec, remove_user_node, save_user_node
 
     action = args.nodes_command or "list"
     if action == "add":

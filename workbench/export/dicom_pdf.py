@@ -28,7 +28,7 @@ def encapsulated_pdf(pdf: bytes, source: Any, *, title: str = "Workbench report"
         ``pdf`` is not a PDF, or ``source`` has no StudyInstanceUID.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     if not pdf.startswith(b"%PDF"):
         raise ExportError("encapsulated PDF: the data is not a PDF (no %PDF header)")
@@ -36,7 +36,7 @@ def encapsulated_pdf(pdf: bytes, source: Any, *, title: str = "Workbench report"
         raise ExportError("encapsulated PDF: the source image has no StudyInstanceUID")
     now = _dt.datetime.now()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENCAPSULATED_PDF
+    meta.MediaStorageSOPClassUID = UID(ENCAPSULATED_PDF)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()

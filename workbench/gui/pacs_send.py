@@ -68,12 +68,11 @@ class SendToPacsDialog(QtWidgets.QDialog):
 
     def send(self) -> None:
         from ..core.errors import WorkbenchError
-        from ..session import capture
         from ..pacs import PacsError
-        from ..pacs.client import collect_files, connect, refused_message
-        from ..pacs.client import send as send_files
+        from ..pacs.client import collect_files, connect, refused_message, send as send_files
         from ..pacs.nodes import load_config, resolve_node
         from ..pacs.outbox import build_outbox
+        from ..session import capture
 
         try:
             config = load_config()

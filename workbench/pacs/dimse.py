@@ -7,6 +7,7 @@ per instance and checking ``cancel()`` between replies; a cancel aborts the asso
 """
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 import time
@@ -15,10 +16,13 @@ from typing import Callable, Generator
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, StoragePresentationContexts, build_role, evt
-from pynetdicom.sop_class import (PatientRootQueryRetrieveInformationModelFind,
-                                  StudyRootQueryRetrieveInformationModelFind,
-                                  StudyRootQueryRetrieveInformationModelGet,
-                                  StudyRootQueryRetrieveInformationModelMove, Verification)
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
 
 from ..core.errors import CancelledError
 from .errors import PacsError
@@ -50,6 +54,11 @@ def status_text(code: int) -> str:
 
 def _never() -> bool:
     return False
+
+
+def _on_open(opened: threading.Event, event) -> None:
+    opened.set()
+    _no_delay(event)
 
 
 def _no_delay(event) -> None:
@@ -101,7 +110,7 @@ class DimseClient:
             if attempt:
                 self._sleep(node.backoff * 2 ** (attempt - 1))
             opened = threading.Event()
-            hs = list(handlers or []) + [(evt.EVT_CONN_OPEN, lambda e: (opened.set(), _no_delay(e)))]
+            hs = list(handlers or []) + [(evt.EVT_CONN_OPEN, functools.partial(_on_open, opened))]
             t0 = time.monotonic()
             assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg,
                                  evt_handlers=hs, max_pdu=MAX_PDU)

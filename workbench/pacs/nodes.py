@@ -209,7 +209,8 @@ def resolve_node(spec: str, config: PacsConfig | None = None) -> Node:
 
 def save_user_node(node: Node, *, replace: bool = False) -> None:
     """Add (or with ``replace`` overwrite) a node in the user's settings."""
-    from ..core.settings import load_settings, save_settings
+    from ..core.settings import load_settings
+    from ..io.settings_file import save_settings
 
     settings = load_settings()
     exists = any(raw.get("name") == node.name for raw in settings.pacs_nodes)
@@ -221,7 +222,8 @@ def save_user_node(node: Node, *, replace: bool = False) -> None:
 
 def remove_user_node(name: str) -> None:
     """Remove a node from the user's settings (site nodes cannot be removed here)."""
-    from ..core.settings import load_settings, save_settings
+    from ..core.settings import load_settings
+    from ..io.settings_file import save_settings
 
     settings = load_settings()
     kept = [raw for raw in settings.pacs_nodes if raw.get("name") != name]

@@ -12,8 +12,8 @@ import json
 import os
 import re
 import threading
-from io import BytesIO
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
