@@ -42,6 +42,11 @@ class Settings(BaseModel):
     cuda_mem_limit_mb: int = Field(0, ge=0, description="GPU memory arena limit per session in MiB (0 = none)")
     cudnn_conv_algo_search: str = Field("HEURISTIC", pattern="^(HEURISTIC|EXHAUSTIVE|DEFAULT)$")
     allow_tensorrt: bool = Field(False, description="try TensorRT when a plugin lists it (engine build: minutes)")
+    # PACS (workbench/pacs/nodes.py validates the nodes; no credentials are ever stored here)
+    pacs_nodes: list[dict] = Field(default_factory=list, description="configured DICOM / DICOMweb nodes")
+    pacs_ae_title: str | None = Field(None, description="our AE title (default: site file, then WORKBENCH)")
+    pacs_storage_port: int | None = Field(None, ge=0, le=65535, description="port of our C-MOVE storage SCP")
+    pacs_cache_mb: int | None = Field(None, ge=1, description="size cap of the local study cache")
 
 
 def config_dir() -> Path:

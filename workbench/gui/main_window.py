@@ -144,6 +144,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recovery = RecoveryHooks(self)
         self.session.install(self.file_menu, self.quit_action)
         self.export_action = self.session.export_mask_action
+        self.send_pacs_action = QtGui.QAction("Send to P&ACS…", self)  # with the exports, above Quit
+        self.send_pacs_action.setStatusTip("Send the label map (DICOM SEG) and report (PDF) to a PACS node")
+        self.send_pacs_action.triggered.connect(self.send_to_pacs_dialog)
+        self.file_menu.insertAction(self.quit_action, self.send_pacs_action)
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
         self.canvas.cursor_moved.connect(self.cursor_label.setText)
         self._update_undo_actions()
@@ -213,6 +217,8 @@ class MainWindow(QtWidgets.QMainWindow):
                      "Open a folder of DICOM files as one series")
         self.recent_menu = m.addMenu("Open &recent")
         self._fill_recent_menu()
+        self.pacs_action = self._action(m, "&PACS…", self.pacs_dialog, None,
+                                        "Search a PACS, retrieve studies into the local cache and open them")
         m.addSeparator()
         # session and export actions are inserted above Quit by SessionController.install
         self.file_menu = m
@@ -358,6 +364,16 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.show_status(message)
         self.load_settled.emit(False)
+
+    def pacs_dialog(self):
+        from .pacs_dialog import open_pacs_dialog
+
+        return open_pacs_dialog(self)
+
+    def send_to_pacs_dialog(self):
+        from .pacs_send import open_send_dialog
+
+        return open_send_dialog(self)
 
     def open_dialog(self) -> None:
         files, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open image", self._last_dir(), IMAGE_FILTER)
