@@ -1,23 +1,28 @@
-"""``workbench batch -m PLUGIN DIR -o DIR``: a folder of images, prefetched, with progress and summary.csv."""
+"""``workbench batch -m PLUGIN DIR -o DIR [--workers N | --scheduler ADDRESS] [--resume]``: a folder of
+images, prefetched, with progress and summary.csv; on all cores or a Dask cluster (docs/SCALING.md)."""
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from ..batch.plan import IMAGE_SUFFIXES, SUMMARY_FIELDS, ItemOutcome, OutputOptions, list_images  # noqa: F401
 from ..core.errors import WorkbenchError
 from ..core.settings import load_settings
-from ._inference_cli import ProgressBar, add_common, summary, warn_provider, write_outputs
+from ._inference_cli import ProgressBar, add_common, warn_provider
 
 NAME = "batch"
-HELP = "run a model plugin over a folder of images (prefetching, progress bar, summary CSV)"
+HELP = "run a model plugin over a folder of images (prefetching, progress bar, summary CSV; --workers/--scheduler)"
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz", ".npy")
-SUMMARY_FIELDS = ("image", "status", "error", "task", "result", "provider", "preprocess_ms", "inference_ms",
-                  "postprocess_ms", "json", "mask", "output", "overlay", "report_html", "report_pdf")
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,107 +30,121 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
     parser.add_argument("-r", "--recursive", action="store_true", help="also search sub-folders")
     parser.add_argument("--prefetch", type=int, default=2, metavar="N",
-                        help="images decoded and preprocessed ahead of inference (default 2)")
-
-
-def list_images(folder: Path, recursive: bool = False) -> list[Path]:
-    """Image files of ``folder`` by suffix, sorted (hidden files skipped)."""
-    if not folder.is_dir():
-        raise WorkbenchError("not a folder", path=folder)
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    files = [p for p in pattern if p.is_file() and not p.name.startswith(".")
-             and p.name.lower().endswith(IMAGE_SUFFIXES)]
-    return sorted(files)
+                        help="images decoded and preprocessed ahead of inference (default 2; serial run)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive, metavar="N",
+                       help="run on a local Dask cluster of N worker processes (loopback only, no dashboard; "
+                            "needs the 'cluster' extra)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (workers must see DIR, "
+                            "-o and the plugin at the same paths)")
+    parser.add_argument("--threads-per-worker", type=_positive, metavar="T",
+                        help="with --workers: inputs each worker runs at once (default: cores / (N x "
+                             "intra-op threads))")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip inputs whose outputs exist from a run of the same plugin (sha256) and "
+                             "options into the same -o folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.detections import write_detections_csv
-    from ..export.prediction import output_stem
-    from ..inference.results import DetectionResult
-    from ..inference.run import Engine, run_many
-    from ..io import read_image
-    from ..io.atomic import DeferredSync, atomic_write_text
+    from ..batch.plan import plan_items, write_summary
+    from ..batch.resume import check_record, completed, remove_stale_temporaries, run_record, write_record
 
+    distributed = args.workers is not None or args.scheduler is not None
+    if args.threads_per_worker is not None and args.workers is None:
+        raise WorkbenchError("--threads-per-worker needs --workers N")
+    if distributed:
+        from ..batch.cluster import require_distributed
+
+        require_distributed()
     folder = Path(args.folder)
     files = list_images(folder, args.recursive)
     if not files:
         raise WorkbenchError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=folder)
     settings = load_settings()
     provider = args.provider or settings.provider
-    engine = Engine(args.model, provider=provider, settings=settings)
-    warn_provider(provider, engine.provider)
+    engine = None
+    if distributed:  # the workers load the session; the client only resolves and checks the plugin
+        from ..inference.decoders import decoder_for
+        from ..inference.registry import find_plugin
+
+        spec = find_plugin(args.model, settings)
+        decoder_for(spec, settings)  # an untrusted custom decoder is refused here, not on every worker
+    else:
+        from ..inference.run import Engine
+
+        engine = Engine(args.model, provider=provider, settings=settings)
+        warn_provider(provider, engine.provider)
+        spec = engine.spec
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    def reader(path: Path):
-        return read_image(path, max_pixels=settings.max_pixels)
-
-    rows: list[dict] = []
-    detections: list[tuple[str, DetectionResult]] = []
-    bar = ProgressBar(len(files), f"{engine.spec.id}")
-    stems: dict[str, int] = {}
-    number = {path: k for k, path in enumerate(files, start=1)}  # reports name images "image <k>"
-    # Writing runs on its own threads so that PNG encoding overlaps the next inference. The outputs skip
-    # their per-file fsync (still atomic: temp file + os.replace); one os.sync() makes them all durable
-    # before summary.csv is written -- see workbench.io.atomic.DeferredSync for why that is enough.
-    writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-writer")
-    deferred = DeferredSync()
-    pending: list[tuple[dict, Future]] = []
-    failures = 0
+    options = OutputOptions(no_overlay=args.no_overlay, report=args.report, report_names=args.report_names,
+                            report_dates=args.report_dates, recursive=args.recursive)
+    plans = plan_items(files, folder, recursive=args.recursive)
+    record = run_record(spec, options)
+    done: dict[int, ItemOutcome] = {}
+    if args.resume:
+        check_record(out_dir, record)
+        remove_stale_temporaries(out_dir)
+        for plan in plans:
+            outcome = completed(out_dir, plan, spec.sha256, options)
+            if outcome is not None:
+                done[plan.number] = outcome
+        print(f"resume: {len(done)} of {len(plans)} inputs already done, {len(plans) - len(done)} to run",
+              file=sys.stderr)
+    write_record(out_dir, record)
+    todo = [p for p in plans if p.number not in done]
+    bar = ProgressBar(len(todo), f"{spec.id}")
     try:
-        for done, item in enumerate(run_many(engine, files, reader, prefetch=max(1, args.prefetch)), start=1):
-            name = str(Path(item.source).relative_to(folder))
-            row = {"image": name}
-            if item.error is not None:
-                failures += 1
-                row.update(status="error", error=str(item.error))
-                rows.append(row)
-                bar.update(done, f"error: {name}")
-                continue
-            result, image = item.result, item.image
-            stem = output_stem(image, Path(name).name)
-            if args.recursive and Path(name).parent != Path("."):
-                stem = str(Path(name).parent / stem).replace("/", "_").replace("\\", "_")
-            if stem in stems:
-                stems[stem] += 1
-                stem = f"{stem}_{stems[stem]}"
-            else:
-                stems[stem] = 0
-            t = result.info.timing_ms
-            row.update(status="ok", error="", task=result.info.task, result=summary(result),
-                       provider=result.info.provider, preprocess_ms=round(t.get("preprocess", 0.0), 2),
-                       inference_ms=round(t.get("inference", 0.0), 2),
-                       postprocess_ms=round(t.get("postprocess", 0.0), 2))
-            if isinstance(result, DetectionResult):
-                detections.append((name, result))
-            pending.append((row, writer.submit(deferred.run, write_outputs, args, engine, result, image, out_dir,
-                                               stem, number.get(item.source, done))))
-            rows.append(row)
-            bar.update(done, name)
-        for row, fut in pending:
-            try:
-                written = fut.result()
-            except WorkbenchError as exc:
-                failures += 1
-                row.update(status="error", error=str(exc))
-                continue
-            row.update({k: v.name for k, v in written.items()})
-    finally:
-        writer.shutdown(wait=True)
-        deferred.close()
+        if not todo:
+            ran: dict[int, ItemOutcome] = {}
+        elif distributed:
+            ran = _run_on_cluster(args, todo, spec, provider, settings, options, out_dir, bar)
+        else:
+            from ..batch.serial import run_serial
+
+            ran = run_serial(engine, todo, options, out_dir, prefetch=args.prefetch,
+                             on_done=lambda n, name, failed: bar.update(n, f"error: {name}" if failed else name))
+    except KeyboardInterrupt:
         bar.close()
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for row in rows:
-        w.writerow(row)
-    atomic_write_text(out_dir / "summary.csv", buf.getvalue())
-    if detections:
-        write_detections_csv(out_dir / "detections.csv", detections)
-    ok = len(rows) - failures
-    print(f"{ok}/{len(rows)} images done -> {out_dir / 'summary.csv'}" +
+        print("workbench: cancelled; every output written so far is complete: run again with --resume to "
+              "finish", file=sys.stderr)
+        raise
+    bar.close()
+    outcomes = [done.get(p.number) or ran[p.number] for p in plans]
+    write_summary(out_dir, outcomes)
+    failures = sum(o.failed for o in outcomes)
+    print(f"{len(outcomes) - failures}/{len(outcomes)} images done -> {out_dir / 'summary.csv'}" +
           (f"; {failures} failed (see the error column)" if failures else ""))
-    for row in rows:
-        if row.get("status") == "error":
-            print(f"workbench: error: {row['image']}: {row['error']}", file=sys.stderr)
+    for outcome in outcomes:
+        if outcome.failed:
+            print(f"workbench: error: {outcome.row['image']}: {outcome.row['error']}", file=sys.stderr)
     return 2 if failures else 0
+
+
+def _run_on_cluster(args, todo, spec, provider, settings, options, out_dir, bar) -> dict[int, ItemOutcome]:
+    from ..batch.cluster import connect, describe_cluster, local_layout, run_distributed, start_local
+
+    model = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
+    cluster = None
+    if args.scheduler:
+        client = connect(args.scheduler)
+        worker_settings = settings
+    else:
+        layout = local_layout(args.workers, intra_op=settings.intra_op_threads, threads=args.threads_per_worker)
+        print(f"workbench: {layout.describe()}", file=sys.stderr)
+        worker_settings = settings.model_copy(update={"intra_op_threads": layout.intra_op})
+        cluster, client = start_local(layout)
+    try:
+        if args.scheduler:
+            print(f"workbench: {describe_cluster(client, args.scheduler)}", file=sys.stderr)
+
+        def on_done(n: int, plan, outcome: ItemOutcome) -> None:
+            bar.update(n, f"error: {plan.name}" if outcome.failed else plan.name)
+
+        return run_distributed(client, todo, model=model, provider=provider, settings=worker_settings,
+                               sha256=spec.sha256, options=options, out_dir=out_dir, on_done=on_done)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
