@@ -12,7 +12,9 @@ so a killed or cancelled task leaves no half-written file.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -84,12 +86,20 @@ def start_local(layout: LocalLayout):
 
     from distributed import Client, LocalCluster
 
+    # Ctrl+C in a terminal signals the whole process group. Only this process should handle it (cancel,
+    # then close the cluster): worker processes started while SIGINT is ignored keep ignoring it (Python
+    # leaves an inherited SIG_IGN alone), instead of dying mid-task with a traceback each.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         cluster = LocalCluster(n_workers=layout.workers, threads_per_worker=layout.threads, processes=True,
                                host="127.0.0.1", scheduler_port=0, dashboard_address=None,
                                worker_dashboard_address=None, silence_logs=logging.ERROR)
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise WorkbenchError(f"--workers {layout.workers}: cannot start the local cluster ({_one_line(exc)})") from None
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
     return cluster, Client(cluster, set_as_default=False)
 
 

@@ -41,6 +41,7 @@ class EnginePlugin(WorkerPlugin):
         from ..inference.run import Engine
         from ..io.atomic import DeferredSync
 
+        _ignore_sigint()
         try:
             engine = Engine(self.model, provider=self.provider, settings=self.settings)
             if engine.spec.sha256 != self.sha256:
@@ -64,6 +65,16 @@ class EnginePlugin(WorkerPlugin):
         if self.deferred is not None:
             old, self.deferred = self.deferred, DeferredSync()
             old.close()
+
+
+def _ignore_sigint() -> None:
+    """A worker restarted by its nanny (after a crash) must not die of the client's Ctrl+C either: the
+    client cancels and closes the cluster itself (see :func:`.cluster.start_local`)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _plugin_on_worker(name: str) -> EnginePlugin:

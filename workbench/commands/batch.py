@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from ..batch.plan import IMAGE_SUFFIXES, SUMMARY_FIELDS, ItemOutcome, OutputOptions, list_images  # noqa: F401
@@ -138,6 +139,8 @@ def _run_on_cluster(args, todo, spec, provider, settings, options, out_dir, bar)
     try:
         if args.scheduler:
             print(f"workbench: {describe_cluster(client, args.scheduler)}", file=sys.stderr)
+
+        bar.t0 = time.perf_counter()  # img/s of the run, not of the cluster start
 
         def on_done(n: int, plan, outcome: ItemOutcome) -> None:
             bar.update(n, f"error: {plan.name}" if outcome.failed else plan.name)
