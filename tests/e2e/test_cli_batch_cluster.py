@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -273,8 +275,13 @@ def test_local_cluster_listens_on_loopback_only():
             except psutil.Error:
                 continue
             listening += [c.laddr for c in conns if c.status == psutil.CONN_LISTEN]
-        assert len(listening) >= 3  # scheduler, nanny, worker
+        assert len(listening) >= 3  # scheduler, nanny, worker (+ the HTTP listeners Dask always opens)
         assert {addr.ip for addr in listening} == {"127.0.0.1"}, listening
+        port = cluster.scheduler.http_server.port
+        assert port != 8787
+        for route in ("/status", "/health", "/metrics"):  # no dashboard, no routes
+            with pytest.raises(urllib.error.HTTPError, match="404"):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{route}", timeout=5)
     finally:
         client.close()
         cluster.close()

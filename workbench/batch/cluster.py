@@ -84,6 +84,7 @@ def start_local(layout: LocalLayout):
     (scheduler, nannies, workers) on 127.0.0.1 and no dashboards."""
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
 
     # Ctrl+C in a terminal signals the whole process group. Only this process should handle it (cancel,
@@ -92,9 +93,15 @@ def start_local(layout: LocalLayout):
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
-        cluster = LocalCluster(n_workers=layout.workers, threads_per_worker=layout.threads, processes=True,
-                               host="127.0.0.1", scheduler_port=0, dashboard_address=None,
-                               worker_dashboard_address=None, silence_logs=logging.ERROR)
+        # Dask always opens an HTTP listener per scheduler and worker (dashboard, /health, /metrics). No
+        # dashboard, no routes (every request answers 404), loopback and a free port instead of 8787.
+        # The statistical profiler (a stack sample of every task thread each 10 ms) is for the dashboard.
+        with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": [],
+                              "distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=layout.workers, threads_per_worker=layout.threads, processes=True,
+                                   host="127.0.0.1", scheduler_port=0, dashboard_address=None,
+                                   worker_dashboard_address=None, silence_logs=logging.ERROR,
+                                   scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise WorkbenchError(f"--workers {layout.workers}: cannot start the local cluster ({_one_line(exc)})") from None
     finally:
