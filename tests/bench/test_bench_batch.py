@@ -9,8 +9,9 @@ worker = cores = 2 here) and with 1 thread (the bare cost of the distributed pat
 runs the same 48 images through the same
 per-item code the CLI uses (``run_serial`` / ``run_distributed``), interleaved over rounds; the cluster is
 started before the clock runs (its start-up is printed separately). Targets: ``--workers 2`` / serial >=
-1.6x (needs both cores free), ``--workers 1`` (1 thread) overhead vs serial <= 15%. The asserts keep a
-wide margin: the machine is shared; the printed figures are the measurement.
+1.6x (needs both cores free), ``--workers 1`` overhead vs serial <= 15%. A same-run baseline tells what
+the load left: bare ``session.run`` loops in one process vs in both workers at once. The asserts keep a
+wide margin (the machine is shared); the printed figures are the measurement.
 """
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ def _inputs(tmp_path: Path) -> Path:
 
 def test_bench_batch_workers_vs_serial(tmp_path):
     from workbench.batch.cluster import local_layout, run_distributed, start_local
+    from workbench.batch.worker import EnginePlugin
+    from workbench.io import read_image
     from workbench.batch.plan import OutputOptions, list_images, plan_items
     from workbench.batch.serial import run_serial
     from workbench.core.settings import Settings
@@ -93,13 +96,37 @@ def test_bench_batch_workers_vs_serial(tmp_path):
         assert sum(o.failed for o in outcomes.values()) == 0
         return N_IMAGES / (time.perf_counter() - t0)
 
-    rates: dict[str, list[float]] = {"serial": [], "workers1": [], "workers1x1": [], "workers2": []}
+    # The same-run baseline of what the load left us: bare session.run loops, one in this process vs one
+    # in each of the two workers at once (sum of their rates). Its ratio is the best --workers 2 can do now.
+    tensor = engine.prepare_plane(read_image(plans[0].source), 0).tensor
+    plugin_on_workers = EnginePlugin(str(plugin), "cpu", settings, spec.sha256)
+
+    def bare_loop(model, x, n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            model.run(x)
+        return n / (time.perf_counter() - t0)
+
+    def bare_on_worker(name: str, x, n: int, dask_worker=None) -> float:
+        return bare_loop(dask_worker.plugins[name].engine.model, x, n)
+
+    def bare_serial() -> float:
+        return bare_loop(engine.model, tensor, N_IMAGES)
+
+    def bare_two() -> float:
+        return sum(clusters["workers2"][1].run(bare_on_worker, plugin_on_workers.name, tensor, N_IMAGES).values())
+
+    rates: dict[str, list[float]] = {"serial": [], "workers1": [], "workers1x1": [], "workers2": [],
+                                     "bare1": [], "bare2": []}
     load_before = os.getloadavg()
     try:
         for label in clusters:  # warm every path once
             distributed(label)
         serial()
         for _ in range(ROUNDS):
+            rates["bare1"].append(bare_serial())
+            clusters["workers2"][1].register_plugin(plugin_on_workers, name=plugin_on_workers.name)
+            rates["bare2"].append(bare_two())
             rates["serial"].append(serial())
             for label in clusters:
                 rates[label].append(distributed(label))
@@ -112,6 +139,7 @@ def test_bench_batch_workers_vs_serial(tmp_path):
     speedup = med["workers2"] / med["serial"]
     overhead = med["serial"] / med["workers1"] - 1.0
     bare_overhead = med["serial"] / med["workers1x1"] - 1.0
+    ideal = med["bare2"] / med["bare1"]
     print(f"\nbatch of {N_IMAGES} 128x128 PNGs -> conv 4x32ch @256x256, 1 intra-op thread, {os.cpu_count()} cores; "
           f"load average before {load_before[0]:.2f} after {load_after[0]:.2f}")
     for k, v in rates.items():
@@ -119,8 +147,12 @@ def test_bench_batch_workers_vs_serial(tmp_path):
     print(f"  --workers 2 / serial = {speedup:.2f}x (target >= 1.6x); --workers 1 overhead vs serial = "
           f"{overhead * 100:+.1f}% (target <= 15%), with 1 thread {bare_overhead * 100:+.1f}%; cluster start {startup['workers1']:.1f} s (1 worker), "
           f"{startup['workers2']:.1f} s (2 workers)")
+    print(f"  bare session.run: 1 process {med['bare1']:.2f}/s, 2 worker processes at once {med['bare2']:.2f}/s "
+          f"= {ideal:.2f}x: the most two processes could get under this load; --workers 2 reached "
+          f"{speedup / ideal * 100:.0f}% of it")
     for a, b in zip(sorted((tmp_path / "serial").iterdir()), sorted((tmp_path / "workers2").iterdir())):
         if a.suffix == ".png":
             assert a.name == b.name and a.read_bytes() == b.read_bytes()
-    assert speedup >= 1.1  # loose: two busy cores shared with other jobs
+    # Shared machine: only gross regressions fail (the printed figures are the measurement).
+    assert speedup >= 0.75 * ideal
     assert overhead <= 0.35

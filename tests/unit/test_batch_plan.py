@@ -68,3 +68,33 @@ def test_stale_temporaries_are_removed_and_outputs_kept(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     assert remove_stale_temporaries(tmp_path) == len(stale)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+
+
+def test_worker_plugin_checks_the_plugin_sha256(tmp_path):
+    import pytest
+
+    pytest.importorskip("distributed")
+    import onnx_factory as F
+    from workbench.batch.worker import EnginePlugin
+    from workbench.core.settings import Settings
+    from workbench.inference.session import clear_session_cache
+
+    seg = {"id": "blobs", "task": "segmentation", "input": {"color": "gray", "resize": "stretch", "size": [8, 8]},
+           "output": {"classes": [{"name": "background"}, {"name": "blob"}]}}
+    folder = F.write_plugin(tmp_path / "p", F.threshold_segmenter(1), seg)
+    from workbench.inference.registry import find_plugin
+
+    sha = find_plugin(str(folder), Settings()).sha256
+    clear_session_cache()
+    good = EnginePlugin(str(folder), "cpu", Settings(), sha)
+    good.setup()
+    assert good.error is None and good.engine.spec.sha256 == sha
+    other = EnginePlugin(str(folder), "cpu", Settings(), "0" * 64)  # the client resolved another version
+    other.setup()
+    assert other.engine is None and "another version of the plugin" in other.error
+    clear_session_cache()
+    (folder / "model.onnx").write_bytes((folder / "model.onnx").read_bytes() + b"\0")  # tampered on this worker
+    tampered = EnginePlugin(str(folder), "cpu", Settings(), sha)
+    tampered.setup()
+    assert tampered.engine is None and "sha256" in tampered.error
+    clear_session_cache()
