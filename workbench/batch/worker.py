@@ -42,6 +42,11 @@ class EnginePlugin(WorkerPlugin):
         from ..io.atomic import DeferredSync
 
         _ignore_sigint()
+        # One task slot = one core (plus ORT's intra-op threads): OpenCV's own pool (one thread per core in
+        # every worker) would oversubscribe the cores the layout already gave out. Results are the same.
+        import cv2
+
+        cv2.setNumThreads(1)
         try:
             engine = Engine(self.model, provider=self.provider, settings=self.settings)
             if engine.spec.sha256 != self.sha256:
