@@ -1,12 +1,12 @@
 """Scale-out batch (issue 19): images/s of the serial batch, ``--workers 1`` and ``--workers 2``.
 
 Run under the machine-wide lock: ``flock /tmp/workbench-heavy.lock .venv/bin/python -m pytest -m bench -s
-tests/bench/test_bench_batch.py``. The model is compute-bound on purpose (four 3x3 conv layers of 32
-channels at 256x256, ~30-60 ms per image with 1 ONNX Runtime intra-op thread; the inputs are 128x128 PNGs
-so reading and writing are cheap): the serial run uses one core for inference (its prefetch and writer
+tests/bench/test_bench_batch.py``. The model is compute-bound on purpose (five 3x3 conv layers of 48
+channels at 256x256, ~100 ms per image with 1 ONNX Runtime intra-op thread; the inputs are 128x128 PNGs,
+so reading, preprocessing, decoding and writing cost ~7 ms): the serial run uses one core for inference (its prefetch and writer
 threads the other), two workers can use two. ``--workers 1`` runs as the CLI lays it out (threads per
 worker = cores = 2 here) and with 1 thread (the bare cost of the distributed path). Every configuration
-runs the same 48 images through the same
+runs the same 32 images through the same
 per-item code the CLI uses (``run_serial`` / ``run_distributed``), interleaved over rounds; the cluster is
 started before the clock runs (its start-up is printed separately). Targets: ``--workers 2`` / serial >=
 1.6x (needs both cores free), ``--workers 1`` overhead vs serial <= 15%. A same-run baseline tells what
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.bench
 SLOW = {"id": "conv-bench", "task": "segmentation",
         "input": {"color": "gray", "resize": "stretch", "size": [256, 256], "intensity": {"scale": 1 / 255}},
         "output": {"classes": [{"name": "background"}, {"name": "fg", "color": "#00ff00"}]}}
-N_IMAGES = 48
+N_IMAGES = 32
 ROUNDS = 3
 
 
@@ -57,7 +57,7 @@ def test_bench_batch_workers_vs_serial(tmp_path):
     from workbench.core.settings import Settings
     from workbench.inference.run import Engine
 
-    plugin = F.write_plugin(tmp_path / "plugin", F.conv_net(1, [32, 32, 32, 32], 2, size=[256, 256]), SLOW)
+    plugin = F.write_plugin(tmp_path / "plugin", F.conv_net(1, [48] * 5, 2, size=[256, 256]), SLOW)
     folder = _inputs(tmp_path)
     plans = plan_items(list_images(folder), folder)
     options = OutputOptions()
@@ -140,7 +140,7 @@ def test_bench_batch_workers_vs_serial(tmp_path):
     overhead = med["serial"] / med["workers1"] - 1.0
     bare_overhead = med["serial"] / med["workers1x1"] - 1.0
     ideal = med["bare2"] / med["bare1"]
-    print(f"\nbatch of {N_IMAGES} 128x128 PNGs -> conv 4x32ch @256x256, 1 intra-op thread, {os.cpu_count()} cores; "
+    print(f"\nbatch of {N_IMAGES} 128x128 PNGs -> conv 5x48ch @256x256, 1 intra-op thread, {os.cpu_count()} cores; "
           f"load average before {load_before[0]:.2f} after {load_after[0]:.2f}")
     for k, v in rates.items():
         print(f"  {k:10s} median {med[k]:6.2f} img/s  (rounds: {', '.join(f'{r:.2f}' for r in v)})")
