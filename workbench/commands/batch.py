@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     distributed = args.workers is not None or args.scheduler is not None
     if args.threads_per_worker is not None and args.workers is None:
         raise WorkbenchError("--threads-per-worker needs --workers N")
+    if args.scheduler is not None and "://" not in args.scheduler:
+        raise WorkbenchError(f"--scheduler {args.scheduler}: expected tcp://HOST:PORT (or tls://, ucx://)")
     if distributed:
         from ..batch.cluster import require_distributed
 
