@@ -1,4 +1,4 @@
-"""``workbench models list`` / ``workbench models check PATH``."""
+"""``workbench models list`` / ``workbench models check PATH`` / ``workbench models import MODEL.onnx -o DIR``."""
 from __future__ import annotations
 
 import argparse
@@ -22,11 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "the manifest with the graph and smoke-run its sample")
     p_check.add_argument("path", metavar="PATH", help="plugin folder, its plugin.yaml, or an installed id")
     p_check.add_argument("--provider", default="auto", choices=("auto", "cpu", "cuda"))
+    from ._models_import import add_import_parser  # models import: its own module
+
+    add_import_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(args)
+    if args.action == "import":
+        from ._models_import import run_import
+
+        return run_import(args)
     return _check(args)
 
 
