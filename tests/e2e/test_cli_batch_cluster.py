@@ -262,11 +262,22 @@ def test_existing_scheduler_on_loopback(tmp_path, seg_plugin):
     assert _digest(tmp_path / "remote") == _digest(tmp_path / "serial")
 
 
-def test_local_cluster_listens_on_loopback_only():
-    from workbench.batch.cluster import local_layout, start_local
+def test_local_cluster_listens_on_loopback_only_and_refills_its_window(tmp_path, seg_plugin):
+    from workbench.batch.cluster import local_layout, run_distributed, start_local
+    from workbench.batch.plan import OutputOptions, list_images, plan_items
+    from workbench.core.settings import Settings
+    from workbench.inference.registry import find_plugin
 
+    _images(tmp_path / "in", 5)
+    plans = plan_items(list_images(tmp_path / "in"), tmp_path / "in")
     cluster, client = start_local(local_layout(1, intra_op=1, threads=1))
     try:
+        seen = []
+        outcomes = run_distributed(client, plans, model=str(seg_plugin), provider="cpu", settings=Settings(),
+                                   sha256=find_plugin(str(seg_plugin), Settings()).sha256, options=OutputOptions(),
+                                   out_dir=tmp_path / "out", on_done=lambda n, plan, o: seen.append(n), window=2)
+        assert seen == [1, 2, 3, 4, 5, 6] and sorted(outcomes) == [p.number for p in plans]
+        assert [outcomes[p.number].failed for p in plans] == [True] + [False] * 5  # broken.png sorts first
         pids = [os.getpid(), *(c.pid for c in psutil.Process().children(recursive=True))]
         listening = []
         for pid in pids:

@@ -112,8 +112,8 @@ def start_local(layout: LocalLayout):
 
 def describe_cluster(client, address: str) -> str:
     """``cluster tcp://...: 4 workers, 16 threads`` (what ``--scheduler`` found)."""
-    workers = client.scheduler_info().get("workers", {})
-    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    workers = client.nthreads()
+    threads = sum(workers.values())
     return f"cluster {address}: {len(workers)} worker{'s' if len(workers) != 1 else ''}, {threads} threads"
 
 
@@ -131,8 +131,11 @@ def connect(address: str, timeout: float = 30.0):
 
 def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider: str, settings: Settings,
                     sha256: str, options: OutputOptions, out_dir: Path,
-                    on_done: Callable[[int, ItemPlan, ItemOutcome], None]) -> dict[int, ItemOutcome]:
+                    on_done: Callable[[int, ItemPlan, ItemOutcome], None], window: int | None = None
+                    ) -> dict[int, ItemOutcome]:
     """Run ``plans`` on ``client``'s cluster; returns ``{plan number: outcome}``.
+
+    At most ``window`` tasks are submitted at a time (default: 8 per worker thread, at least 64).
 
     ``on_done(done, plan, outcome)`` is called as futures complete (the progress bar). Ctrl+C cancels
     every pending task and re-raises (the caller closes the cluster).
@@ -144,21 +147,32 @@ def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider:
     plugin = EnginePlugin(model, provider, settings, sha256)
     client.register_plugin(plugin, name=plugin.name)
     errors = {addr: err for addr, err in client.run(setup_error, plugin.name).items() if err}
-    if errors and len(errors) == len(client.scheduler_info().get("workers", {})):
+    if errors and len(errors) == len(client.nthreads()):
         client.unregister_worker_plugin(plugin.name)
         raise WorkbenchError(f"on the workers: {next(iter(errors.values()))}")
     for addr, err in errors.items():
         print(f"workbench: warning: worker {addr}: {err} (its inputs fail)", file=sys.stderr)
-    futures = {}
-    cwd = os.getcwd()
-    for plan in plans:
-        fut = client.submit(run_task, plugin.name, plan, options, str(out_dir.resolve()), cwd,
-                            key=f"workbench-{sha256[:8]}-{plan.number}-{plan.stem}", pure=False)
-        futures[fut] = plan
+    cwd, out = os.getcwd(), str(out_dir.resolve())
+    todo = iter(plans)
+    futures: dict[Any, ItemPlan] = {}
+    completed = as_completed(loop=client.loop)
+
+    def submit_next() -> None:
+        plan = next(todo, None)
+        if plan is not None:
+            fut = client.submit(run_task, plugin.name, plan, options, out, cwd,
+                                key=f"workbench-{sha256[:8]}-{plan.number}-{plan.stem}", pure=False)
+            futures[fut] = plan
+            completed.add(fut)
+
+    # A bounded window of submitted tasks, refilled as they complete: an archive of 10^5 inputs never
+    # sits in the scheduler at once, and Ctrl+C has only the window to cancel.
+    for _ in range(window or max(64, 8 * sum(client.nthreads().values()))):
+        submit_next()
     outcomes: dict[int, ItemOutcome] = {}
     try:
-        for done, fut in enumerate(as_completed(list(futures), loop=client.loop), start=1):
-            plan = futures[fut]
+        for done, fut in enumerate(completed, start=1):
+            plan = futures.pop(fut)
             try:
                 outcome = fut.result()
             except Exception as exc:  # noqa: BLE001 -- a task that crashed its workers fails its input only
@@ -169,6 +183,7 @@ def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider:
                                        "error": f"{type(exc).__name__}: {reason}"})
             outcomes[plan.number] = outcome
             on_done(done, plan, outcome)
+            submit_next()
     except BaseException:
         client.cancel(list(futures), force=True)
         raise
