@@ -22,8 +22,8 @@ def finish_item(engine: Any, item: Any, plan: ItemPlan, options: OutputOptions, 
     A read or inference error, or an output that cannot be written, fails this item only: the row says
     ``status=error`` with the one-line reason.
     """
-    from ..commands._inference_cli import summary, write_outputs
-    from ..inference.results import DetectionResult
+    from ..core.results import DetectionResult
+    from ..export.outputs import write_outputs
 
     row: dict[str, Any] = {"image": plan.name}
     if item.error is not None:
@@ -31,13 +31,13 @@ def finish_item(engine: Any, item: Any, plan: ItemPlan, options: OutputOptions, 
         return ItemOutcome(row)
     result, image = item.result, item.image
     t = result.info.timing_ms
-    row.update(status="ok", error="", task=result.info.task, result=summary(result),
+    row.update(status="ok", error="", task=result.info.task, result=result.summary(),
                provider=result.info.provider, preprocess_ms=round(t.get("preprocess", 0.0), 2),
                inference_ms=round(t.get("inference", 0.0), 2),
                postprocess_ms=round(t.get("postprocess", 0.0), 2))
     outcome = ItemOutcome(row, detections=result if isinstance(result, DetectionResult) else None)
     try:
-        written = write_outputs(options, engine, result, image, out_dir, plan.stem, plan.number)
+        written = write_outputs(options, engine.spec.meta, result, image, out_dir, plan.stem, plan.number)
     except WorkbenchError as exc:
         row.update(status="error", error=str(exc))
         return outcome

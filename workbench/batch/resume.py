@@ -3,8 +3,8 @@
 Every batch run writes ``OUT/.workbench-batch.json`` first: the plugin (id, version, sha256) and the
 options that change the outputs. ``--resume`` refuses a folder whose record differs, and skips an input
 when its ``<stem>.json`` exists, records the same plugin sha256, and every file it names exists. The JSON
-is written last of an input's files (after the mask and overlay; rewritten once more to name the report),
-and every write is atomic, so a run killed at any moment leaves each input either complete or redone.
+is written last of an input's files (after the mask, overlay and report it names), and every write is
+atomic, so a run killed at any moment leaves each input either complete or redone.
 """
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def completed(out_dir: Path, plan: ItemPlan, sha256: str, options: OutputOptions
 
 
 def _outcome(plan: ItemPlan, data: dict[str, Any], files: dict[str, str]) -> ItemOutcome:
-    from ..inference.results import Detection, DetectionResult, RunInfo
+    from ..core.results import Detection, DetectionResult, RunInfo
 
     t = data.get("timing_ms", {})
     row: dict[str, Any] = {"image": plan.name, "status": "ok", "error": "", "task": data["task"],
@@ -128,7 +128,7 @@ def _outcome(plan: ItemPlan, data: dict[str, Any], files: dict[str, str]) -> Ite
 
 
 def _summary(data: dict[str, Any]) -> str:
-    """:func:`workbench.commands._inference_cli.summary` from a JSON result."""
+    """``Result.summary()`` (:mod:`workbench.core.results`) from a JSON result."""
     task = data["task"]
     if task == "classification":
         top = data["classification"]["top"]

@@ -14,15 +14,9 @@ import numpy as np
 from .. import __version__
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..inference.results import (
-    Result,
-    RunInfo,
-    SegmentationClass,
-    SegmentationResult,
-)
+from ..core.results import Result, RunInfo, SegmentationClass, SegmentationResult, json_safe
 from ..session.fingerprint import source_fingerprint
 from ..session.snapshot import Session
-from ..session.write import _json_safe
 
 
 def provenance(session: Session) -> dict[str, Any]:
@@ -65,7 +59,7 @@ def write_provenance(target: str | Path, session: Session, *, what: str,
     record = {"export": what, "file": target.name, **_session_provenance(session), **(extra or {})}
     out = target.with_name(target.name + ".provenance.json")
     try:
-        atomic_write_text(out, json.dumps(_json_safe(record), indent=2))
+        atomic_write_text(out, json.dumps(json_safe(record), indent=2))
     except OSError as exc:
         raise ExportError(f"cannot write ({exc.strerror or exc})", path=out) from exc
     return out
@@ -140,13 +134,13 @@ def measure_session(session: Session) -> list:
 
 
 def export_measurements(session: Session, path: str | Path) -> list[Path]:
-    """Write the per-label measurements CSV (:func:`workbench.processing.write_csv`) and its provenance.
+    """Write the per-label measurements CSV (:func:`workbench.export.measurements.write_csv`) and its provenance.
 
     Raises
     ------
     ExportError
     """
-    from ..processing import write_csv
+    from .measurements import write_csv
 
     path = Path(path)
     stats = measure_session(session)
@@ -206,13 +200,21 @@ def export_reports(session: Session, out_dir: str | Path, *, formats: tuple[str,
         items.append((f"{stem}_labels", label_map_result(session)))
     for i, result in enumerate(session.results, start=1):
         items.append((f"{stem}_{i}_{result.info.plugin_id}", result))
-    if not items:
+    heatmaps = list(getattr(session, "heatmaps", None) or [])  # issue 17: saliency / uncertainty maps
+    if not items and not heatmaps:
         raise ExportError("nothing to report: the label map is empty and there are no model results",
                           path=session.path)
     written: list[Path] = []
     for item_stem, result in items:
         files = write_report(result, session.image, out_dir, item_stem, formats=formats, show_name=show_name)
         written += list(files.values())
+    if heatmaps:
+        from .heatmap_report import write_heatmap_report
+
+        for j, (expl, _style) in enumerate(heatmaps, start=1):
+            written += list(write_heatmap_report(expl, session.image, out_dir, f"{stem}_heatmap{j}_{expl.method}",
+                                                 formats=formats, image_label=stem if show_name else "image 1"
+                                                 ).values())
     # no provenance sidecar here: reports are de-identified and never name the source file; each report
     # carries the plugin id, version, sha256 and provider itself
     return written
