@@ -1,17 +1,17 @@
 """Scale-out batch (issue 19): images/s of the serial batch, ``--workers 1`` and ``--workers 2``.
 
 Run under the machine-wide lock: ``flock /tmp/workbench-heavy.lock .venv/bin/python -m pytest -m bench -s
-tests/bench/test_bench_batch.py``. The model is compute-bound on purpose (five 3x3 conv layers of 48
+tests/bench/test_bench_batch.py``. The model is compute-bound on purpose: five 3x3 conv layers of 48
 channels at 256x256, ~100 ms per image with 1 ONNX Runtime intra-op thread; the inputs are 128x128 PNGs,
-so reading, preprocessing, decoding and writing cost ~7 ms): the serial run uses one core for inference (its prefetch and writer
-threads the other), two workers can use two. ``--workers 1`` runs as the CLI lays it out (threads per
-worker = cores = 2 here) and with 1 thread (the bare cost of the distributed path). Every configuration
-runs the same 32 images through the same
-per-item code the CLI uses (``run_serial`` / ``run_distributed``), interleaved over rounds; the cluster is
-started before the clock runs (its start-up is printed separately). Targets: ``--workers 2`` / serial >=
-1.6x (needs both cores free), ``--workers 1`` overhead vs serial <= 15%. A same-run baseline tells what
-the load left: bare ``session.run`` loops in one process vs in both workers at once. The asserts keep a
-wide margin (the machine is shared); the printed figures are the measurement.
+so reading, preprocessing, decoding and writing cost ~7 ms. The serial run uses one core for inference
+(its prefetch and writer threads the other); two workers can use two. ``--workers 1`` runs as the CLI
+lays it out (threads per worker = cores = 2 here) and with 1 thread (the bare cost of the distributed
+path). Every configuration runs the same 32 images through the same per-item code the CLI uses
+(``run_serial`` / ``run_distributed``), interleaved over rounds; the clusters are started before the
+clock runs (their start-up is printed separately). Targets: ``--workers 2`` / serial >= 1.6x (needs both
+cores free), ``--workers 1`` overhead vs serial <= 15%. A same-run baseline tells what the load left:
+bare ``session.run`` loops in one process vs in both workers at once. The asserts keep a wide margin
+(the machine is shared); the printed figures are the measurement.
 """
 from __future__ import annotations
 
@@ -23,9 +23,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
-
 import onnx_factory as F
+import pytest
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.bench
@@ -50,12 +49,12 @@ def _inputs(tmp_path: Path) -> Path:
 
 def test_bench_batch_workers_vs_serial(tmp_path):
     from workbench.batch.cluster import local_layout, run_distributed, start_local
-    from workbench.batch.worker import EnginePlugin
-    from workbench.io import read_image
     from workbench.batch.plan import OutputOptions, list_images, plan_items
     from workbench.batch.serial import run_serial
+    from workbench.batch.worker import EnginePlugin
     from workbench.core.settings import Settings
     from workbench.inference.run import Engine
+    from workbench.io import read_image
 
     plugin = F.write_plugin(tmp_path / "plugin", F.conv_net(1, [48] * 5, 2, size=[256, 256]), SLOW)
     folder = _inputs(tmp_path)
@@ -145,7 +144,8 @@ def test_bench_batch_workers_vs_serial(tmp_path):
     for k, v in rates.items():
         print(f"  {k:10s} median {med[k]:6.2f} img/s  (rounds: {', '.join(f'{r:.2f}' for r in v)})")
     print(f"  --workers 2 / serial = {speedup:.2f}x (target >= 1.6x); --workers 1 overhead vs serial = "
-          f"{overhead * 100:+.1f}% (target <= 15%), with 1 thread {bare_overhead * 100:+.1f}%; cluster start {startup['workers1']:.1f} s (1 worker), "
+          f"{overhead * 100:+.1f}% (target <= 15%), with 1 thread {bare_overhead * 100:+.1f}%; "
+          f"cluster start {startup['workers1']:.1f} s (1 worker), "
           f"{startup['workers2']:.1f} s (2 workers)")
     print(f"  bare session.run: 1 process {med['bare1']:.2f}/s, 2 worker processes at once {med['bare2']:.2f}/s "
           f"= {ideal:.2f}x: the most two processes could get under this load; --workers 2 reached "

@@ -27,6 +27,7 @@ pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
 import onnx_factory as F  # noqa: E402
+
 from workbench.batch.plan import TIMING_FIELDS  # noqa: E402
 from workbench.cli import main  # noqa: E402
 

@@ -75,6 +75,7 @@ def test_worker_plugin_checks_the_plugin_sha256(tmp_path):
 
     pytest.importorskip("distributed")
     import onnx_factory as F
+
     from workbench.batch.worker import EnginePlugin
     from workbench.core.settings import Settings
     from workbench.inference.session import clear_session_cache

@@ -23,6 +23,7 @@ from ..core.errors import WorkbenchError
 from ..core.settings import Settings
 from .plan import ItemOutcome, ItemPlan, OutputOptions
 
+
 class ClusterUnavailable(WorkbenchError):
     """``--workers``/``--scheduler`` without the ``cluster`` extra."""
 
