@@ -1,4 +1,4 @@
-"""``workbench models list`` / ``workbench models check PATH``."""
+"""``workbench models list`` / ``check PATH`` / ``trust PLUGIN`` / ``untrust PLUGIN``."""
 from __future__ import annotations
 
 import argparse
@@ -22,11 +22,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "the manifest with the graph and smoke-run its sample")
     p_check.add_argument("path", metavar="PATH", help="plugin folder, its plugin.yaml, or an installed id")
     p_check.add_argument("--provider", default="auto", choices=("auto", "cpu", "cuda"))
+    # trust / untrust of plugin code (issue 21): workbench/commands/_trust_cli.py
+    from ._trust_cli import add_trust_parsers
+
+    add_trust_parsers(sub)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(args)
+    if args.action in ("trust", "untrust"):
+        from ._trust_cli import run_trust
+
+        return run_trust(args)
     return _check(args)
 
 
