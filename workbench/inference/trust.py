@@ -100,8 +100,10 @@ def untrusted_message(spec: PluginSpec, settings: Settings) -> str:
             f"`{trust_command(spec)}` (trust is recorded in {settings_path()})")
 
 
-def trust_plugin(spec: PluginSpec, settings: Settings | None = None) -> tuple[TrustedPlugin, bool]:
-    """Record the plugin's current content as trusted and save the settings atomically.
+def trust_plugin(spec: PluginSpec, settings: Settings | None = None, *,
+                 save: bool = True) -> tuple[TrustedPlugin, bool]:
+    """Record the plugin's current content as trusted and save the settings atomically (``save=False``:
+    only in memory, for a window that does not persist its settings).
 
     Older records of the same folder are replaced (the folder's earlier content is no longer trusted).
 
@@ -117,11 +119,12 @@ def trust_plugin(spec: PluginSpec, settings: Settings | None = None) -> tuple[Tr
         return next(t for t in settings.trusted_code if t.sha256 == h.sha256), False
     record = TrustedPlugin(sha256=h.sha256, id=spec.id, folder=folder, files=list(h.files))
     settings.trusted_code = [t for t in settings.trusted_code if t.folder != folder] + [record]
-    save_settings(settings)
+    if save:
+        save_settings(settings)
     return record, True
 
 
-def untrust_plugin(spec: PluginSpec, settings: Settings | None = None) -> int:
+def untrust_plugin(spec: PluginSpec, settings: Settings | None = None, *, save: bool = True) -> int:
     """Remove every record of this plugin (its current content, its folder, its id); returns how many.
 
     Saves the settings atomically when something was removed.
@@ -139,5 +142,6 @@ def untrust_plugin(spec: PluginSpec, settings: Settings | None = None) -> int:
     if removed or legacy:
         settings.trusted_code = keep
         settings.trusted_plugins = [i for i in settings.trusted_plugins if i != spec.id]
-        save_settings(settings)
+        if save:
+            save_settings(settings)
     return removed

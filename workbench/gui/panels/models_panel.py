@@ -34,6 +34,7 @@ from ...inference.spec import PluginSpec
 from ..inference_worker import InferenceJob, RunRequest
 from ..qt import QtCore, QtGui, QtWidgets, Qt, Signal
 from .base import make_dock
+from .trust_box import attach_trust_box
 
 _TASK_COLORS = {"classification": "#8e6bd1", "segmentation": "#2f9e6e", "detection": "#d0782a",
                 "restoration": "#3a86c8"}
@@ -341,6 +342,7 @@ class ModelsPanel(QtWidgets.QWidget):
         for spec in self.plugins:
             card = PluginCard(spec, run_on_drop=spec.id in run_on_drop)
             card.run_on_drop_toggled.connect(self.set_run_on_drop)
+            attach_trust_box(card, spec, self._mw)  # plugins with their own decoder code (issue 21)
             item = QtWidgets.QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, spec.id)
             item.setSizeHint(card.sizeHint())
