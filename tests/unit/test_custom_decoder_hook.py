@@ -127,8 +127,20 @@ def test_trust_records_content_not_id(tmp_path):
     assert stored["trusted_code"][0]["sha256"] == record.sha256
     assert trust_plugin(spec, settings) == (record, False)
     assert trust_state(spec, settings) == "trusted"
+    (folder / "notes.txt").write_text("not part of the content")
+    assert trust_state(spec, settings) == "trusted"
+    (folder / "model.onnx.data").write_bytes(b"external weights")  # ONNX external data is part of the model
+    assert trust_state(spec, settings) == "changed"
+    (folder / "model.onnx.data").unlink()
+    assert trust_state(spec, settings) == "trusted"
     (folder / "plugin.yaml").write_text((folder / "plugin.yaml").read_text() + "\n# edited\n")
     assert trust_state(load_plugin(folder), settings) == "changed"
+
+
+def test_decoder_runs_from_the_hashed_source_without_bytecode_cache(tmp_path):
+    folder = _plugin(tmp_path, "detection", "def decode(o, ctx):\n    return []\n", name="nocache")
+    predict(folder, _gray(), settings=_trusted(folder))
+    assert not (folder / "__pycache__").exists()
 
 
 def test_unknown_settings_key_is_reported_once_with_the_file(capsys):

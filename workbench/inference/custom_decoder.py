@@ -17,8 +17,8 @@ fails at once with :class:`InferenceError` (exit 2 in ``predict``; one failed it
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import sys
+import types
 from typing import Any, Callable
 
 import numpy as np
@@ -199,17 +199,22 @@ class CustomDecoder:
             raise self._fail(str(exc), ctx) from None
 
 
-def _import(spec: PluginSpec) -> Callable:
-    module_name, func_name = spec.output.decoder.split(":")  # type: ignore[union-attr]
-    path = spec.folder / (module_name.replace(".", "/") + ".py")
+def _module_path(spec: PluginSpec):
+    module_name = spec.output.decoder.split(":")[0]  # type: ignore[union-attr]
+    return module_name, spec.folder / (module_name.replace(".", "/") + ".py")
+
+
+def _import(spec: PluginSpec, source: bytes) -> Callable:
+    """Execute the decoder module from ``source`` (the hashed bytes; no bytecode cache is read or written)."""
+    module_name, path = _module_path(spec)
+    func_name = spec.output.decoder.split(":")[1]  # type: ignore[union-attr]
     unique = f"workbench_plugin_{spec.id.replace('-', '_')}_{module_name.replace('.', '_')}"
+    module = types.ModuleType(unique)
+    module.__file__ = str(path)
     try:
-        mod_spec = importlib.util.spec_from_file_location(unique, path)
-        if mod_spec is None or mod_spec.loader is None:
-            raise ImportError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(mod_spec)
+        code = compile(source, str(path), "exec", dont_inherit=True)
         sys.modules[unique] = module
-        mod_spec.loader.exec_module(module)
+        exec(code, module.__dict__)  # noqa: S102 -- the user trusted exactly these bytes
     # the plugin's code can raise anything while importing: report it as the plugin's fault
     except (Exception, SystemExit) as exc:  # noqa: BLE001
         sys.modules.pop(unique, None)
@@ -230,6 +235,12 @@ def load_custom_decoder(spec: PluginSpec, settings: Settings | None = None) -> C
         to import / has no such function.
     """
     settings = settings if settings is not None else load_settings()
-    if not is_trusted(spec, settings):
+    _, path = _module_path(spec)
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise spec.error("output.decoder", f"cannot read {path.name}: {exc}") from exc
+    rel = path.relative_to(spec.folder).as_posix()
+    if not is_trusted(spec, settings, sources={rel: source}):
         raise spec.error("output.decoder", untrusted_message(spec, settings))
-    return CustomDecoder(spec, _import(spec))
+    return CustomDecoder(spec, _import(spec, source))

@@ -7,8 +7,9 @@ the labels file) -- is recorded in ``Settings.trusted_code`` (``workbench models
 again until the user trusts the new content. Keying by the declared id would let any folder that claims a
 trusted id run its code (issue 11).
 
-The hash covers the relative path and the bytes of each file, so renaming a file changes it too. Model
-files are hashed through :func:`~workbench.inference.spec.file_sha256` (the same cache the checksum check
+The hash covers the relative path and the bytes of each file, so renaming a file changes it too. The
+decoder module is executed from the very bytes that were hashed, never from a ``__pycache__`` file (a
+tampered .pyc with the source's timestamp would otherwise run unnoticed). Model files are hashed through :func:`~workbench.inference.spec.file_sha256` (the same cache the checksum check
 uses), the small text files are read every time.
 """
 from __future__ import annotations
@@ -36,8 +37,24 @@ def _code_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts and p.is_file())
 
 
-def content_hash(spec: PluginSpec) -> ContentHash:
-    """SHA-256 over (relative path, bytes) of the plugin's .py files, plugin.yaml, model and labels files.
+# weights next to the graph (ONNX external data has no fixed name): any of these is part of "the model"
+WEIGHT_SUFFIXES = (".onnx", ".data", ".bin", ".onnx_data", ".weights", ".pb")
+
+
+def _weight_files(spec: PluginSpec) -> list[Path]:
+    folder = spec.folder
+    found = {spec.model_path}
+    found.update(p for p in folder.rglob("*") if p.suffix.lower() in WEIGHT_SUFFIXES and p.is_file()
+                 and "__pycache__" not in p.parts)
+    return sorted(found)
+
+
+def content_hash(spec: PluginSpec, *, sources: dict[str, bytes] | None = None) -> ContentHash:
+    """SHA-256 over (relative path, bytes) of the plugin's .py files, plugin.yaml, model file(s) (the
+    graph and weight files next to it: ONNX external data) and labels file.
+
+    ``sources`` gives the bytes of files already read (by relative path): the decoder module is hashed
+    from exactly the bytes that will be executed, so nothing can swap the file in between.
 
     Raises
     ------
@@ -45,16 +62,27 @@ def content_hash(spec: PluginSpec) -> ContentHash:
         A file cannot be read.
     """
     folder = spec.folder
-    files: dict[str, Path] = {p.relative_to(folder).as_posix(): p for p in _code_files(folder)}
+    sources = sources or {}
+
+    def rel_of(path: Path) -> str:
+        try:
+            return path.relative_to(folder).as_posix()
+        except ValueError:  # a model symlinked from elsewhere: named as the manifest names it
+            return Path(spec.model.file).as_posix()
+
+    files: dict[str, Path] = {rel_of(p): p for p in _code_files(folder)}
     files[MANIFEST_NAME] = folder / MANIFEST_NAME
-    files[Path(spec.model.file).as_posix()] = spec.model_path
+    weights = _weight_files(spec)
+    files.update({rel_of(p): p for p in weights})
     if spec.output.labels_file:
         files[Path(spec.output.labels_file).as_posix()] = folder / spec.output.labels_file
     digest = hashlib.sha256()
     for rel in sorted(files):
         path = files[rel]
         try:
-            if path == spec.model_path:  # weights: possibly large, hashed through the checksum's cache
+            if rel in sources:
+                part = hashlib.sha256(sources[rel]).hexdigest()
+            elif path in weights:  # possibly large: hashed through the checksum's cache
                 part = file_sha256(path)
             else:
                 part = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -65,11 +93,11 @@ def content_hash(spec: PluginSpec) -> ContentHash:
     return ContentHash(digest.hexdigest(), tuple(sorted(files)))
 
 
-def is_trusted(spec: PluginSpec, settings: Settings) -> bool:
+def is_trusted(spec: PluginSpec, settings: Settings, *, sources: dict[str, bytes] | None = None) -> bool:
     """Whether the plugin's current content was trusted (False when it has no trust records at all)."""
     if not settings.trusted_code:
         return False  # nothing trusted: no need to hash anything
-    current = content_hash(spec).sha256
+    current = content_hash(spec, sources=sources).sha256
     return any(t.sha256 == current for t in settings.trusted_code)
 
 
