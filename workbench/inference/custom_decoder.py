@@ -70,7 +70,7 @@ def _array(value: Any, what: str) -> np.ndarray:
 
 def _classification(value: Any, ctx: DecodeContext) -> np.ndarray:
     arr = _array(value, _EXPECTED["classification"])
-    scores = arr.reshape(-1).astype(np.float32) if arr.ndim == 1 or arr.shape[0] == 1 and arr.ndim == 2 else None
+    scores = arr.reshape(-1).astype(np.float32) if arr.ndim == 1 or (arr.ndim == 2 and arr.shape[0] == 1) else None
     if scores is None or scores.size == 0:
         raise DecoderReturnError(f"returned {describe(arr)}; expected {_EXPECTED['classification']}")
     labels = ctx.labels

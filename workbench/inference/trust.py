@@ -9,8 +9,9 @@ trusted id run its code (issue 11).
 
 The hash covers the relative path and the bytes of each file, so renaming a file changes it too. The
 decoder module is executed from the very bytes that were hashed, never from a ``__pycache__`` file (a
-tampered .pyc with the source's timestamp would otherwise run unnoticed). Model files are hashed through :func:`~workbench.inference.spec.file_sha256` (the same cache the checksum check
-uses), the small text files are read every time.
+tampered .pyc with the source's timestamp would otherwise run unnoticed). Model and weight files are
+hashed through :func:`~workbench.inference.spec.file_sha256` (the same cache the checksum check uses), the
+small text files are read every time.
 """
 from __future__ import annotations
 
