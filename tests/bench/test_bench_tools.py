@@ -15,7 +15,7 @@ import pytest
 from workbench.core.document import Document
 from workbench.core.image import ImageVolume
 from workbench.gui.qt import QtCore, QtWidgets, Qt
-from workbench.gui.tools import CanvasEvent
+from workbench.gui.tools.base import CanvasEvent
 
 pytestmark = pytest.mark.bench
 
@@ -46,7 +46,7 @@ def _event(x, y, z=0):
 def test_bench_region_grow_preview_slider(qtbot):
     """Tolerance slider on 2048² uint16: preview + translucent overlay repaint vs inRange + floodFill."""
     from workbench.gui.main_window import MainWindow
-    from workbench.gui.panels.tools_panel import TAB_GROW
+    from workbench.gui.panels.tools.common import TAB_GROW
 
     n = 2048
     image = _smooth_image(n)
@@ -87,7 +87,8 @@ def test_bench_region_grow_preview_slider(qtbot):
 def test_bench_brush_dab_with_overlay_repaint(qtbot):
     """One brush mouse-move on 4096² (stroke + label edit + dirty-rect overlay update) vs the stroke alone."""
     from workbench.gui.canvas import CanvasWidget
-    from workbench.gui.editing_tools import BrushTool, PaintOptions
+    from workbench.gui.tools.brush import BrushTool
+    from workbench.gui.tools.editing import PaintOptions
     from workbench.gui.view_state import ViewState
     from workbench.processing import stroke
 
@@ -128,7 +129,8 @@ def test_bench_brush_dab_with_overlay_repaint(qtbot):
 def test_bench_undo_memory_after_200_strokes(qtbot):
     """200 brush drags on a 4096² label map: the history holds the changed pixels only (target <= 64 MB)."""
     from workbench.gui.canvas import CanvasWidget
-    from workbench.gui.editing_tools import BrushTool, PaintOptions
+    from workbench.gui.tools.brush import BrushTool
+    from workbench.gui.tools.editing import PaintOptions
     from workbench.gui.view_state import ViewState
 
     n = 4096

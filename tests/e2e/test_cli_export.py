@@ -14,7 +14,7 @@ import pytest
 
 from workbench.cli import main
 from workbench.core.document import Document
-from workbench.export.session import save_session
+from workbench.session import save_session
 from workbench.inference.results import RunInfo, SegmentationClass, SegmentationResult
 from workbench.io import read_image
 

@@ -425,7 +425,7 @@ def test_middle_drag_pans(window, qtbot, gradient_png, load):
 
 
 def test_active_tool_gets_left_button_events_in_image_coordinates(window, qtbot, gradient_png, load):
-    from workbench.gui.tools import BaseCanvasTool, CanvasTool, NavigationTool
+    from workbench.gui.tools.base import BaseCanvasTool, CanvasTool, NavigationTool
 
     class Recorder(BaseCanvasTool):
         name = "recorder"

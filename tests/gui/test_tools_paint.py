@@ -240,7 +240,7 @@ def test_shortcuts_are_documented_in_tooltips(tools):
 
 
 def test_previews_hide_with_the_dock(window, qtbot, tools):
-    from workbench.gui.panels.tools_panel import TAB_THRESHOLD
+    from workbench.gui.panels.tools.common import TAB_THRESHOLD
 
     tools.tabs.setCurrentIndex(TAB_THRESHOLD)
     tools.set_threshold_range(59000, 61000)

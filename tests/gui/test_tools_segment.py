@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6.QtTest import QTest
 
-from workbench.gui.panels.tools_panel import TAB_GROW, TAB_ISLANDS, TAB_THRESHOLD
+from workbench.gui.panels.tools.common import TAB_GROW, TAB_ISLANDS, TAB_THRESHOLD
 from workbench.gui.qt import QtCore, Qt
 from workbench.processing import (dilate, fill_holes, keep_largest, region_grow, remove_small, threshold_range,
                                   threshold_value)

@@ -33,7 +33,7 @@ def example_root(tmp_path, monkeypatch):
 
 
 def test_trust_box_warns_records_and_revokes(window, example_root, qtbot, load, monkeypatch, tmp_path):
-    from workbench.gui.panels import trust_box
+    from workbench.gui.panels.models import trust_box
 
     measurements = window.docks.get("MeasurementsDock")
     if measurements is not None:

@@ -10,7 +10,7 @@ import pytest
 import shiboken6
 
 from workbench.core.errors import CancelledError, WorkbenchError
-from workbench.gui.editing_tools import BackgroundJob
+from workbench.gui.workers import BackgroundJob
 from workbench.gui.qt import QtCore
 from workbench.gui.workers import CallableJob, LoadJob
 

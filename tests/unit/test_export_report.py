@@ -15,8 +15,17 @@ import pytest
 from workbench.core.errors import ExportError
 from workbench.core.image import ImageVolume
 from workbench.export import report as R
-from workbench.inference.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
-                                         RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
+from workbench.export.report.content import _ranges
+from workbench.inference.results import (
+    ClassificationResult,
+    ClassScore,
+    Detection,
+    DetectionResult,
+    RestorationResult,
+    RunInfo,
+    SegmentationClass,
+    SegmentationResult,
+)
 from workbench.io import read_image
 
 CT_SMALL = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
@@ -242,8 +251,8 @@ def test_volume_segmentation_names_the_slice_and_volume(tmp_path):
 
 
 def test_ranges():
-    assert R._ranges([0, 1, 2, 5, 7, 8], 10) == "1\u20133, 6, 8\u20139 (6 of 10)"
-    assert R._ranges([], 3) == "none"
+    assert _ranges([0, 1, 2, 5, 7, 8], 10) == "1\u20133, 6, 8\u20139 (6 of 10)"
+    assert _ranges([], 3) == "none"
 
 
 def test_non_latin_labels_and_big_images(tmp_path):

@@ -14,8 +14,8 @@ import pytest
 from workbench.core.document import Document
 from workbench.core.errors import ExportError, ImageReadError, WorkbenchError
 from workbench.core.image import ImageVolume
-from workbench.export.session import (SessionError, capture, export_label_map, export_measurements, export_reports,
-                                      load_session, read_session, save_session, source_fingerprint)
+from workbench.export.session_exports import export_label_map, export_measurements, export_reports
+from workbench.session import SessionError, capture, load_session, read_session, save_session, source_fingerprint
 from workbench.inference.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
                                          RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
 from workbench.io import read_image

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.session import export_label_map, export_measurements, export_reports, read_session
+    from ..export.session_exports import export_label_map, export_measurements, export_reports
+    from ..session import read_session
 
     if not (args.mask or args.measurements or args.report):
         raise ExportError("nothing to export: give --mask OUT, --measurements CSV and/or --report DIR")

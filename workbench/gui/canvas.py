@@ -4,7 +4,7 @@ Not pyqtgraph's ImageView: that widget keeps its own levels, histogram and time 
 state lives in :class:`~workbench.core.Document` (what is open) and :class:`~workbench.gui.view_state.ViewState`
 (how it is shown) and the canvas only draws them.
 
-Mouse routing (see :mod:`workbench.gui.tools`): left button -> active tool (default: navigation = pan), middle
+Mouse routing (see :mod:`workbench.gui.tools.base`): left button -> active tool (default: navigation = pan), middle
 drag or Space + left drag -> pan, right drag -> window/level (horizontal = width, vertical = level), wheel ->
 zoom, Ctrl + wheel / Page Up / Page Down -> slices.
 """
@@ -20,7 +20,7 @@ from ..core.image import ImageVolume, percentile_window
 from .display import WindowRenderer, cursor_readout
 from .overlays import DetectionOverlayItem, LabelOverlayItem
 from .qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
-from .tools import CanvasEvent, CanvasTool, NavigationTool
+from .tools.base import CanvasEvent, CanvasTool, NavigationTool
 from .view_state import ViewState
 
 # Right-drag window/level: a drag across 300 screen pixels changes the window by one default width.

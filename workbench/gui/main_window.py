@@ -12,9 +12,9 @@ from ..core.settings import Settings, config_dir, save_settings
 from ..inference.results import RestorationResult, SegmentationResult
 from .canvas import CanvasWidget
 from .display import slice_position_text
-from .export_actions import SessionController
 from .panels import PANEL_FACTORIES
-from .qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
+from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
+from .session_controller import SessionController
 from .settings_dialog import SettingsDialog
 from .theme import apply_theme, canvas_background
 from .view_state import ViewState
@@ -500,7 +500,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- export -----------------------------------------------------------------------------------
     def export_mask_dialog(self) -> None:
-        """File > Export mask: the whole label map (see :class:`~workbench.gui.export_actions.SessionController`)."""
+        """File > Export mask: the whole label map (see :class:`~workbench.gui.session_controller.SessionController`)."""
         self.session.export_mask_dialog()
 
     def export_mask(self, path: str | Path) -> None:

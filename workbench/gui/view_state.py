@@ -7,6 +7,7 @@ widgets bound to the same field (the histogram's W/L region and the canvas' righ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.events import Signal
 from ..core.image import ImageVolume
@@ -180,3 +181,89 @@ class ViewState:
     def set_profile_line(self, line: tuple[tuple[float, float], tuple[float, float]] | None) -> None:
         self.profile_line = line
         self.profile_changed.emit()
+
+
+# -- view state <-> JSON ---------------------------------------------------------------------------------
+def view_to_dict(view_state, results: list) -> dict[str, Any]:
+    """The display settings a session keeps (window/level, slice, invert, overlay and compare settings)."""
+    restoration = view_state.restoration
+    index = next((i for i, r in enumerate(results) if r is restoration), None)
+    return {
+        "slice_index": int(view_state.slice_index),
+        "window": [float(view_state.window[0]), float(view_state.window[1])],
+        "invert": bool(view_state.invert),
+        "overlay_visible": bool(view_state.overlay_visible),
+        "overlay_opacity": float(view_state.overlay_opacity),
+        "label_styles": {str(v): {"opacity": float(s.opacity), "outline": bool(s.outline)}
+                         for v, s in view_state.label_styles.items()},
+        "detections_visible": bool(view_state.detections_visible),
+        "show_captions": bool(view_state.show_captions),
+        "score_threshold": float(view_state.score_threshold),
+        "compare_mode": str(view_state.compare_mode),
+        "swipe": float(view_state.swipe),
+        "restoration_index": index,
+        "active_label": int(view_state.active_label),
+    }
+
+
+def apply_view(view_state, view: dict[str, Any], results: list) -> list[str]:
+    """Apply a saved view through the ViewState setters; returns the keys that were malformed and skipped
+    (a view is cosmetic: a bad value never keeps a session from opening)."""
+    skipped: list[str] = []
+
+    def num(key: str) -> float | None:
+        value = view.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if value is not None:
+            skipped.append(key)
+        return None
+
+    def flag(key: str) -> bool | None:
+        value = view.get(key)
+        if isinstance(value, bool):
+            return value
+        if value is not None:
+            skipped.append(key)
+        return None
+
+    if (z := num("slice_index")) is not None:
+        view_state.set_slice(int(z))
+    window = view.get("window")
+    if isinstance(window, list) and len(window) == 2 and all(isinstance(v, (int, float)) for v in window):
+        view_state.set_window(float(window[0]), float(window[1]))
+    elif window is not None:
+        skipped.append("window")
+    if (v := flag("invert")) is not None:
+        view_state.set_invert(v)
+    if (v := flag("overlay_visible")) is not None:
+        view_state.set_overlay_visible(v)
+    if (o := num("overlay_opacity")) is not None:
+        view_state.set_overlay_opacity(o)
+    styles = view.get("label_styles")
+    if isinstance(styles, dict):
+        for key, style in styles.items():
+            if str(key).isdigit() and isinstance(style, dict):
+                opacity = style.get("opacity")
+                outline = style.get("outline")
+                view_state.set_label_style(int(key), opacity=float(opacity) if isinstance(opacity, (int, float)) else None,
+                                           outline=bool(outline) if isinstance(outline, bool) else None)
+            else:
+                skipped.append(f"label_styles.{key}")
+    if (v := flag("detections_visible")) is not None:
+        view_state.set_detections_visible(v)
+    if (v := flag("show_captions")) is not None:
+        view_state.set_show_captions(v)
+    if (t := num("score_threshold")) is not None:
+        view_state.set_score_threshold(t)
+    if (a := num("active_label")) is not None and a >= 1:
+        view_state.set_active_label(int(a))
+    index = view.get("restoration_index")
+    mode = view.get("compare_mode")
+    swipe = num("swipe")
+    if isinstance(index, int) and 0 <= index < len(results):
+        try:
+            view_state.set_compare(mode if isinstance(mode, str) else None, restoration=results[index], swipe=swipe)
+        except ValueError:
+            skipped.append("compare_mode")
+    return skipped

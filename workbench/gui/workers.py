@@ -224,4 +224,91 @@ def start_in_pool(job, pool: QtCore.QThreadPool | None = None) -> None:
     (pool or QtCore.QThreadPool.globalInstance()).start(_JobRunnable(job))
 
 
-__all__ = ["PoolJob", "CallableJob", "LoadJob", "start_in_pool", "one_line"]
+# -- a callable with callbacks (the docks' background operations) --------------------------------------------------------------------------------
+class BackgroundJob(CallableJob):
+    """Run ``fn(progress, cancelled)`` in a pool thread; results come back as signals in the GUI thread.
+
+    ``fn`` receives ``progress(done, total)`` and ``cancelled() -> bool`` and returns any object. House
+    rule 5: it never touches widgets.
+
+    Signals
+    -------
+    progressed(done, total)
+    finished(result)
+    failed(message)
+    cancelled(message)     also handed to ``on_failed``: callers get exactly one of their two callbacks
+    """
+
+    memory_text = "not enough memory for this operation"
+
+    def __init__(self, fn: Callable[[Callable[[int, int], None], Callable[[], bool]], Any], *,
+                 context: QtCore.QObject | None = None,
+                 on_finished: Callable[[Any], None] | None = None,
+                 on_failed: Callable[[str], None] | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
+        # Owned by the application, deleted (in the GUI thread) once its last signal was delivered: the
+        # worker never emits from a deleted object and Python never frees it from the pool thread. The
+        # callbacks go through a relay owned by ``context``: when the context widget is destroyed first
+        # (window closed mid-job), Qt disconnects the relay and nothing is called.
+        self._relay_alive = False  # before the base connects _mark_done, which reads it
+        super().__init__(fn, QtCore.QCoreApplication.instance())
+        if context is not None:
+            relay = _JobRelay(context, self, on_finished, on_failed, on_progress)
+            self._relay_alive = True
+            relay.destroyed.connect(self._relay_gone)
+            self.finished.connect(relay.finished)
+            self.failed.connect(relay.failed)
+            self.cancelled.connect(relay.failed)
+            self.progressed.connect(relay.progressed)
+
+    def _mark_done(self, *_args) -> None:
+        self.done = True
+        # Deleting the sender cancels its queued signals that were not delivered yet (Qt 6), so while a
+        # relay still has to forward the result, the relay deletes the job after forwarding.
+        if not self._relay_alive:
+            self.deleteLater()
+
+    def _relay_gone(self, *_args) -> None:
+        self._relay_alive = False
+        if self.done:
+            self.deleteLater()
+
+
+class _JobRelay(QtCore.QObject):
+    """Forwards a job's signals to plain callables for as long as its parent (the context) lives."""
+
+    def __init__(self, parent: QtCore.QObject, job: BackgroundJob, on_finished, on_failed, on_progress) -> None:
+        super().__init__(parent)
+        self._job = job
+        self._on_finished, self._on_failed, self._on_progress = on_finished, on_failed, on_progress
+
+    def _done(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job._relay_alive = False
+            job.deleteLater()
+        self.deleteLater()
+
+    @QtCore.Slot(object)
+    def finished(self, result) -> None:
+        try:
+            if self._on_finished is not None:
+                self._on_finished(result)
+        finally:
+            self._done()
+
+    @QtCore.Slot(str)
+    def failed(self, message: str) -> None:
+        try:
+            if self._on_failed is not None:
+                self._on_failed(message)
+        finally:
+            self._done()
+
+    @QtCore.Slot(int, int)
+    def progressed(self, done: int, total: int) -> None:
+        if self._on_progress is not None:
+            self._on_progress(done, total)
+
+
+__all__ = ["PoolJob", "CallableJob", "LoadJob", "BackgroundJob", "start_in_pool", "one_line"]

@@ -7,7 +7,7 @@ NIfTI (``.nii``/``.nii.gz``), DICOM file / multi-frame / series folder. Bad inpu
 Writers (:mod:`workbench.io.writers`): atomic :func:`write_png`, :func:`write_tiff`, :func:`write_nifti`.
 """
 from .atomic import atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
-from .dicom import SeriesInfo, list_dicom_series
+from .dicom.scan import SeriesInfo, list_dicom_series
 from .reader import read_image, sniff_format
 from .writers import volume_affine, write_nifti, write_png, write_tiff
 

@@ -6,7 +6,9 @@ from pathlib import Path
 from ..core.errors import ImageReadError
 from ..core.image import ImageVolume
 from ._common import CancelFn, ProgressFn, check_cancel, first_line, report, resolve_max_pixels
-from . import dicom, raster, volume
+from . import raster, volume
+from .dicom.header import has_dicom_preamble
+from .dicom.volume import read_dicom_file, read_dicom_folder
 
 # Suffixes tried as DICOM without the 128-byte preamble + "DICM" (legacy / stripped files).
 _DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima"}
@@ -29,7 +31,7 @@ def sniff_format(path: str | Path) -> str:
         raise ImageReadError(f"cannot open ({first_line(exc)})", path=path) from exc
     # DICOM first: its 128-byte preamble is free-form and may itself look like a TIFF header
     # (dual-personality files), so "DICM" at offset 128 wins over any magic at offset 0.
-    if dicom.has_dicom_preamble(head):
+    if has_dicom_preamble(head):
         return "dicom"
     if head.startswith(raster.PNG_MAGIC):
         return "png"
@@ -93,12 +95,12 @@ def read_image(path: str | Path, *, max_pixels: int | None = None, series_uid: s
     check_cancel(cancel, path)
     fmt = sniff_format(path)
     if fmt == "folder":
-        return dicom.read_dicom_folder(path, max_pixels=limit, series_uid=series_uid, progress=progress,
+        return read_dicom_folder(path, max_pixels=limit, series_uid=series_uid, progress=progress,
                                        cancel=cancel)
     if fmt == "dicom":
-        return dicom.read_dicom_file(path, max_pixels=limit, progress=progress, cancel=cancel)
+        return read_dicom_file(path, max_pixels=limit, progress=progress, cancel=cancel)
     if fmt == "dicom-nopreamble":
-        return dicom.read_dicom_file(path, max_pixels=limit, force=True, progress=progress, cancel=cancel)
+        return read_dicom_file(path, max_pixels=limit, force=True, progress=progress, cancel=cancel)
     if fmt == "tiff":
         vol = raster.read_tiff(path, limit)
     elif fmt == "npy":

@@ -8,17 +8,18 @@ calls them in order and docks each result in ``dock.property("default_area")`` (
 ``main_window.show_error(message)`` / ``main_window.show_status(message)``. Give the dock a stable
 ``objectName`` so the saved dock layout restores it.
 
-Adding a panel is one line here, e.g. ``models_panel.create_dock`` for the Models dock.
+Adding a panel is one line here, e.g. ``models_panel.create_dock`` for the Models dock. A dock of several
+jobs is a package (``models/``, ``tools/``) whose ``panel`` module holds ``create_dock``.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from ..qt import QtWidgets
-from . import histogram_panel, layers_panel, results_panel
-from . import measure_panel, tools_panel  # issue 5: Tools and Measurements docks
-from . import models_panel  # issue 4: Models dock
+from . import histogram_panel, layers_panel, measure_panel, results_panel
 from .base import make_dock
+from .models import panel as models_panel
+from .tools import panel as tools_panel
 
 PanelFactory = Callable[[QtWidgets.QMainWindow], QtWidgets.QDockWidget]
 

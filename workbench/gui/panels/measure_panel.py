@@ -13,8 +13,9 @@ import numpy as np
 
 from ...core.errors import WorkbenchError
 from ...processing import LabelStats, measure_labels, roi_histogram, write_csv
-from ..editing_tools import BackgroundJob, known_spacing, scalar_volume
-from ..qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
+from ..qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
+from ..tools.editing import known_spacing, scalar_volume
+from ..workers import BackgroundJob
 from .base import make_dock
 
 DEBOUNCE_MS = 400

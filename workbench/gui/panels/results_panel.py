@@ -8,7 +8,7 @@ from ...inference.results import (ClassificationResult, DetectionResult, Restora
                                   SegmentationResult)
 from ..display import line_profile
 from ..qt import QtWidgets, Qt, pg
-from ..tools import ProfileLineTool
+from ..tools.base import ProfileLineTool
 from .base import make_dock
 
 _TASK_OF = {ClassificationResult: "classification", SegmentationResult: "segmentation",

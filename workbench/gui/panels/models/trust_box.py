@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import html
 
-from ...core.errors import WorkbenchError
-from ...inference.spec import PluginSpec
-from ..qt import QtWidgets
+from ....core.errors import WorkbenchError
+from ....inference.spec import PluginSpec
+from ...qt import QtWidgets
 
 _STYLE = ("QCheckBox::indicator { width: 11px; height: 11px; border: 1px solid #7d8087; border-radius: 2px; }"
           "QCheckBox::indicator:checked { background: #c0392b; border-color: #c0392b; }")
@@ -19,7 +19,7 @@ _STYLE = ("QCheckBox::indicator { width: 11px; height: 11px; border: 1px solid #
 
 def warning_text(spec: PluginSpec) -> str:
     """What the confirmation says: which code runs, with whose rights, and when the trust ends."""
-    from ...inference.trust import _code_files
+    from ....inference.trust import _code_files
 
     files = [p.relative_to(spec.folder).as_posix() for p in _code_files(spec.folder)]
     return (f"<b>{html.escape(spec.name)}</b> ships Python code ({html.escape(', '.join(files) or 'none')}) "
@@ -52,7 +52,7 @@ class TrustCheckBox(QtWidgets.QCheckBox):
 
     def refresh(self) -> None:
         """Show the recorded state (hashes the plugin only when a record for it exists)."""
-        from ...inference.trust import trust_state
+        from ....inference.trust import trust_state
 
         try:
             state = trust_state(self.spec, self._mw.settings)
@@ -71,7 +71,7 @@ class TrustCheckBox(QtWidgets.QCheckBox):
         self.state = state
 
     def _on_toggled(self, on: bool) -> None:
-        from ...inference.trust import trust_plugin, untrust_plugin
+        from ....inference.trust import trust_plugin, untrust_plugin
 
         save = getattr(self._mw, "_persist", True)  # screenshots and tests run with persist=False
         try:

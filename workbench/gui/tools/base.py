@@ -29,10 +29,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .qt import QtCore, QtGui, QtWidgets, Qt
+from ..qt import Qt, QtCore, QtGui, QtWidgets
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .canvas import CanvasWidget
+    from ..canvas import CanvasWidget
 
 
 @dataclass(frozen=True)
