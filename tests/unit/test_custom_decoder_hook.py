@@ -159,3 +159,19 @@ def test_unknown_settings_key_is_reported_once_with_the_file(capsys):
     assert settings.theme == "light"
     save_settings(settings)  # the misspelt key is kept for the user to fix, not dropped
     assert json.loads(path.read_text())["trusted_plugin"] == ["x"]
+
+
+def test_classification_scores_keep_one_length_across_slices(tmp_path):
+    code = "def decode(o, ctx):\n    return [0.5] * (2 + ctx.slice_index)\n"
+    folder = _plugin(tmp_path, "classification", code)
+    with pytest.raises(InferenceError, match=r"of plugin hook on slice 1: returned scores \(3,\), \(2,\) before"):
+        predict(folder, _gray(n=2), settings=_trusted(folder))
+
+    # another image may give another shape (restoration of another size)
+    code = "import numpy as np\ndef decode(o, ctx):\n    return np.zeros(ctx.source_hw, np.uint8)\n"
+    folder = _plugin(tmp_path, "restoration", code, name="resto")
+    from workbench.inference.run import Engine
+
+    engine = Engine(folder, settings=_trusted(folder))
+    assert predict(engine, _gray(8, 8)).image.data.shape == (1, 8, 8)
+    assert predict(engine, _gray(6, 10)).image.data.shape == (1, 6, 10)

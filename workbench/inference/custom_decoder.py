@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -177,6 +178,8 @@ class CustomDecoder:
     def __init__(self, spec: PluginSpec, function: Callable[[dict[str, np.ndarray], DecodeContext], Any]) -> None:
         self.spec = spec
         self.function = function
+        self._image: weakref.ref | None = None  # the image of the slices decoded so far
+        self._shape: tuple[int, ...] | None = None
 
     def _fail(self, problem: str, ctx: DecodeContext) -> InferenceError:
         where = f" on slice {ctx.slice_index}" if ctx.image.n_slices > 1 else ""
@@ -194,7 +197,14 @@ class CustomDecoder:
         except (Exception, SystemExit) as exc:  # noqa: BLE001
             raise self._fail(f"raised {type(exc).__name__}: {exc}", ctx) from exc
         try:
-            return _VALIDATORS[self.spec.task](value, ctx)
+            checked = _VALIDATORS[self.spec.task](value, ctx)
+            if self.spec.task in ("classification", "restoration"):  # an image's slices are stacked
+                same_image = self._image is not None and self._image() is ctx.image
+                if same_image and checked.shape != self._shape:
+                    what = "scores" if self.spec.task == "classification" else "shape"
+                    raise DecoderReturnError(f"returned {what} {checked.shape}, {self._shape} before")
+                self._image, self._shape = weakref.ref(ctx.image), checked.shape
+            return checked
         except DecoderReturnError as exc:
             raise self._fail(str(exc), ctx) from None
 
