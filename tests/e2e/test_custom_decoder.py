@@ -260,3 +260,15 @@ def test_batch_other_images_unaffected(example, tmp_path, capsys):
     assert rows["bad.png"]["status"] == "error" and rows["a.png"]["status"] == rows["c.png"]["status"] == "ok"
     assert _detections(tmp_path / "out", "a") == _detections(tmp_path / "out", "c") == EXPECTED
     assert not (tmp_path / "out" / "bad.json").exists()
+
+
+def test_installed_plugin_is_trusted_by_id_command(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "plugins"
+    _build_example(root / "anchor-free")
+    monkeypatch.setenv("WORKBENCH_PLUGINS_DIR", str(root))
+    img = str(root / "anchor-free" / "sample.png")
+    assert main(["predict", "-m", "anchor-free-example", img, "-o", str(tmp_path / "o")]) == 2
+    assert "run `workbench models trust anchor-free-example`" in _one_error_line(capsys.readouterr().err)
+    assert main(["models", "trust", "anchor-free-example"]) == 0
+    assert main(["predict", "-m", "anchor-free-example", img, "-o", str(tmp_path / "o")]) == 0
+    assert _detections(tmp_path / "o") == EXPECTED
