@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..core.errors import InferenceError, PluginError
+from ..core.errors import InferenceError
 from ..core.image import ImageVolume
 from ..core.labels import default_color
 from ..core.settings import Settings
