@@ -1,4 +1,5 @@
-"""``workbench models list`` / ``check PATH`` / ``trust PLUGIN`` / ``untrust PLUGIN``."""
+"""``workbench models list`` / ``workbench models check PATH`` / ``workbench models import MODEL.onnx -o DIR``
+/ ``workbench models trust PLUGIN`` / ``workbench models untrust PLUGIN``."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "the manifest with the graph and smoke-run its sample")
     p_check.add_argument("path", metavar="PATH", help="plugin folder, its plugin.yaml, or an installed id")
     p_check.add_argument("--provider", default="auto", choices=("auto", "cpu", "cuda"))
+    from ._models_import import add_import_parser  # models import: its own module
+
+    add_import_parser(sub)
     # trust / untrust of plugin code (issue 21): workbench/commands/_trust_cli.py
     from ._trust_cli import add_trust_parsers
 
@@ -31,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(args)
+    if args.action == "import":
+        from ._models_import import run_import
+
+        return run_import(args)
     if args.action in ("trust", "untrust"):
         from ._trust_cli import run_trust
 

@@ -12,6 +12,7 @@ from ..core.settings import Settings, config_dir, save_settings
 from ..inference.results import RestorationResult, SegmentationResult
 from .canvas import CanvasWidget
 from .display import slice_position_text
+from . import import_model_dialog
 from .panels import PANEL_FACTORIES
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from .session_controller import SessionController
@@ -123,6 +124,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         self._build_docks()
         self._build_menus()
+        import_model_dialog.install(self)  # File > Import model… (issue 13)
 
         self.document.image_changed.connect(self._on_image_changed)
         self.document.results_changed.connect(self._on_results_changed)
@@ -374,6 +376,8 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
+        if import_model_dialog.handle_drop(self, paths):  # a dropped .onnx opens the import dialog
+            return
         self.open_paths(paths)
 
     # -- recent files -----------------------------------------------------------------------------
