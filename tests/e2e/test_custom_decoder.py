@@ -11,10 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx_factory as F
 import pytest
 import yaml
 
-import onnx_factory as F
 from workbench.cli import main
 from workbench.core.settings import load_settings, settings_path
 from workbench.inference.session import clear_session_cache

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx_factory as F
 import pytest
 
-import onnx_factory as F
 from workbench.core.errors import InferenceError, PluginError
 from workbench.core.image import ImageVolume
-from workbench.core.settings import Settings, load_settings, save_settings, settings_path
+from workbench.core.settings import Settings, load_settings, settings_path
 from workbench.inference.run import predict
 from workbench.inference.session import clear_session_cache
 from workbench.inference.spec import load_plugin
 from workbench.inference.trust import content_hash, trust_plugin, trust_state
+from workbench.io.settings_file import save_settings
 
 
 @pytest.fixture(autouse=True)

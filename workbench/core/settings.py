@@ -86,14 +86,6 @@ def load_settings(path: Path | None = None) -> Settings:
         raise WorkbenchError(f"invalid settings file ({detail})", path=path) from exc
 
 
-def save_settings(settings: Settings, path: Path | None = None) -> None:
-    """Write settings atomically."""
-    from ..io.atomic import atomic_write_text
-
-    path = path or settings_path()
-    atomic_write_text(path, settings.model_dump_json(indent=2))
-
-
 _WARNED: set[tuple[str, str]] = set()
 _WARNED_LOCK = threading.Lock()
 

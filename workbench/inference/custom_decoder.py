@@ -25,9 +25,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.errors import CancelledError, InferenceError, WorkbenchError
+from ..core.results import Detection
 from ..core.settings import Settings, load_settings
 from .decoders import DecodeContext, cast_like, finish_detections, to_xyxy
-from .results import Detection, DetectionCandidates
+from .results import DetectionCandidates
 from .spec import PluginSpec, _display
 from .trust import is_trusted, untrusted_message
 
@@ -194,7 +195,7 @@ class CustomDecoder:
         except WorkbenchError as exc:  # ctx.error(...) raised by the decoder: its own message
             raise self._fail(exc.reason, ctx) from exc
         # the plugin's code can raise anything (sys.exit included): it is the plugin's fault, one line
-        except (Exception, SystemExit) as exc:  # noqa: BLE001
+        except (Exception, SystemExit) as exc:
             raise self._fail(f"raised {type(exc).__name__}: {exc}", ctx) from exc
         try:
             checked = _VALIDATORS[self.spec.task](value, ctx)
@@ -224,9 +225,9 @@ def _import(spec: PluginSpec, source: bytes) -> Callable:
     try:
         code = compile(source, str(path), "exec", dont_inherit=True)
         sys.modules[unique] = module
-        exec(code, module.__dict__)  # noqa: S102 -- the user trusted exactly these bytes
+        exec(code, module.__dict__)
     # the plugin's code can raise anything while importing: report it as the plugin's fault
-    except (Exception, SystemExit) as exc:  # noqa: BLE001
+    except (Exception, SystemExit) as exc:
         sys.modules.pop(unique, None)
         raise spec.error("output.decoder", f"importing {path.name} failed: {type(exc).__name__}: {exc}") from exc
     func = getattr(module, func_name, None)

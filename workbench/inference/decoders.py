@@ -25,9 +25,10 @@ import numpy as np
 from ..core.errors import InferenceError
 from ..core.image import ImageVolume
 from ..core.labels import default_color
+from ..core.results import Detection
 from ..core.settings import Settings
 from .preprocess import PreparedPlane, luma_to_rgb, resize_plane
-from .results import Detection, DetectionCandidates  # noqa: F401 (re-exported for plugin authors)
+from .results import DetectionCandidates  # noqa: F401 (re-exported for plugin authors)
 from .spec import PluginSpec
 
 
@@ -457,7 +458,7 @@ class RestorationDecoder:
         th, tw = ctx.model_hw
         s = spec.output.scale
         if hwc.shape[:2] != (th * s, tw * s):
-            fy, fx = hwc.shape[0] / th, hwc.shape[1] / tw
+            fy = hwc.shape[0] / th
             raise spec.error("output.scale", f"model output is {hwc.shape[0]}x{hwc.shape[1]} for a {th}x{tw} "
                                              f"input ({fy:g}x), the manifest says scale {s}")
         if spec.output.residual:

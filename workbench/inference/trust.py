@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import PluginError
-from ..core.settings import Settings, TrustedPlugin, load_settings, save_settings, settings_path
+from ..core.settings import Settings, TrustedPlugin, load_settings, settings_path
+from ..io.settings_file import save_settings
 from .spec import MANIFEST_NAME, PluginSpec, _display, file_sha256
 
 
