@@ -48,6 +48,8 @@ def _weight_files(spec: PluginSpec) -> list[Path]:
     found = {spec.model_path}
     found.update(p for p in folder.rglob("*") if p.suffix.lower() in WEIGHT_SUFFIXES and p.is_file()
                  and "__pycache__" not in p.parts)
+    # files the manifest lists as the graph's external data (model.external_data), whatever their names
+    found.update(p for p in (folder / name for name in spec.model.external_data) if p.is_file())
     return sorted(found)
 
 
