@@ -180,3 +180,23 @@ def test_import_keeps_file_values_on_an_empty_label_map_and_checks_the_shape():
     assert doc.labels.labels[1].name == "a" and doc.labels.data[0, 2, 2] == 40000
     with pytest.raises(ProcessingError, match="does not match"):
         import_mask(doc.labels, np.zeros((1, 4, 4), np.uint16), [])
+
+
+def test_nifti_cut_from_a_dicom_series_lands_back_on_its_voxels(tmp_path):
+    """The DICOM reader's affine and the NIfTI reader's agree: a NIfTI holding a crop of the label map (another
+    grid: shape and origin differ) is resampled back onto exactly the voxels it came from."""
+    fixtures.write_dicom_series(tmp_path / "ct", n=5, rows=16, cols=12)
+    image = read_image(tmp_path / "ct")
+    labels = np.zeros(image.shape, np.uint16)
+    labels[1:4, 3:9, 2:7] = 2
+    labels[4, 10:14, 5:11] = 513
+    affine = np.asarray(image.metadata["affine"], float)
+    shift = np.eye(4)
+    shift[:3, 3] = (2, 1, 0)  # the crop starts at display voxel x 2, y 1
+    crop = np.transpose(labels, (2, 1, 0))[2:, 1:, :]
+    got = read_mask(_nifti(tmp_path / "crop.nii.gz", crop, affine @ shift), image)
+    assert got.notes and "resampled" in got.notes[0]
+    expected = labels.copy()
+    expected[:, :1, :] = 0
+    expected[:, :, :2] = 0
+    assert np.array_equal(got.data, expected)
