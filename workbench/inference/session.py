@@ -20,6 +20,8 @@ import numpy as np
 
 from ..core.errors import InferenceError, PluginError
 from ..core.settings import Settings, load_settings
+from . import gpu
+from .iobinding import bind_on_device
 from .spec import PluginSpec, verify_sha256
 
 CPU = "CPUExecutionProvider"
@@ -60,13 +62,15 @@ def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
     ----------
     requested : list of str
         The plugin's ``runtime.providers``.
-    choice : {"auto", "cpu", "cuda"}
+    choice : {"auto", "cpu", "cuda", "tensorrt"}
         ``auto``: the plugin's list filtered by ``onnxruntime.get_available_providers()``; ``cpu``: CPU
         only; ``cuda``: CUDA then CPU (an error when this onnxruntime has no CUDA provider).
     """
     available = _ort().get_available_providers()
     if choice == "cpu":
         return [CPU]
+    if choice == "tensorrt":  # only on request (gpu.tensorrt_allowed); CUDA and CPU behind it
+        return [p for p in (gpu.TENSORRT, CUDA) if p in available] + [CPU]
     if choice == "cuda":
         if CUDA not in available:
             raise PluginError(f"--provider cuda: CUDAExecutionProvider is not available in this onnxruntime "
@@ -74,7 +78,7 @@ def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
                               "see `workbench doctor`")
         return [CUDA, CPU]
     if choice != "auto":
-        raise PluginError(f"--provider {choice}: expected auto, cpu or cuda")
+        raise PluginError(f"--provider {choice}: expected auto, cpu, cuda or tensorrt")
     chosen = [p for p in requested if p in available and p != CPU]
     return list(dict.fromkeys(chosen)) + [CPU]
 
@@ -279,7 +283,7 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
     """
     settings = settings if settings is not None else load_settings()
     threads = settings.intra_op_threads
-    providers = resolve_providers(spec.runtime.providers, provider)
+    providers = gpu.apply_provider_policy(resolve_providers(spec.runtime.providers, provider), provider, settings)
     key = (str(spec.model_path), spec.model.sha256, tuple(providers), threads, spec.input.model_dump_json(),
            spec.output.name, spec.output.boxes, spec.output.scores)
     with _CACHE_LOCK:
@@ -287,13 +291,13 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
             _CACHE.move_to_end(key)
             return _CACHE[key]
         verify_sha256(spec)  # before any session exists: a tampered file never gets loaded
-        ort = _ort()
         t0 = time.perf_counter()
         try:
-            session = ort.InferenceSession(str(spec.model_path), sess_options=session_options(threads),
-                                           providers=providers)
+            session = gpu.create_session(str(spec.model_path), session_options(threads), providers, settings)
         except _ort_errors() as exc:
             raise spec.error("model.file", _load_message(spec, exc)) from exc
+        gpu.check_requested(provider, session.get_providers()[0])
+        session = bind_on_device(session)  # CUDA: tiles/slices reuse device buffers (inference/iobinding.py)
         info, names, shapes = check_graph(spec, session)
         meta = session.get_modelmeta()
         model = LoadedModel(spec=spec, session=session, provider=session.get_providers()[0],

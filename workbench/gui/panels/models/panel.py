@@ -8,7 +8,8 @@ from ....inference.spec import PluginSpec
 from ...inference_worker import InferenceJob, RunRequest
 from ...qt import Qt, QtCore, QtWidgets
 from ..base import make_dock
-from .cards import ElidedLabel, PluginCard, model_card_html, model_card_tooltip, short_provider
+from .cards import ElidedLabel, PluginCard, model_card_html, model_card_tooltip
+from .gpu_badge import provider_badge
 from .runs import RunsSection
 
 
@@ -212,8 +213,7 @@ class ModelsPanel(RunsSection, QtWidgets.QWidget):
         elif plugin_id in self._failures:
             card.set_provider_state("error", "error", self._failures[plugin_id])
         elif plugin_id in self._providers:
-            card.set_provider_state("ready", short_provider(self._providers[plugin_id]),
-                                    f"Session runs on {self._providers[plugin_id]}")
+            card.set_provider_state(*provider_badge(card.spec.runtime.providers, self._providers[plugin_id]))
         else:
             card.set_provider_state("idle", "not loaded")
 
