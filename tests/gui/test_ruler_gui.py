@@ -80,3 +80,17 @@ def test_ruler_drawn_by_mouse_measures_the_phantom_and_edits_undo_and_save(windo
     assert store.rulers == [] and section.lengths() == [] and section.layer.texts() == []
     section.ruler_button.click()
     assert canvas.tool is not section.tool
+
+
+def test_tool_previews_are_drawn_in_image_coordinates(window, qtbot, load, phantom):
+    """canvas.add_preview_item: a preview line at image (10, 10) is shown where image pixel (10, 10) is."""
+    from workbench.gui.qt import QtWidgets
+
+    load(window, qtbot, phantom)
+    canvas = window.canvas
+    line = QtWidgets.QGraphicsLineItem(10, 10, 90, 10)
+    canvas.add_preview_item(line)
+    start = canvas.view.vb.mapViewToScene(QtCore.QPointF(10, 10))
+    assert line.mapToScene(QtCore.QPointF(10, 10)) == start
+    canvas.clear_preview()
+    assert line.scene() is None

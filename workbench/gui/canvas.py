@@ -174,7 +174,9 @@ class CanvasWidget(QtWidgets.QWidget):
 
     def add_preview_item(self, item: QtWidgets.QGraphicsItem) -> None:
         """Show a tool's preview item (image coordinates) above everything else."""
-        self._preview.addToGroup(item)
+        # parented, not addToGroup: addToGroup keeps the item's *scene* position, which put a new item's
+        # image coordinates on screen pixels (a preview drawn off the image at any zoom but 1:1)
+        item.setParentItem(self._preview)
 
     def add_overlay_item(self, item: QtWidgets.QGraphicsItem, z: float) -> None:
         """Show a dock's overlay item (image coordinates) at stacking order ``z`` (labels 2, detections 3,
