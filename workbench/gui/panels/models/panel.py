@@ -240,7 +240,8 @@ class ModelsPanel(RunsSection, QtWidgets.QWidget):
         self.card_label.setVisible(spec is not None)
         stack = image is not None and image.n_slices > 1
         self.run_image_button.setVisible(not stack)
-        self.run_slice_button.setVisible(stack)
+        volumetric = spec is not None and spec.input.is_volumetric  # 3-D models run on the whole volume
+        self.run_slice_button.setVisible(stack and not volumetric)
         self.run_stack_button.setVisible(stack)
         enabled = spec is not None and image is not None
         for button in (self.run_image_button, self.run_slice_button, self.run_stack_button):

@@ -47,6 +47,8 @@ class RunsSection:
         if scope not in ("image", "slice", "stack"):
             raise ValueError(f"scope must be image|slice|stack, got {scope!r}")
         slices = [int(self._mw.view_state.slice_index)] if scope == "slice" and image.n_slices > 1 else None
+        if spec.input.is_volumetric:
+            slices = None  # a 3-D model sees the whole volume (double-click and drop included)
         self._queue.append(RunRequest(spec, image, slices, reason))
         self._start_next()
 
