@@ -115,8 +115,10 @@ def ct_with_seg(tmp_path):
     labels = np.zeros(image.shape, np.uint16)
     labels[1, 2:6, 3:7] = 4
     labels[2:4, 8:12, 1:5] = 9
+    # a SEG as a PACS or a colleague has it: identified, referencing the series' own UIDs (a de-identified
+    # SEG references remapped UIDs and cannot be matched to the identified series)
     seg = write_dicom_seg(tmp_path / "seg.dcm", labels, image, names={4: "liver", 9: "lesion"},
-                          colors={4: "#ff0000", 9: "#00c000"})
+                          colors={4: "#ff0000", 9: "#00c000"}, keep_identity=True)
     return image, labels, seg
 
 
