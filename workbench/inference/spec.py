@@ -20,10 +20,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ..core.errors import PluginError
+from .promptable.contract import PromptSpec, check_prompt_spec
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "plugin.yaml"
-TASKS = ("classification", "segmentation", "detection", "restoration")
+TASKS = ("classification", "segmentation", "detection", "restoration", "promptable")
 DETECTION_FORMATS = ("yolov8", "yolov5", "yolox", "boxes_scores")
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".nii", ".nii.gz", ".npy")
 
@@ -200,7 +201,7 @@ class PluginSpec(_Strict):
     id: str = Field(pattern=r"^[a-z0-9-]+$")
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
-    task: Literal["classification", "segmentation", "detection", "restoration"]
+    task: Literal["classification", "segmentation", "detection", "restoration", "promptable"]
     description: str = ""
     model: ModelFile
     input: InputSpec = Field(default_factory=InputSpec)
@@ -208,6 +209,8 @@ class PluginSpec(_Strict):
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
     meta: dict[str, Any] = Field(default_factory=dict)
     sample: str | None = None  # an image for `models check` smoke runs; default: sample.* in the folder
+    # -- promptable segmentation (task: promptable; issue 14): see inference/promptable/contract.py
+    prompt: PromptSpec | None = None
 
     _folder: Path = PrivateAttr(default=Path("."))
     _manifest: Path = PrivateAttr(default=Path(MANIFEST_NAME))
@@ -380,6 +383,7 @@ def _check_files(spec: PluginSpec) -> None:
 
 def _check_task(spec: PluginSpec) -> None:
     inp, out, task = spec.input, spec.output, spec.task
+    check_prompt_spec(spec)  # promptable segmentation (inference/promptable/contract.py)
     if inp.resize == "tile":
         if task not in ("segmentation", "restoration"):
             raise spec.error("input.resize", f"tile is only for segmentation and restoration, not {task}")
