@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ProcessingError
+from ._prompt_cli import add_prompt_arguments, parse_prompt, prompt_mask
 
 NAME = "segment"
 HELP = "classic segmentation of an image (threshold, region grow, islands, morphology), steps in order"
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connectivity", type=int, default=None, choices=[4, 8, 6, 18, 26],
                         help="4/8: per plane; 6/18/26: through the stack (default 8 on a plane, 26 on a stack)")
     parser.add_argument("--value", type=int, default=1, help="label value written for the mask (default 1)")
+    add_prompt_arguments(parser)  # --click/--box -m PLUGIN: a promptable model's mask (commands/_prompt_cli.py)
     parser.set_defaults(steps=None)
 
 
@@ -143,7 +145,7 @@ def parse_radius(text: str, option: str) -> tuple[float, str]:
 
 # -- the pipeline ---------------------------------------------------------------------------------
 def run_steps(image: np.ndarray, steps: list[tuple[str, Any]], *, spacing: tuple[float, float, float] | None,
-              connectivity: int | None = None) -> np.ndarray:
+              connectivity: int | None = None, initial: np.ndarray | None = None) -> np.ndarray:
     """Apply the parsed ``steps`` to a scalar ``(z, y, x)`` image; returns the final bool mask.
 
     ``spacing`` is ``None`` when unknown. Steps are ``(name, raw text)`` as the command line gave them.
@@ -153,7 +155,7 @@ def run_steps(image: np.ndarray, steps: list[tuple[str, Any]], *, spacing: tuple
     plane = image.shape[0] == 1
     img = image[0] if plane else image
     sp = None if spacing is None else (tuple(spacing[1:]) if plane else tuple(spacing))
-    mask: np.ndarray | None = None
+    mask: np.ndarray | None = None if initial is None else (initial[0] if plane else initial)
 
     def need_mask(step: str) -> np.ndarray:
         if mask is None:
@@ -239,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
     from ..processing import to_scalar
 
     steps = list(args.steps or [])
-    if not steps:
+    prompt = parse_prompt(args)  # --click/--box -m PLUGIN
+    if not steps and prompt is None:
         raise ProcessingError("segment: give at least one step (--threshold, --grow, ...)")
     # Check every step's syntax before reading the image, so a typo fails fast.
     for name, raw in steps:
@@ -259,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
     vol = read_image(args.image)
     image = to_scalar(vol.data)
     spacing = vol.spacing if vol.spacing_known else None
-    mask = run_steps(image, steps, spacing=spacing, connectivity=args.connectivity)
+    initial = prompt_mask(args, vol, prompt) if prompt is not None else None
+    mask = run_steps(image, steps, spacing=spacing, connectivity=args.connectivity, initial=initial)
     dtype = np.uint8 if args.value <= 255 else np.uint16
     labels = mask.astype(dtype) * dtype(args.value)
     _write(out, labels, vol)
