@@ -75,3 +75,12 @@ def test_errors_are_one_line(tmp_path, capsys, fixture, argv, message):
     code, io = run_cli(capsys, "segment", img, *argv, "-o", tmp_path / "m.png")
     assert code == 2 and message in io.err and "Traceback" not in io.err
     assert len(io.err.strip().splitlines()) == 1
+
+
+def test_models_check_and_predict_on_a_promptable_plugin(tmp_path, capsys, fixture):
+    _, plugin = fixture
+    code, io = run_cli(capsys, "models", "check", plugin)
+    assert code == 0, io.err
+    assert "session   ok  channels" in io.out and "smoke run ok  synthetic 128x128 disk" in io.out
+    code, io = run_cli(capsys, "predict", "-m", plugin, tmp_path / "img.png", "-o", tmp_path / "out")
+    assert code == 2 and "tiny-click is a promptable model: run it with `workbench segment" in io.err

@@ -59,3 +59,34 @@ def prompt_mask(args: argparse.Namespace, vol, prompt: Prompt) -> np.ndarray:
     mask = np.zeros((vol.n_slices,) + vol.plane_shape, bool)
     mask[index] = result.mask
     return mask
+
+
+def check_promptable(spec, args: argparse.Namespace, settings) -> int:
+    """``models check`` of a promptable plugin: sessions, then one click at the sample's centre."""
+    from ..core.errors import WorkbenchError
+    from ..core.image import ImageVolume
+    from ..inference.promptable.prompts import Click
+    from ..inference.promptable.run import PromptSession
+
+    session = PromptSession(spec, provider=args.provider or "auto", threads=settings.intra_op_threads)
+    names = [i.name for i in session.model.get_inputs()]
+    extra = f" + decoder {spec.prompt.decoder.file}" if session.decoder is not None else ""
+    print(f"session   ok  {spec.prompt.kind}: inputs {', '.join(repr(n) for n in names)}{extra}")
+    sample = spec.sample_path
+    if sample is not None:
+        from ..io import read_image
+
+        image, what = read_image(sample, max_pixels=settings.max_pixels), sample.name
+    else:
+        yy, xx = np.mgrid[0:128, 0:128]
+        image, what = ImageVolume(((np.hypot(yy - 64, xx - 64) < 30) * 200 + 20).astype(np.uint8)), \
+            "synthetic 128x128 disk (no sample in the plugin folder)"
+    z = image.n_slices // 2
+    h, w = image.plane_shape
+    try:
+        result = session.predict(image, Prompt([Click(w // 2, h // 2)]), index=z)
+    except WorkbenchError as exc:
+        raise WorkbenchError(f"smoke run on {what} failed: {exc}") from exc
+    print(f"smoke run ok  {what}: click at {w // 2},{h // 2} -> {int(result.mask.sum())} px (encoder "
+          f"{result.encoder_ms:.1f} ms, decoder {result.decoder_ms:.1f} ms)")
+    return 0
