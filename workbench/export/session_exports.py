@@ -206,13 +206,21 @@ def export_reports(session: Session, out_dir: str | Path, *, formats: tuple[str,
         items.append((f"{stem}_labels", label_map_result(session)))
     for i, result in enumerate(session.results, start=1):
         items.append((f"{stem}_{i}_{result.info.plugin_id}", result))
-    if not items:
+    heatmaps = list(getattr(session, "heatmaps", None) or [])  # issue 17: saliency / uncertainty maps
+    if not items and not heatmaps:
         raise ExportError("nothing to report: the label map is empty and there are no model results",
                           path=session.path)
     written: list[Path] = []
     for item_stem, result in items:
         files = write_report(result, session.image, out_dir, item_stem, formats=formats, show_name=show_name)
         written += list(files.values())
+    if heatmaps:
+        from .heatmap_report import write_heatmap_report
+
+        for j, (expl, _style) in enumerate(heatmaps, start=1):
+            written += list(write_heatmap_report(expl, session.image, out_dir, f"{stem}_heatmap{j}_{expl.method}",
+                                                 formats=formats, image_label=stem if show_name else "image 1"
+                                                 ).values())
     # no provenance sidecar here: reports are de-identified and never name the source file; each report
     # carries the plugin id, version, sha256 and provider itself
     return written

@@ -13,6 +13,7 @@ from ..inference.results import RestorationResult, SegmentationResult
 from .canvas import CanvasWidget
 from .display import slice_position_text
 from . import import_model_dialog
+from .explain_action import install_explain
 from .panels import PANEL_FACTORIES
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from .session_controller import SessionController
@@ -136,6 +137,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
         self.canvas.cursor_moved.connect(self.cursor_label.setText)
         self._update_undo_actions()
+        install_explain(self)  # issue 17: the Explain section (heat maps) of the Results dock
         self.resize(1400, 900)
         if restore_layout:
             self._restore_layout()

@@ -190,6 +190,15 @@ class OutputSpec(_Strict):
         return value
 
 
+class ExplainSpec(_Strict):
+    """``explain:`` (optional; classification): what Grad-CAM needs -- a graph output holding the last
+    feature map before global average pooling, and the class weights of the linear layer after it."""
+
+    feature_map: str = Field(min_length=1)  # graph output name, (1, K, h, w) NCHW or (1, h, w, K) NHWC
+    class_weights: str = Field(min_length=1)  # .npy file of the plugin folder, (n_classes, K)
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+
+
 class RuntimeSpec(_Strict):
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
 
@@ -207,6 +216,7 @@ class PluginSpec(_Strict):
     input: InputSpec = Field(default_factory=InputSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    explain: ExplainSpec | None = None  # issue 17: Grad-CAM inputs, see docs/PLUGINS.md
     meta: dict[str, Any] = Field(default_factory=dict)
     sample: str | None = None  # an image for `models check` smoke runs; default: sample.* in the folder
     # -- promptable segmentation (task: promptable; issue 14): see inference/promptable/contract.py

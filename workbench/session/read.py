@@ -151,11 +151,14 @@ def read_session(path: str | Path, *, max_pixels: int | None = None, allow_chang
         try:
             label_data, table = _read_labels(zf, manifest, path, image)
             results = [_read_result(zf, entry, path, image) for entry in manifest["results"]]
+            from .heatmaps import read_heatmaps
+
+            heatmaps = read_heatmaps(zf, manifest.get("heatmaps") or [], path, image)
         except damaged as exc:
             raise _bad(path, f"damaged archive: {type(exc).__name__}: {exc}") from exc
     view = manifest.get("view") or {}
     return Session(image=image, label_data=label_data, label_table=table, results=results, view=view,
-                   manifest=manifest, path=path)
+                   manifest=manifest, path=path, heatmaps=heatmaps)
 
 
 def _read_labels(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path,

@@ -30,9 +30,14 @@ def restore_labels(document: Document, session: Session) -> None:
 
 
 def restore_results(document: Document, session: Session) -> None:
-    """Put the session's results into ``document`` (not an undo step) and emit ``results_changed``."""
+    """Put the session's results (and heat maps) into ``document`` (not an undo step) and emit
+    ``results_changed``."""
     document.results = list(session.results)
     document.results_changed.emit()
+    if session.heatmaps:
+        from .heatmaps import restore_heatmaps
+
+        restore_heatmaps(document, session.heatmaps)
 
 
 def apply_session(document: Document, session: Session) -> None:

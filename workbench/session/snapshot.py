@@ -50,6 +50,7 @@ class Session:
     view: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    heatmaps: list = field(default_factory=list)  # (Explanation, HeatmapStyle) pairs, see .heatmaps
 
 
 def _snapshot_labels(data: np.ndarray) -> np.ndarray | None:
@@ -87,5 +88,7 @@ def capture(document: Document, *, view: dict[str, Any] | None = None, copy: boo
     data = document.labels.data
     label_data = _snapshot_labels(data) if copy else (data if data.any() else None)
     table = [Label(lab.value, lab.name, lab.color, lab.visible) for lab in document.labels.labels.values()]
+    from .heatmaps import snapshot_heatmaps
+
     return Session(image=image, label_data=label_data, label_table=table, results=list(document.results),
-                   view=dict(view or {}))
+                   view=dict(view or {}), heatmaps=snapshot_heatmaps(document))

@@ -200,6 +200,10 @@ def write_session(session: Session, path: str | Path, *, progress: ProgressFn | 
                 for i, result in enumerate(session.results):
                     manifest["results"].append(_result_entry(zf, i, result))
                     _report(progress, 2 + i, total)
+                if session.heatmaps:  # issue 17: saliency / uncertainty maps
+                    from .heatmaps import write_heatmaps
+
+                    manifest["heatmaps"] = write_heatmaps(zf, session.heatmaps, _json_safe)
                 # the manifest last: a reader that finds it knows every entry it names was written
                 zf.writestr(MANIFEST, json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
     except OSError as exc:
