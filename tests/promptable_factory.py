@@ -18,22 +18,30 @@ from onnx import helper
 from onnx_factory import const, model, vi, write_plugin
 
 
-def channels_model(size: int):
+def channels_model(size: int, gated: bool = False):
+    """``gated``: the mask is also limited to where the image is bright (normalised value > 0.5), so that
+    an object that ends on some slice of a stack ends the propagation there."""
     nodes = [
         helper.make_node("Slice", ["input", "s1", "e2", "ax"], ["inc"]),
         helper.make_node("Slice", ["input", "e2", "e3", "ax"], ["exc"]),
-        helper.make_node("Sub", ["inc", "half"], ["a"]),
-        helper.make_node("Sub", ["a", "exc"], ["output"]),
+        helper.make_node("Sub", ["inc", "half"], ["a0"]),
     ]
-    inits = [const("s1", np.array([1], np.int64)), const("e2", np.array([2], np.int64)),
+    if gated:
+        nodes += [helper.make_node("Slice", ["input", "s0", "s1", "ax"], ["img"]),
+                  helper.make_node("Sub", ["img", "half"], ["g"]),
+                  helper.make_node("Min", ["a0", "g"], ["a"])]
+    else:
+        nodes += [helper.make_node("Identity", ["a0"], ["a"])]
+    nodes += [helper.make_node("Sub", ["a", "exc"], ["output"])]
+    inits = [const("s0", np.array([0], np.int64)), const("s1", np.array([1], np.int64)), const("e2", np.array([2], np.int64)),
              const("e3", np.array([3], np.int64)),
              const("ax", np.array([1], np.int64)), const("half", np.array(0.5, np.float32))]
     return model(nodes, [vi("input", [1, 4, size, size])], [vi("output", [1, 1, size, size])], inits)
 
 
 def channels_plugin(folder: Path, *, size: int = 64, encoding: str = "distance", radius: float = 6.0,
-                    **prompt) -> Path:
-    return write_plugin(folder, channels_model(size), {
+                    gated: bool = False, **prompt) -> Path:
+    return write_plugin(folder, channels_model(size, gated), {
         "id": "tiny-click", "task": "promptable",
         "input": {"color": "gray", "intensity": {"percentile": [0.5, 99.5]}},
         "prompt": {"kind": "channels", "size": size, "encoding": encoding, "radius": radius, "context": 0.4,

@@ -120,3 +120,44 @@ def test_drag_gives_a_box_prompt(window, qtbot, ai, tmp_path):
     assert m[12, 10] and not m[25, 30]  # the tiny decoder's cone sits on the box's first corner
     click(window.canvas, 40, 40)  # a second click on the same slice: the embedding is cached
     qtbot.waitUntil(lambda: not ctl.is_busy and len(ctl.prompt.clicks) == 1 and ctl.result.cached, timeout=20_000)
+
+
+def test_propagate_through_slices_until_the_object_vanishes(window, qtbot, load, tmp_path):
+    """A bright disk on slices 1..4 of a 6-slice stack; one click on slice 2, accept, Propagate: the label
+    covers the disk on slices 1..4 only (the gated tiny model follows the bright pixels), one undo step."""
+    stack = np.full((6, 48, 48), 10, np.uint8)
+    yy, xx = np.mgrid[0:48, 0:48]
+    for z in range(1, 5):
+        stack[z][(yy - 24) ** 2 + (xx - 20 - z) ** 2 <= 64] = 250
+    np.save(tmp_path / "stack.npy", stack)
+    load(window, qtbot, tmp_path / "stack.npy")
+    window.canvas.zoom_to_fit()
+    panel = window.docks["ToolsDock"].panel
+    panel.ai_section.use_plugin(load_plugin(P.channels_plugin(tmp_path / "gated", size=48, encoding="disk",
+                                                              radius=12.0, context=4.0, gated=True)))
+    panel.actions["ai"].trigger()
+    window.view_state.set_slice(2)
+    ctl = panel.ai_click
+    click(window.canvas, 22, 24)
+    settle(qtbot, ctl)
+    panel.ai_section.propagate_button.click()  # accepts the preview, then propagates
+    qtbot.waitUntil(lambda: not panel.is_busy, timeout=20_000)
+    labels = window.document.labels.data
+    assert np.array_equal(labels == 1, stack > 128), panel.last_message
+    assert "4 more slice" not in panel.last_message and "3 more slice(s) (1..4)" in panel.last_message
+    assert len(window.document.undo) == 2  # the accept, then the propagation
+    window.undo_action.trigger()
+    assert np.array_equal(labels == 1, (stack > 128) & (np.arange(6) == 2)[:, None, None])
+
+
+def test_changing_slice_discards_the_preview(window, qtbot, load, stack_npy, tmp_path):
+    load(window, qtbot, stack_npy)
+    window.canvas.zoom_to_fit()
+    panel = window.docks["ToolsDock"].panel
+    panel.ai_section.use_plugin(load_plugin(P.channels_plugin(tmp_path / "tiny", size=64, encoding="disk")))
+    panel.actions["ai"].trigger()
+    ctl = panel.ai_click
+    click(window.canvas, 20, 20)
+    settle(qtbot, ctl)
+    window.view_state.set_slice(3)
+    assert not ctl.has_preview and not preview(ctl).any()

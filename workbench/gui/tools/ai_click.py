@@ -172,10 +172,7 @@ class AIClickController(QtCore.QObject):
         mask, z = self.result.mask, self.result.index
         if labels is None or mask.shape != labels.shape[1:]:
             return False
-        if self.overwrite_others:
-            value, overwrite, selected = self.options.paint_rule(False)
-        else:  # background and the current label only: manual labels stay as they are
-            value, overwrite, selected = self.options.label, "selected", self.options.label
+        value, overwrite, selected = self.paint_rule()
         box = _mask_box(mask)
         if box is not None:
             with labels.edit(f"AI click (label {value})") as e:
@@ -185,6 +182,13 @@ class AIClickController(QtCore.QObject):
         self.discard()
         self._set_status(f"AI click: label {value} now has {n} px on this slice")
         return True
+
+    def paint_rule(self) -> tuple[int, str, int | None]:
+        """``(value, overwrite, selected)`` of an accept: background and the current label only (manual labels
+        stay as they are), or the Paint over rule when ``overwrite_others`` is set."""
+        if self.overwrite_others:
+            return self.options.paint_rule(False)
+        return self.options.label, "selected", self.options.label
 
     def discard(self) -> bool:
         """Drop the prompt and the preview. False when there was nothing to drop."""

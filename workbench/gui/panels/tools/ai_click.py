@@ -2,6 +2,8 @@
 of :class:`~workbench.gui.tools.ai_click.AIClickController` (which does the work)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ...qt import QtWidgets
 from ...tools.ai_click import AIClickController
 
@@ -39,17 +41,25 @@ class AIClickSection:
         self.discard_button.clicked.connect(self.controller.discard)
         grid.addWidget(self.accept_button, 2, 1)
         grid.addWidget(self.discard_button, 2, 2)
+        self.propagate_button = QtWidgets.QPushButton("Propagate")
+        self.propagate_button.setToolTip("Segment the neighbouring slices from the current label on this slice "
+                                         "(its centre and box as prompts) until the object vanishes")
+        self.propagate_button.clicked.connect(self.propagate)
+        grid.addWidget(self.propagate_button, 5, 1, 1, 2)
         hint = QtWidgets.QLabel("Left click: include · right click or Shift+click: exclude · drag: box")
         hint.setObjectName("hint")
         hint.setWordWrap(True)
         grid.addWidget(hint, 3, 0, 1, 3)
+
         self.status = QtWidgets.QLabel()
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
         grid.addWidget(self.status, 4, 0, 1, 3)
         grid.setColumnStretch(1, 1)
-        grid.setRowStretch(5, 1)
+        grid.setRowStretch(6, 1)
         self.controller.changed.connect(self._refresh)
+        # a preview belongs to its slice: moving to another slice drops it
+        panel._mw.view_state.slice_changed.connect(lambda _z: self.controller.discard())
         self.reload_models()
 
     def reload_models(self) -> None:
@@ -70,6 +80,42 @@ class AIClickSection:
     def _on_model(self, index: int) -> None:
         self.controller.set_plugin(self.plugins[index] if 0 <= index < len(self.plugins) else None)
         self._refresh()
+
+    def propagate(self) -> None:
+        """Run the model on the next and previous slices, seeded from the current label on this slice, in a
+        worker (progress and Cancel in the dock); all slices are written as one undo step."""
+        from ....inference.promptable.propagate import propagate
+        from ....inference.promptable.run import prompt_session
+
+        panel, c = self.panel, self.controller
+        image, labels = panel.document.image, panel.document.labels
+        if image is None or labels is None or c.spec is None:
+            return
+        if c.has_preview:
+            c.accept()
+        z, value = panel._mw.view_state.slice_index, panel.options.label
+        seed = labels.data[z] == value
+        if image.n_slices < 2 or not seed.any():
+            panel._message(f"propagate: label {value} is empty on this slice" if image.n_slices > 1
+                           else "propagate: the image has one slice", error=True)
+            return
+        spec = c.spec
+
+        def run(progress, cancelled):
+            return propagate(prompt_session(spec), image, seed, z, progress=progress, cancelled=cancelled)
+
+        def done(masks: dict) -> None:
+            value, overwrite, selected = c.paint_rule()
+            h, w = labels.shape[1:]
+            if masks:
+                with labels.edit(f"AI propagate (label {value})") as e:
+                    for k, m in sorted(masks.items()):
+                        e.paint((slice(k, k + 1), slice(0, h), slice(0, w)), m[np.newaxis], value,
+                                overwrite=overwrite, selected=selected)
+            panel._message(f"propagate: label {value} on {len(masks)} more slice(s)"
+                           + (f" ({min(masks)}..{max(masks)})" if masks else ""))
+
+        panel._start_job(run, done, "propagate")
 
     def _on_overwrite(self, on: bool) -> None:
         self.controller.overwrite_others = bool(on)
