@@ -159,5 +159,6 @@ def test_changing_slice_discards_the_preview(window, qtbot, load, stack_npy, tmp
     ctl = panel.ai_click
     click(window.canvas, 20, 20)
     settle(qtbot, ctl)
-    window.view_state.set_slice(3)
+    assert ctl.result.index == window.view_state.slice_index == 3  # a stack opens on its middle slice
+    window.view_state.set_slice(1)
     assert not ctl.has_preview and not preview(ctl).any()

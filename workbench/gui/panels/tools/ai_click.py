@@ -59,7 +59,7 @@ class AIClickSection:
         grid.setRowStretch(6, 1)
         self.controller.changed.connect(self._refresh)
         # a preview belongs to its slice: moving to another slice drops it
-        panel._mw.view_state.slice_changed.connect(lambda _z: self.controller.discard())
+        panel._mw.view_state.slice_changed.connect(self._on_slice)
         self.reload_models()
 
     def reload_models(self) -> None:
@@ -116,6 +116,9 @@ class AIClickSection:
                            + (f" ({min(masks)}..{max(masks)})" if masks else ""))
 
         panel._start_job(run, done, "propagate")
+
+    def _on_slice(self, _z: int) -> None:
+        self.controller.discard()
 
     def _on_overwrite(self, on: bool) -> None:
         self.controller.overwrite_others = bool(on)
