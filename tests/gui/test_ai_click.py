@@ -162,3 +162,9 @@ def test_changing_slice_discards_the_preview(window, qtbot, load, stack_npy, tmp
     assert ctl.result.index == window.view_state.slice_index == 3  # a stack opens on its middle slice
     window.view_state.set_slice(1)
     assert not ctl.has_preview and not preview(ctl).any()
+
+
+def test_run_on_a_promptable_card_hands_it_to_the_ai_click_tool(window, qtbot, ai, tmp_path):
+    spec = load_plugin(P.encoder_decoder_plugin(tmp_path / "sam2", size=64))
+    window.docks["ModelsDock"].panel.run_plugin(spec)
+    assert window.canvas.tool is ai.ai_click.tool and ai.ai_click.spec is spec

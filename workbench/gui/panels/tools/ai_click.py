@@ -77,6 +77,15 @@ class AIClickSection:
         self.model_combo.addItem(f"{spec.name} ({spec.id})", spec.id)
         self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
 
+    def select(self, spec) -> None:
+        """Make ``spec`` the AI click tool's model (adding it when not listed) and activate the tool."""
+        ids = [p.id for p in self.plugins]
+        if spec.id in ids and self.plugins[ids.index(spec.id)].model_path == spec.model_path:
+            self.model_combo.setCurrentIndex(ids.index(spec.id))
+        else:
+            self.use_plugin(spec)
+        self.panel.activate_tool("ai")
+
     def _on_model(self, index: int) -> None:
         self.controller.set_plugin(self.plugins[index] if 0 <= index < len(self.plugins) else None)
         self._refresh()
