@@ -168,3 +168,20 @@ def test_run_on_a_promptable_card_hands_it_to_the_ai_click_tool(window, qtbot, a
     spec = load_plugin(P.encoder_decoder_plugin(tmp_path / "sam2", size=64))
     window.docks["ModelsDock"].panel.run_plugin(spec)
     assert window.canvas.tool is ai.ai_click.tool and ai.ai_click.spec is spec
+
+
+def test_neighbouring_embeddings_are_precomputed(window, qtbot, load, stack_npy, tmp_path):
+    load(window, qtbot, stack_npy)
+    panel = window.docks["ToolsDock"].panel
+    panel.ai_section.use_plugin(load_plugin(P.encoder_decoder_plugin(tmp_path / "sam", size=64)))
+    panel.actions["ai"].trigger()
+    ctl = panel.ai_click
+    window.canvas.zoom_to_fit()
+    click(window.canvas, 20, 20)  # slice 3
+    settle(qtbot, ctl)
+    assert not ctl.result.cached
+    qtbot.waitUntil(lambda: not ctl.prefetching, timeout=20_000)
+    window.view_state.set_slice(4)
+    click(window.canvas, 20, 20)
+    settle(qtbot, ctl)
+    assert ctl.result.index == 4 and ctl.result.cached  # computed while the user looked at slice 3

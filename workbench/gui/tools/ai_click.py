@@ -53,6 +53,7 @@ class AIClickController(QtCore.QObject):
         self.status = ""
         self.latencies_ms: list[float] = []  # click -> preview shown, per click
         self._job = None
+        self._prefetch_job = None
         self._pending = False
         self._epoch = 0  # bumped by discard/accept/new image: results of older jobs are dropped
         self._click_time: float | None = None
@@ -152,6 +153,8 @@ class AIClickController(QtCore.QObject):
             if self._pending:
                 self._pending = False
                 self._start()
+            else:
+                self._prefetch(spec, image, z)
 
         def failed(message: str) -> None:
             self._job = None
@@ -162,6 +165,34 @@ class AIClickController(QtCore.QObject):
         self._job = BackgroundJob(run, context=self, on_finished=finished, on_failed=failed)
         self._set_status("segmenting…")
         self._job.start()
+
+    def _prefetch(self, spec, image, z: int) -> None:
+        """Encoder/decoder models: compute the neighbouring slices' embeddings in a worker, so that the first
+        click there (or a propagation) costs the decoder only."""
+        from ...inference.promptable.run import prompt_session
+        from ..workers import BackgroundJob
+
+        if spec.prompt.kind != "encoder_decoder" or image.n_slices < 2 or self._prefetch_job is not None:
+            return
+        todo = [k for k in (z + 1, z - 1) if 0 <= k < image.n_slices]
+
+        def run(progress, cancelled):
+            session = prompt_session(spec)
+            for k in todo:
+                if cancelled():
+                    break
+                session.embed(image, k)
+            return todo
+
+        def done(_result=None) -> None:
+            self._prefetch_job = None
+
+        self._prefetch_job = BackgroundJob(run, context=self, on_finished=done, on_failed=done)
+        self._prefetch_job.start()
+
+    @property
+    def prefetching(self) -> bool:
+        return self._prefetch_job is not None
 
     # -- accept / discard ---------------------------------------------------------------------------
     def accept(self) -> bool:
