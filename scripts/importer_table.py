@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import importer_cases  # noqa: E402
+import importer_cases
 
 with tempfile.TemporaryDirectory() as tmp:
     print(importer_cases.table(Path(tmp)))

@@ -3,9 +3,8 @@ region only, a segmenter that is not flip-equivariant where its logits are ambig
 from __future__ import annotations
 
 import numpy as np
-from onnx import helper
-
 import onnx_factory as F
+from onnx import helper
 
 
 def region_classifier(region: tuple[int, int, int, int], *, size=("H", "W"), k: float = 2.0, batch="N"):

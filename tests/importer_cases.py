@@ -12,9 +12,8 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-from onnx import helper
-
 import onnx_factory as F
+from onnx import helper
 
 SEG_OUT = {"classes": [{"name": "background"}, {"name": "fg"}]}
 
@@ -229,7 +228,8 @@ def fields_right(case: Case, folder: Path, *, with_sample: bool) -> dict[str, bo
 
 def table(tmp: Path) -> str:
     """The markdown table of docs/PLUGINS.md ("Importing a model")."""
-    rows = ["| quirk model | fields set by hand | right without a sample | right with the sample | missed (with sample) |",
+    rows = ["| quirk model | fields set by hand | right without a sample | right with the sample "
+            "| missed (with sample) |",
             "|---|---|---|---|---|"]
     totals = [0, 0, 0]
     for i, case in enumerate(CASES):

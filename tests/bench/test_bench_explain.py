@@ -18,8 +18,8 @@ import numpy as np
 import onnx
 import pytest
 import yaml
-
 from half_degraded import DEV_SOURCES, half_degraded
+
 from workbench.core.image import ImageVolume
 from workbench.inference.explain import run_explain
 from workbench.inference.run import Engine

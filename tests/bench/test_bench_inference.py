@@ -13,10 +13,10 @@ import time
 
 import cv2
 import numpy as np
+import onnx_factory as F
 import pytest
 from onnx import helper
 
-import onnx_factory as F
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference.preprocess import tile_tensor

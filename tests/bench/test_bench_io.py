@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from io_fixtures import write_dicom_series  # noqa: E402
+from io_fixtures import write_dicom_series
 
 pytestmark = pytest.mark.bench
 

@@ -14,7 +14,7 @@ import pytest
 
 from workbench.core.document import Document
 from workbench.core.image import ImageVolume
-from workbench.gui.qt import QtCore, QtWidgets, Qt
+from workbench.gui.qt import Qt, QtCore, QtWidgets
 from workbench.gui.tools.base import CanvasEvent
 
 pytestmark = pytest.mark.bench

@@ -46,7 +46,6 @@ def write_dicom_series(folder: Path, *, n: int = 8, rows: int = 16, cols: int = 
     -------
     (paths in slice order, stored values as (n, rows, cols) int16)
     """
-    import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 

@@ -6,11 +6,11 @@ import json
 
 import cv2
 import numpy as np
+import onnx_factory as F
 import pytest
 import tifffile
-
-import onnx_factory as F
 from explain_models import region_classifier
+
 from workbench.cli import main
 from workbench.inference.session import clear_session_cache
 

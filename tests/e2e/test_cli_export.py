@@ -14,9 +14,9 @@ import pytest
 
 from workbench.cli import main
 from workbench.core.document import Document
-from workbench.session import save_session
-from workbench.inference.results import RunInfo, SegmentationClass, SegmentationResult
+from workbench.core.results import RunInfo, SegmentationClass, SegmentationResult
 from workbench.io import read_image
+from workbench.session import save_session
 
 _spec = importlib.util.spec_from_file_location("io_fixtures_cli_export",
                                                Path(__file__).parents[1] / "data" / "io_fixtures.py")

@@ -6,10 +6,10 @@ import json
 
 import cv2
 import numpy as np
+import onnx_factory as F
 import pytest
 import yaml
 
-import onnx_factory as F
 from workbench.cli import main
 from workbench.inference.session import clear_session_cache
 

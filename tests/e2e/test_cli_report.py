@@ -9,13 +9,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx_factory as F
 import pydicom
 import pytest
+from unit.test_export_report import pdf_pages, pdf_text  # PDF helpers (tests/ is on sys.path, see conftest)
 
-import onnx_factory as F
 from workbench.cli import main
 from workbench.inference.session import clear_session_cache
-from unit.test_export_report import pdf_pages, pdf_text  # PDF helpers (tests/ is on sys.path, see conftest)
 
 CT_SMALL = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
 PATIENT = ("CompressedSamples", "1CT1", "JFK IMAGING")

@@ -109,3 +109,25 @@ def test_measure_rejects_mismatched_mask(tmp_path, capsys):
     small = write_png(tmp_path / "small.png", np.ones((5, 5), np.uint8))
     code, io = run_cli("measure", COINS, small, capsys=capsys)
     assert code == 2 and "does not match" in io.err
+
+
+def test_segment_into_an_existing_label_map_keeps_labels_by_the_brush_rules(tmp_path, capsys):
+    """--into writes through the document's paint rule (workbench.core.edits), the one the GUI uses."""
+    from workbench.io import write_png
+
+    img = read_image(COINS).data[0]
+    fg = P.apply_threshold(img, method="otsu")
+    base = np.zeros(img.shape, np.uint8)
+    base[:, : img.shape[1] // 2] = 5  # label 5 on the left half, drawn earlier
+    write_png(tmp_path / "base.png", base)
+    kept, over = tmp_path / "kept.png", tmp_path / "over.png"
+    assert run_cli("segment", COINS, "--threshold", "otsu", "--value", "2", "--into", tmp_path / "base.png",
+                   "--overwrite", "background", "-o", kept)[0] == 0
+    assert run_cli("segment", COINS, "--threshold", "otsu", "--value", "2", "--into", tmp_path / "base.png",
+                   "-o", over)[0] == 0
+    k, o = read_image(kept).data[0], read_image(over).data[0]
+    np.testing.assert_array_equal(k, np.where(base == 5, 5, np.where(fg, 2, 0)))  # label 5 survives
+    np.testing.assert_array_equal(o, np.where(fg, 2, base))  # "any" paints over it
+    code, io = run_cli("segment", COINS, "--threshold", "otsu", "--into", tmp_path / "base.png",
+                       "--overwrite", "selected", "-o", over, capsys=capsys)
+    assert code == 2 and "--selected N" in io.err and "\n" not in io.err.strip()

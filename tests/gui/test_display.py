@@ -4,8 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.gui.display import (WindowRenderer, apply_window, cursor_readout, line_profile,
-                                   slice_histogram, slice_position_text)
+from workbench.gui.display import (
+    WindowRenderer,
+    apply_window,
+    cursor_readout,
+    line_profile,
+    slice_histogram,
+    slice_position_text,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64, np.uint32])

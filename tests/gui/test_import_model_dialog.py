@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import onnx_factory as F
 import pytest
 import yaml
 
-import onnx_factory as F
-from workbench.inference.results import SegmentationResult
+from workbench.core.results import SegmentationResult
 from workbench.inference.session import clear_session_cache
 
 TIMEOUT = 30_000

@@ -10,10 +10,17 @@ import numpy as np
 import pytest
 
 from workbench.core.image import ImageVolume
-from workbench.gui.qt import QtCore, QtGui, QtWidgets, Qt
-from workbench.inference.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
-                                         RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
-
+from workbench.core.results import (
+    ClassificationResult,
+    ClassScore,
+    Detection,
+    DetectionResult,
+    RestorationResult,
+    RunInfo,
+    SegmentationClass,
+    SegmentationResult,
+)
+from workbench.gui.qt import Qt, QtCore, QtGui, QtWidgets
 
 
 def _info(task: str) -> RunInfo:

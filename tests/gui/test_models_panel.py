@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx_factory as F
 import pytest
 
-import onnx_factory as F
+from workbench.core.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
 from workbench.core.settings import load_settings
-from workbench.inference.results import (ClassificationResult, DetectionResult, RestorationResult,
-                                         SegmentationResult)
 from workbench.inference.session import clear_session_cache
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,7 +222,7 @@ def test_opening_another_image_discards_the_running_job(window, plugins, qtbot, 
 
 def _drop(window, qtbot, path) -> None:
     """Drag ``path`` onto the window the way a file manager does."""
-    from workbench.gui.qt import QtCore, QtGui, QtWidgets, Qt
+    from workbench.gui.qt import Qt, QtCore, QtGui, QtWidgets
 
     mime = QtCore.QMimeData()
     mime.setUrls([QtCore.QUrl.fromLocalFile(str(path))])

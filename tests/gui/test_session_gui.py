@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from PySide6.QtTest import QTest
 
-from workbench.gui.qt import QtCore, QtGui, QtWidgets, Qt
-from workbench.inference.results import (DetectionResult, Detection, RunInfo, SegmentationClass,
-                                         SegmentationResult)
+from workbench.core.results import Detection, DetectionResult, RunInfo, SegmentationClass, SegmentationResult
+from workbench.gui.qt import Qt, QtCore, QtGui, QtWidgets
 
 LEFT = Qt.MouseButton.LeftButton
 NOMOD = Qt.KeyboardModifier.NoModifier

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6.QtTest import QTest
 
-from workbench.gui.qt import QtCore, QtWidgets, Qt
+from workbench.gui.qt import Qt, QtCore, QtWidgets
 
 LEFT = Qt.MouseButton.LeftButton
 NOMOD = Qt.KeyboardModifier.NoModifier

@@ -6,9 +6,16 @@ import pytest
 from PySide6.QtTest import QTest
 
 from workbench.gui.panels.tools.common import TAB_GROW, TAB_ISLANDS, TAB_THRESHOLD
-from workbench.gui.qt import QtCore, Qt
-from workbench.processing import (dilate, fill_holes, keep_largest, region_grow, remove_small, threshold_range,
-                                  threshold_value)
+from workbench.gui.qt import Qt, QtCore
+from workbench.processing import (
+    dilate,
+    fill_holes,
+    keep_largest,
+    region_grow,
+    remove_small,
+    threshold_range,
+    threshold_value,
+)
 
 LEFT = Qt.MouseButton.LeftButton
 NOMOD = Qt.KeyboardModifier.NoModifier

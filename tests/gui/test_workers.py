@@ -10,9 +10,8 @@ import pytest
 import shiboken6
 
 from workbench.core.errors import CancelledError, WorkbenchError
-from workbench.gui.workers import BackgroundJob
 from workbench.gui.qt import QtCore
-from workbench.gui.workers import CallableJob, LoadJob
+from workbench.gui.workers import BackgroundJob, CallableJob, LoadJob
 
 TERMINAL = ("finished", "loaded", "failed", "cancelled")
 TIMEOUT = 10_000

@@ -120,7 +120,7 @@ def test_denoiser_psnr_on_held_out_images():
     images = heldout_images()
     for s in SIGMAS:
         scores, nlm = [], []
-        for k, (name, clean) in enumerate(images.items()):
+        for k, clean in enumerate(images.values()):
             noisy = add_noise(clean, s, seed=100 * s + k)
             out = next_result(engine, _volume(noisy)).image.data[0].astype(np.float32)
             assert out.shape == clean.shape

@@ -7,9 +7,10 @@ import dataclasses
 import threading
 
 import numpy as np
-import pytest
 import onnx_factory as F
+import pytest
 from explain_models import ramp_segmenter, region_classifier
+
 from workbench.core.errors import CancelledError
 from workbench.core.image import ImageVolume
 from workbench.inference.explain import ExplainError, explain, run_explain

@@ -4,10 +4,10 @@ line) for plugins that declare nothing or declare it wrongly."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import onnx_factory as F
+import pytest
 from explain_models import cam_classifier
+
 from workbench.core.errors import PluginError
 from workbench.core.image import ImageVolume
 from workbench.inference.explain import ExplainError, methods_for, run_explain

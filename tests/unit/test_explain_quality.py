@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from half_degraded import EVAL_SOURCES, half_degraded, in_degraded_half
+
 from workbench.core.image import ImageVolume
 from workbench.inference.explain import run_explain
 from workbench.inference.run import Engine
@@ -56,7 +56,8 @@ def test_saliency_peak_in_degraded_half(measured, method):
     rec = out[method]
     rate = rec["hits"] / n
     one_run = float(np.median(rec["run_ms"]))
-    print(f"\n{method}: peak in the degraded half {rec['hits']}/{n} = {rate:.0%} (noisy {rec['noisy']}/{n // 2}, blurred {rec['blurred']}/{n // 2}; random peak {random_hits}/{n}); "
+    print(f"\n{method}: peak in the degraded half {rec['hits']}/{n} = {rate:.0%} (noisy {rec['noisy']}/{n // 2}, "
+          f"blurred {rec['blurred']}/{n // 2}; random peak {random_hits}/{n}); "
           f"{rec['runs'] / n:.0f} model runs per image, {rec['ms'] / n:.0f} ms per image = "
           f"{rec['ms'] / n / one_run:.0f}x one session.run ({one_run:.2f} ms, 128x128)")
     assert n >= 20

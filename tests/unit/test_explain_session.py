@@ -6,10 +6,10 @@ import json
 import zipfile
 
 import numpy as np
-import pytest
-
 import onnx_factory as F
+import pytest
 from explain_models import region_classifier
+
 from workbench.core.document import Document
 from workbench.inference.explain import run_explain
 from workbench.inference.explain.store import heatmaps_of

@@ -11,12 +11,20 @@ import pytest
 
 from workbench.core.errors import ExportError
 from workbench.core.image import ImageVolume
+from workbench.core.results import (
+    ClassificationResult,
+    ClassScore,
+    Detection,
+    DetectionResult,
+    RestorationResult,
+    RunInfo,
+    SegmentationClass,
+    SegmentationResult,
+)
 from workbench.export.detections import coco_dict, detections_csv_text, write_coco
 from workbench.export.masks import compact_mask, mask_suffix, write_mask
 from workbench.export.overlay import blend_labels, display_rgb, render_overlay
 from workbench.export.prediction import output_stem, result_dict, write_prediction
-from workbench.inference.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
-                                         RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
 
 
 def _info(task, path="in/astro.png"):
@@ -113,7 +121,8 @@ def test_detections_csv_and_coco(tmp_path):
     assert coco["images"] == [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}]
     assert coco["annotations"][0]["bbox"] == [1.0, 2.0, 10.0, 20.0] and coco["annotations"][0]["category_id"] == 2
     assert coco["categories"] == [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]
-    assert json.loads(write_coco(tmp_path / "c.json", [("a.png", image, det)]).read_text())["info"]["plugin_id"] == "faces"
+    coco_file = write_coco(tmp_path / "c.json", [("a.png", image, det)])
+    assert json.loads(coco_file.read_text())["info"]["plugin_id"] == "faces"
 
 
 def test_render_overlay_for_every_task():

@@ -1,10 +1,9 @@
 """Reports: de-identified HTML + PDF per image, for every task."""
 from __future__ import annotations
 
-import base64
+import io
 import json
 import re
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,9 +13,7 @@ import pytest
 
 from workbench.core.errors import ExportError
 from workbench.core.image import ImageVolume
-from workbench.export import report as R
-from workbench.export.report.content import _ranges
-from workbench.inference.results import (
+from workbench.core.results import (
     ClassificationResult,
     ClassScore,
     Detection,
@@ -26,6 +23,8 @@ from workbench.inference.results import (
     SegmentationClass,
     SegmentationResult,
 )
+from workbench.export import report as R
+from workbench.export.report.content import _ranges
 from workbench.io import read_image
 
 CT_SMALL = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
@@ -59,25 +58,21 @@ def _visible_html(text: str) -> str:
     return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:", text)
 
 
+def _pdf(data: bytes):
+    import pypdf
+
+    return pypdf.PdfReader(io.BytesIO(data))
+
+
 def pdf_text(data: bytes) -> str:
-    """All bytes of a PDF with its content streams decoded (ReportLab: ASCII85 then Flate), as latin-1
-    text: enough to search for words, since ReportLab writes each line of text as one literal string."""
-    parts = [data]
-    for m in re.finditer(rb"stream\r?\n(.*?)\s*endstream", data, re.S):
-        raw = m.group(1)
-        for decode in (lambda b: zlib.decompress(b),
-                       lambda b: zlib.decompress(base64.a85decode(b.strip().removesuffix(b"~>"), adobe=False))):
-            try:
-                parts.append(decode(raw))
-                break
-            except (zlib.error, ValueError):
-                continue  # another filter (e.g. an image stream): holds no text
-    # a line drawn in several fonts/colours is several strings: "(a <) Tj (liver) Tj" -> "(a <liver) Tj"
-    return re.sub(r"\)\s*Tj\s*\(", "", b"\n".join(parts).decode("latin-1"))
+    """The text of every page of a PDF (pypdf's extraction) and its document information values."""
+    reader = _pdf(data)
+    info = [str(v) for v in (reader.metadata or {}).values()]
+    return "\n".join([page.extract_text() for page in reader.pages] + info)
 
 
 def pdf_pages(data: bytes) -> int:
-    return len(re.findall(rb"/Type\s*/Page\b", data))
+    return len(_pdf(data).pages)
 
 
 class _Tags(HTMLParser):
@@ -172,7 +167,7 @@ def test_burned_in_annotation_warning(ct, tmp_path):
                                                                "PatientID": "99"}})
     report = R.build_report(_seg(image), image, salt="s")
     assert report.warnings and "burned-in" in report.warnings[0]
-    assert "burned-in" in R.render_html(report) and b"burned-in" in pdf_text(R.render_pdf(report)).encode("latin-1")
+    assert "burned-in" in R.render_html(report) and "burned-in" in pdf_text(R.render_pdf(report))
 
 
 # -- other tasks -------------------------------------------------------------------------------------
@@ -193,7 +188,8 @@ def test_detection_report_lists_boxes(tmp_path):
     written = R.write_report(result, image, tmp_path, "Doe_Jane_2024", salt="s")
     visible = _visible_html(written["report_html"].read_text(encoding="utf-8"))
     assert "face" in visible and "0.987" in visible and "Doe" not in visible and "clinic" not in visible
-    assert "Doe" not in pdf_text(written["report_pdf"].read_bytes())
+    pdf = pdf_text(written["report_pdf"].read_bytes())
+    assert "face" in pdf and "0.987" in pdf and "Doe" not in pdf and "clinic" not in pdf
     empty = R.build_report(DetectionResult(_info("detection", None), []), image, salt="s")
     assert empty.summary == "No detections." and empty.findings.rows == []
     assert "none" in R.render_html(empty) and pdf_pages(R.render_pdf(empty)) == 1
@@ -281,13 +277,14 @@ def test_bad_formats_and_unwritable_folder(ct, tmp_path):
         R.write_report(_seg(ct), ct, blocker / "sub", "x", salt="s")
 
 
-def test_attach_report_adds_the_field(tmp_path):
-    path = tmp_path / "a.json"
-    path.write_text(json.dumps({"task": "segmentation"}))
-    R.attach_report(path, {"report_html": tmp_path / "a_report.html", "report_pdf": tmp_path / "a_report.pdf"})
-    assert json.loads(path.read_text()) == {"task": "segmentation",
-                                            "report": {"html": "a_report.html", "pdf": "a_report.pdf"}}
-    path.write_text("{broken")
-    with pytest.raises(ExportError, match="cannot add the report"):
-        R.attach_report(path, {"report_html": tmp_path / "a_report.html"})
+def test_the_prediction_json_names_the_reports_written_before_it(ct, tmp_path):
+    from workbench.export.prediction import write_prediction
 
+    reports = R.write_report(_seg(ct), ct, tmp_path, "a", salt="s")
+    written = write_prediction(_seg(ct), ct, tmp_path, stem="a", overlay=False, reports=reports)
+    data = json.loads(written["json"].read_text())
+    assert data["task"] == "segmentation"
+    assert data["report"] == {"html": "a_report.html", "pdf": "a_report.pdf"}
+    assert all((tmp_path / name).is_file() for name in data["report"].values())
+    plain = write_prediction(_seg(ct), ct, tmp_path / "b", stem="a", overlay=False)
+    assert "report" not in json.loads(plain["json"].read_text())

@@ -14,13 +14,22 @@ import pytest
 from workbench.core.document import Document
 from workbench.core.errors import ExportError, ImageReadError, WorkbenchError
 from workbench.core.image import ImageVolume
+from workbench.core.results import (
+    ClassificationResult,
+    ClassScore,
+    Detection,
+    DetectionResult,
+    RestorationResult,
+    RunInfo,
+    SegmentationClass,
+    SegmentationResult,
+)
 from workbench.export.session_exports import export_label_map, export_measurements, export_reports
-from workbench.session import SessionError, capture, load_session, read_session, save_session, source_fingerprint
-from workbench.inference.results import (ClassificationResult, ClassScore, Detection, DetectionResult,
-                                         RestorationResult, RunInfo, SegmentationClass, SegmentationResult)
 from workbench.io import read_image
+from workbench.session import SessionError, capture, load_session, read_session, save_session, source_fingerprint
 
-_spec = importlib.util.spec_from_file_location("io_fixtures_session", Path(__file__).parents[1] / "data" / "io_fixtures.py")
+_spec = importlib.util.spec_from_file_location("io_fixtures_session",
+                                               Path(__file__).parents[1] / "data" / "io_fixtures.py")
 fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixtures)
 
@@ -252,9 +261,12 @@ def test_changed_content_same_shape_is_refused_unless_allowed(tmp_path, stack):
 def test_a_touched_but_identical_source_is_accepted(tmp_path, stack):
     import os
 
-    out = save_session(_painted_document(stack), tmp_path / "case.wbsession")
+    painted = _painted_document(stack)
+    out = save_session(painted, tmp_path / "case.wbsession")
     os.utime(stack, (1_000_000, 1_000_000))  # a copy changes the mtime, not the content
-    load_session(out)
+    doc, _view = load_session(out)
+    assert doc.image.path == stack and np.array_equal(doc.labels.data, painted.labels.data)
+    assert doc.image.data.shape == painted.image.data.shape
 
 
 def test_fingerprint_of_a_folder_counts_files(tmp_path):

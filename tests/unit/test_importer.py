@@ -5,10 +5,10 @@ import hashlib
 
 import cv2
 import numpy as np
+import onnx_factory as F
 import pytest
 from onnx import helper
 
-import onnx_factory as F
 from workbench.cli import main
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings

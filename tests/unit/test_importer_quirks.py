@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import importer_cases as C
+
 from workbench.inference.session import clear_session_cache
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "PLUGINS.md"

@@ -1,8 +1,8 @@
 """Tile blending weights form a partition of unity (the engine adds weighted tiles without dividing)."""
 import numpy as np
+import onnx_factory as F
 import pytest
 
-import onnx_factory as F
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference.preprocess import blend_weights, tile_origins, tile_weight

@@ -4,10 +4,10 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import onnx_factory as F
 import pytest
 from onnx import helper
 
-import onnx_factory as F
 from workbench.core.errors import CancelledError, PluginError
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings

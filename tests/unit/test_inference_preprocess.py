@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx_factory as F
 import pytest
 
-import onnx_factory as F
 from workbench.core.errors import InferenceError
 from workbench.core.image import ImageVolume
-from workbench.inference.preprocess import (Geometry, intensity_map, luma_to_rgb, plane_to_model_color,
-                                            prepare_plane, target_geometry, tile_origins, tile_weight)
+from workbench.inference.preprocess import (
+    Geometry,
+    intensity_map,
+    luma_to_rgb,
+    plane_to_model_color,
+    prepare_plane,
+    target_geometry,
+    tile_origins,
+    tile_weight,
+)
 from workbench.inference.spec import load_plugin
 
 

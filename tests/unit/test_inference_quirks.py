@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx_factory as F
 import pytest
 from onnx import helper
 
-import onnx_factory as F
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference.run import Engine, predict
@@ -139,7 +139,8 @@ def test_raw_0_255_inputs_float_and_uint8(tmp_path):
     nodes = [helper.make_node("Cast", ["img"], ["f"], to=1)] + list(proto.graph.node)
     for n in nodes[1:]:
         n.input[:] = ["f" if i == "input" else i for i in n.input]
-    p8 = F.model(nodes, [F.vi("img", ["N", 1, "H", "W"], elem=2)], list(proto.graph.output), list(proto.graph.initializer))
+    p8 = F.model(nodes, [F.vi("img", ["N", 1, "H", "W"], elem=2)], list(proto.graph.output),
+                 list(proto.graph.initializer))
     folder8 = _seg(tmp_path, p8, {"color": "gray", "resize": "none", "dtype": "uint8"}, name="seg8")
     engine8 = Engine(folder8, settings=Settings())
     t = engine8.prepare_plane(_square_image(), 0).tensor

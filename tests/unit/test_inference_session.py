@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx_factory as F
 import pytest
 from onnx import helper
 
-import onnx_factory as F
 from workbench.core.errors import InferenceError, PluginError
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
@@ -108,7 +108,8 @@ def test_model_failing_at_run_time(tmp_path):
     nodes = [helper.make_node("Reshape", ["input", "shape"], ["flat"]),
              helper.make_node("Reshape", ["flat", "back"], ["output"])]
     proto = F.model(nodes, [F.vi("input", ["N", 1, "H", "W"])], [F.vi("output", [1, 2, 32, 64])],
-                    [F.const("shape", np.array([1, 4096], np.int64)), F.const("back", np.array([1, 2, 32, 64], np.int64))])
+                    [F.const("shape", np.array([1, 4096], np.int64)),
+                     F.const("back", np.array([1, 2, 32, 64], np.int64))])
     folder = F.write_plugin(tmp_path / "seg", proto, SEG)
     with pytest.raises(InferenceError) as err:
         predict(folder, ImageVolume(np.zeros((50, 50), np.float32)), settings=Settings())

@@ -10,15 +10,13 @@ import cv2
 import nibabel as nib
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from workbench.core.errors import ImageReadError
 from workbench.io import read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from io_fixtures import (PYDICOM_FILES, bmp_bytes, jpeg_bytes, png_bytes, png_claiming,  # noqa: E402
-                         tiff_bytes, tiff_claiming)
+from io_fixtures import PYDICOM_FILES, bmp_bytes, jpeg_bytes, png_bytes, png_claiming, tiff_bytes, tiff_claiming
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -114,7 +112,8 @@ def test_jpeg_and_bmp_size_checked_from_header(tmp_path, valid):
 
 
 def test_max_pixels_default_comes_from_settings(tmp_path, valid, monkeypatch):
-    from workbench.core.settings import Settings, save_settings
+    from workbench.core.settings import Settings
+    from workbench.io.settings_file import save_settings
 
     save_settings(Settings(max_pixels=100))
     path = tmp_path / "a.png"

@@ -14,7 +14,7 @@ from workbench.core.errors import CancelledError, ImageReadError
 from workbench.io import list_dicom_series, read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from io_fixtures import PYDICOM_FILES, write_dicom_series  # noqa: E402
+from io_fixtures import PYDICOM_FILES, write_dicom_series
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns on odd test files
 

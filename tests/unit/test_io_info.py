@@ -13,7 +13,7 @@ from workbench.cli import main
 from workbench.io import write_png
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from io_fixtures import PYDICOM_FILES, write_dicom_series  # noqa: E402
+from io_fixtures import PYDICOM_FILES, write_dicom_series
 
 
 def test_info_json_ct_small_in_hu(capsys):

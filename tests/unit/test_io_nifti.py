@@ -13,7 +13,7 @@ from workbench.core.image import ImageVolume
 from workbench.io import read_image, write_nifti
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from io_fixtures import write_dicom_series  # noqa: E402
+from io_fixtures import write_dicom_series
 
 SHAPE = (6, 5, 4)  # i (x), j (y), k (z) in RAS
 ZOOMS = (0.5, 0.75, 2.0)

@@ -5,10 +5,10 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import onnx_factory as F
 import pytest
 import yaml
 
-import onnx_factory as F
 from workbench.core.errors import PluginError
 from workbench.core.settings import Settings
 from workbench.inference import registry
@@ -237,4 +237,9 @@ def test_repo_bundled_plugins_validate():
     for folder in folders:
         spec = load_plugin(folder)
         verify_sha256(spec)
-        assert np.dtype(spec.input.dtype)
+        # the declared input dtype is the one the ONNX graph takes (np.dtype(...) alone is always truthy)
+        onnx = pytest.importorskip("onnx")
+        inputs = onnx.load(str(spec.model_path)).graph.input
+        graph_input = next((i for i in inputs if i.name == spec.input.name), inputs[0])
+        expected = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
+        assert np.dtype(spec.input.dtype) == expected, (spec.id, spec.input.dtype, expected)

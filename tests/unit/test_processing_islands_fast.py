@@ -5,8 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage import morphology
 
-from workbench.processing import islands
-from workbench.processing import keep_largest, remove_small, split
+from workbench.processing import islands, keep_largest, remove_small, split
 
 
 def _ref_sizes(mask, rank=2):

@@ -8,7 +8,8 @@ import pytest
 from skimage.measure import perimeter as sk_perimeter
 
 from workbench.core import ProcessingError
-from workbench.processing import format_table, measure_labels, roi_histogram, to_json, write_csv
+from workbench.export.measurements import write_csv
+from workbench.processing import format_table, measure_labels, roi_histogram, to_json
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from workbench.core import ProcessingError
-from workbench.processing import (closing, dilate, erode, fill_holes, opening, smooth,
-                                  structuring_element)
+from workbench.processing import closing, dilate, erode, fill_holes, opening, smooth, structuring_element
 
 
 @pytest.fixture(scope="module")

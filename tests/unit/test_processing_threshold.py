@@ -5,8 +5,16 @@ import pytest
 from skimage import filters
 
 from workbench.core import ProcessingError
-from workbench.processing import (METHODS, apply_threshold, classify, histogram, multiotsu_values,
-                                  otsu_cv2, threshold_range, threshold_value)
+from workbench.processing import (
+    METHODS,
+    apply_threshold,
+    classify,
+    histogram,
+    multiotsu_values,
+    otsu_cv2,
+    threshold_range,
+    threshold_value,
+)
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +261,7 @@ def test_multiotsu_degenerate_integer_inputs():
 
 def test_multiotsu_many_classes_is_capped_not_hung():
     import threading
+
     from skimage import data
 
     cam = data.camera()

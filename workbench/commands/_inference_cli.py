@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
-                                 SegmentationResult)
+from ..core.results import Result
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -36,32 +35,22 @@ def write_outputs(args: argparse.Namespace, engine: Any, result: Result, image: 
     ``number`` is the image's 1-based position among the inputs, the report's name for it."""
     from ..export.prediction import write_prediction
 
-    written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay)
+    reports: dict[str, Path] = {}
     if getattr(args, "report", False):
-        from ..export.report import attach_report, write_report
+        from ..export.report import write_report
 
+        # the report first, so the JSON is written once, naming it (never read back and rewritten)
         reports = write_report(result, image, out_dir, stem, plugin_meta=engine.spec.meta,
                                image_label=f"image {number}", show_name=args.report_names,
                                dates=args.report_dates)
-        attach_report(written["json"], reports)
-        written.update(reports)
+    written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay, reports=reports)
+    written.update(reports)
     return written
 
 
 def summary(result: Result) -> str:
-    """One short human line describing a result."""
-    if isinstance(result, ClassificationResult):
-        top = result.top[0] if result.top else None
-        return f"{top.label} ({top.score:.3f})" if top else "no classes"
-    if isinstance(result, SegmentationResult):
-        parts = [f"{c.name}: {c.pixels} px" for c in result.classes if c.pixels]
-        return ", ".join(parts) if parts else "nothing segmented"
-    if isinstance(result, DetectionResult):
-        n = len(result.detections)
-        return f"{n} detection{'s' if n != 1 else ''}"
-    if isinstance(result, RestorationResult):
-        return f"restored {result.image.height}x{result.image.width}"
-    return type(result).__name__
+    """One short human line describing a result (:meth:`summary` of its type, :mod:`workbench.core.results`)."""
+    return result.summary()
 
 
 def warn_provider(requested: str, used: str) -> None:

@@ -39,9 +39,9 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.results import DetectionResult
     from ..export.detections import write_detections_csv
     from ..export.prediction import output_stem
-    from ..inference.results import DetectionResult
     from ..inference.run import Engine, run_many
     from ..io import read_image
     from ..io.atomic import DeferredSync, atomic_write_text

@@ -48,7 +48,8 @@ def measure_files(image_path: str, mask_path: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..processing import format_table, write_csv
+    from ..export.measurements import write_csv
+    from ..processing import format_table
 
     stats, vol, spacing = measure_files(args.image, args.mask)
     if args.csv:

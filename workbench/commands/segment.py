@@ -57,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connectivity", type=int, default=None, choices=[4, 8, 6, 18, 26],
                         help="4/8: per plane; 6/18/26: through the stack (default 8 on a plane, 26 on a stack)")
     parser.add_argument("--value", type=int, default=1, help="label value written for the mask (default 1)")
+    parser.add_argument("--into", metavar="LABELS", default=None,
+                        help="write the mask into this existing label map (same size as IMAGE; e.g. a mask "
+                             "exported earlier) instead of an empty one, with the --overwrite rule of the GUI")
+    parser.add_argument("--overwrite", choices=["any", "background", "selected"], default="any",
+                        help="with --into: paint over any label (default), only over background, or over "
+                             "background and label --selected (the brush's rules)")
+    parser.add_argument("--selected", type=int, default=None, metavar="N",
+                        help="the label the 'selected' rule may paint over")
     add_prompt_arguments(parser)  # --click/--box -m PLUGIN: a promptable model's mask (commands/_prompt_cli.py)
     parser.set_defaults(steps=None)
 
@@ -236,6 +244,29 @@ def _write(path: Path, labels: np.ndarray, vol) -> None:
         raise ProcessingError(f"{path}: the mask must be .png, .tif/.tiff or .nii/.nii.gz")
 
 
+def _write_into(path: Path, mask: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+    """The label map at ``path`` with ``mask`` written as label ``--value`` by the document's paint rule
+    (:func:`workbench.core.edits.paint_rule` / :func:`~workbench.core.edits.write_mask`, as the GUI does)."""
+    from ..core.edits import paint_rule, write_mask
+    from ..core.labels import LabelMap
+    from ..io import read_image
+
+    if args.overwrite == "selected" and args.selected is None:
+        raise ProcessingError("--overwrite selected: give the label it may paint over with --selected N")
+    base = read_image(path).data
+    if base.ndim != 3 or not np.issubdtype(base.dtype, np.integer) or base.shape != mask.shape:
+        raise ProcessingError(f"--into {path}: needs an integer label map of the image's size {mask.shape}, "
+                              f"got {base.dtype} {base.shape}")
+    if base.size and (base.min() < 0 or base.max() > 65535):
+        raise ProcessingError(f"--into {path}: label values must be 0..65535")
+    labels = LabelMap(mask.shape)
+    labels.load(base.astype(np.uint16), [])
+    value, overwrite, selected = paint_rule(args.value, args.overwrite, args.selected or 0, erase=False)
+    write_mask(labels, mask, name="segment", value=value, overwrite=overwrite, selected=selected)
+    data = labels.data
+    return data.astype(np.uint8) if int(data.max(initial=0)) <= 255 else data
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io import read_image
     from ..processing import to_scalar
@@ -264,8 +295,11 @@ def run(args: argparse.Namespace) -> int:
     spacing = vol.spacing if vol.spacing_known else None
     initial = prompt_mask(args, vol, prompt) if prompt is not None else None
     mask = run_steps(image, steps, spacing=spacing, connectivity=args.connectivity, initial=initial)
-    dtype = np.uint8 if args.value <= 255 else np.uint16
-    labels = mask.astype(dtype) * dtype(args.value)
+    if args.into is not None:
+        labels = _write_into(Path(args.into), mask, args)
+    else:
+        dtype = np.uint8 if args.value <= 255 else np.uint16
+        labels = mask.astype(dtype) * dtype(args.value)
     _write(out, labels, vol)
     n = int(np.count_nonzero(mask))
     extra = ""

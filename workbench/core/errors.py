@@ -7,6 +7,7 @@ status/error area. Anything else escaping is a bug.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class WorkbenchError(Exception):
@@ -43,5 +44,5 @@ class ProcessingError(WorkbenchError):
 class CancelledError(WorkbenchError):
     """The user cancelled a long operation."""
 
-    def __init__(self, message: str = "cancelled by the user", **kw):
+    def __init__(self, message: str = "cancelled by the user", **kw: Any) -> None:
         super().__init__(message, **kw)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+from psygnal import Signal
 
-from .events import Signal
-from .undo import ArrayDiffStep, TileRecorder, UndoStack
+from .undo import ArrayDiffStep, CallbackStep, TileRecorder, UndoStack
 
 # A qualitative palette (tab10 without grey) for labels that come without a colour.
 DEFAULT_COLORS = [
@@ -46,7 +46,13 @@ class LabelMap:
     All edits go through :meth:`edit`, which records one undo step per operation on the attached
     :class:`UndoStack` and emits ``data_changed(bbox)`` for every region written, so overlays can repaint
     only the dirty rectangle.
+
+    Events (psygnal): ``data_changed(bbox)`` (a ``(z, y, x)`` slice box was written), ``labels_changed()``
+    (the label table changed).
     """
+
+    data_changed = Signal(object)
+    labels_changed = Signal()
 
     def __init__(self, shape: tuple[int, int, int], undo: UndoStack | None = None) -> None:
         if len(shape) != 3:
@@ -54,8 +60,6 @@ class LabelMap:
         self.data = np.zeros(shape, dtype=np.uint16)
         self.undo = undo if undo is not None else UndoStack()
         self.labels: dict[int, Label] = {}
-        self.data_changed = Signal()  # (bbox: tuple[slice, slice, slice])
-        self.labels_changed = Signal()  # ()
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -74,16 +78,73 @@ class LabelMap:
 
     def set_label(self, value: int, *, name: str | None = None, color: str | None = None,
                   visible: bool | None = None) -> None:
-        """Change a label's name, colour or visibility."""
+        """Change a label's name, colour or visibility.
+
+        A new name or colour is one undo step ("Rename label 2", "Recolour label 2"), so it counts as an
+        unsaved change; visibility is a display toggle and is not recorded.
+        """
         label = self.ensure_label(value)
-        if name is not None:
-            label.name = name
         if color is not None:
             color_to_rgb(color)  # validate
-            label.color = color
-        if visible is not None:
-            label.visible = bool(visible)
+        before = Label(label.value, label.name, label.color, label.visible)
+        after = Label(label.value, name if name is not None else label.name,
+                      color if color is not None else label.color,
+                      bool(visible) if visible is not None else label.visible)
+        if (after.name, after.color) != (before.name, before.color):
+            what = "Rename" if after.name != before.name else "Recolour"
+            self._table_step(f"{what} label {label.value}", {label.value: before}, {label.value: after})
+        elif after.visible != before.visible:
+            label.visible = after.visible
+            self.labels_changed.emit()
+
+    def add_label(self, name: str | None = None, color: str | None = None) -> Label:
+        """Add a label with the next free value as one undo step; returns it."""
+        value = self.next_free_value()
+        label = Label(value, name or f"label {value}", color or default_color(value))
+        self._table_step(f"Add label {value}", {value: None}, {value: label})
+        return self.labels[value]
+
+    def remove_label(self, value: int) -> None:
+        """Remove label ``value`` from the table and clear its pixels, as one undo step."""
+        value = int(value)
+        if value not in self.labels:
+            return
+        with self.undo.group(f"Remove label {value}"):
+            with self.edit(f"Clear label {value}") as e:
+                for z in range(self.shape[0]):
+                    plane = self.data[z] == value
+                    if plane.any():
+                        e.paint((slice(z, z + 1), slice(0, self.shape[1]), slice(0, self.shape[2])),
+                                plane[np.newaxis], 0)
+            self._table_step(f"Remove label {value}", {value: self.labels[value]}, {value: None})
+
+    def _table_step(self, name: str, before: dict[int, Label | None], after: dict[int, Label | None]) -> None:
+        """Apply a change of table entries (``None``: absent) and record it as one undo step."""
+        def put(entries: dict[int, Label | None]) -> None:
+            for v, lab in entries.items():
+                if lab is None:
+                    self.labels.pop(v, None)
+                else:
+                    self.labels[v] = Label(lab.value, lab.name, lab.color, lab.visible)
+            self.labels_changed.emit()
+
+        put(after)
+        self.undo.push(CallbackStep(name, lambda: put(before), lambda: put(after)))
+
+    def load(self, data: np.ndarray | None, table: list[Label]) -> None:
+        """Replace the label table and (unless ``None``) the label array, e.g. from a saved session.
+
+        Not an undo step: a reopened session starts with an empty history, as after opening an image.
+        Values in ``data`` missing from ``table`` get default entries.
+        """
+        self.labels = {lab.value: Label(lab.value, lab.name, lab.color, lab.visible) for lab in table}
+        if data is not None:
+            self.data[...] = data
+            for value in np.unique(data).tolist():
+                if value and value not in self.labels:
+                    self.labels[int(value)] = Label(int(value), f"label {value}", default_color(int(value)))
         self.labels_changed.emit()
+        self.data_changed.emit(tuple(slice(0, n) for n in self.shape))
 
     def next_free_value(self) -> int:
         used = set(self.labels) | set(np.unique(self.data).tolist())

@@ -58,11 +58,3 @@ def load_settings(path: Path | None = None) -> Settings:
             err = exc.errors()[0]
             detail = f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
         raise WorkbenchError(f"invalid settings file ({detail})", path=path) from exc
-
-
-def save_settings(settings: Settings, path: Path | None = None) -> None:
-    """Write settings atomically."""
-    from ..io.atomic import atomic_write_text
-
-    path = path or settings_path()
-    atomic_write_text(path, settings.model_dump_json(indent=2))

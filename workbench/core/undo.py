@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
-
-from .events import Signal
+from psygnal import Signal
 
 
 class UndoStep(Protocol):
@@ -146,11 +145,19 @@ class CompoundStep:
 
 
 class UndoStack:
-    """Linear undo history with a memory budget.
+    """Linear undo history with a memory budget and a clean point.
 
     ``max_bytes`` bounds the memory of the history: the oldest steps are dropped first (never the
     newest one). ``changed`` is emitted after every push/undo/redo/clear.
+
+    The *clean point* is the position of the saved state (:meth:`mark_clean`; an empty history is clean):
+    :attr:`is_clean` is "no unsaved changes" - undoing back to the saved state is clean again - and
+    :attr:`has_hand_edits` tells whether the steps between the saved and the current state include an edit
+    by hand (not ``automatic``). When the saved state can no longer be reached (undo below it, then a new
+    edit), the steps that separate it are remembered, so both answers stay right.
     """
+
+    changed = Signal()
 
     def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
         self._done: list[UndoStep] = []
@@ -158,7 +165,10 @@ class UndoStack:
         self._group: list[UndoStep] | None = None
         self.last_step: UndoStep | None = None  # the step of the latest push/undo/redo (None after clear)
         self.max_bytes = max_bytes
-        self.changed = Signal()
+        self._clean: int | None = 0  # len(_done) of the saved state; None: no longer reachable
+        self._diverge = 0  # when unreachable: the position where the history left the saved state ...
+        self._lost: list[UndoStep] = []  # ... and the saved state's steps beyond it, dropped since
+        self._holds = 0
 
     @contextmanager
     def group(self, name: str, *, automatic: bool = False) -> Iterator[None]:
@@ -190,16 +200,44 @@ class UndoStack:
         if self._group is not None:
             self._group.append(step)
             return
+        n = len(self._done)
+        ahead = self._clean - n if self._clean is not None else self._diverge - n
+        if ahead > 0:  # the saved state was on the redo branch this push drops
+            self._lost += self._undone[len(self._undone) - ahead:]
+            self._clean, self._diverge = None, n
         self._done.append(step)
         self._undone.clear()
         self.last_step = step
         while len(self._done) > 1 and self.nbytes > self.max_bytes:
-            self._done.pop(0)
+            dropped = self._done.pop(0)
+            if self._clean is not None and self._clean > 0:
+                self._clean -= 1
+            elif self._clean is not None:  # the saved state was before the dropped step
+                self._clean, self._diverge, self._lost = None, 0, [dropped]
+            elif self._diverge > 0:
+                self._diverge -= 1
+            else:
+                self._lost.append(dropped)
         self.changed.emit()
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """No undo/redo inside the block (``can_undo``/``can_redo`` are False, ``changed`` tells the views).
+
+        An edit held open across several events (a brush drag) needs it: an undo in the middle would be
+        absorbed into the drag's diff.
+        """
+        self._holds += 1
+        self.changed.emit()
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            self.changed.emit()
+
     def undo(self) -> str | None:
-        """Undo the newest step; returns its name, or ``None`` when there is nothing to undo."""
-        if not self._done:
+        """Undo the newest step; returns its name, or ``None`` when there is nothing to undo (or held)."""
+        if not self._done or self._holds:
             return None
         step = self._done.pop()
         step.undo()
@@ -210,7 +248,7 @@ class UndoStack:
 
     def redo(self) -> str | None:
         """Redo the newest undone step; returns its name, or ``None``."""
-        if not self._undone:
+        if not self._undone or self._holds:
             return None
         step = self._undone.pop()
         step.redo()
@@ -220,18 +258,60 @@ class UndoStack:
         return step.name
 
     def clear(self) -> None:
+        """Forget the history; the empty history is the clean (saved or just opened) state."""
         self._done.clear()
         self._undone.clear()
         self.last_step = None
+        self._clean, self._diverge, self._lost = 0, 0, []
         self.changed.emit()
+
+    # -- clean point ----------------------------------------------------------------------------------
+    def savepoint(self) -> tuple[int, UndoStep | None]:
+        """A token of the current state, for :meth:`mark_clean` once a save of this state has finished."""
+        return len(self._done), (self._done[-1] if self._done else None)
+
+    def mark_clean(self, savepoint: tuple[int, UndoStep | None] | None = None) -> None:
+        """Make the current state (or the state of ``savepoint``) the saved one.
+
+        A savepoint whose state was left by new edits in the meantime (undo, then edit) leaves the history
+        unsaved, as it is.
+        """
+        if savepoint is None:
+            savepoint = self.savepoint()
+        position, top = savepoint
+        line = self._done + self._undone[::-1]  # the history as a line: done, then what redo would do
+        if position == 0 or (position <= len(line) and line[position - 1] is top):
+            self._clean, self._diverge, self._lost = position, 0, []
+        else:
+            self._clean, self._diverge, self._lost = None, 0, []
+
+    @property
+    def is_clean(self) -> bool:
+        """True when the current state is the saved one (no unsaved changes)."""
+        return self._clean == len(self._done)
+
+    def unsaved_steps(self) -> list[UndoStep]:
+        """The steps that separate the current state from the saved one."""
+        n = len(self._done)
+        if self._clean is not None:
+            c = self._clean
+            return self._done[c:] if n >= c else self._undone[len(self._undone) - (c - n):]
+        d = self._diverge
+        shared = self._done[d:] if n >= d else self._undone[len(self._undone) - (d - n):]
+        return self._lost + shared if self._lost or shared else list(self._done)
+
+    @property
+    def has_hand_edits(self) -> bool:
+        """True when an unsaved step is an edit by hand (not a model's ``automatic`` work)."""
+        return any(not getattr(step, "automatic", False) for step in self.unsaved_steps())
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._done)
+        return bool(self._done) and not self._holds
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._undone)
+        return bool(self._undone) and not self._holds
 
     @property
     def undo_name(self) -> str | None:

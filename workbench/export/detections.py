@@ -9,7 +9,7 @@ from typing import Iterable
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..inference.results import Detection, DetectionResult
+from ..core.results import DetectionResult
 from ..io.atomic import atomic_write_text
 
 CSV_FIELDS = ("image", "slice", "index", "label", "score", "x1", "y1", "x2", "y2", "plugin_id",
@@ -18,15 +18,6 @@ CSV_FIELDS = ("image", "slice", "index", "label", "score", "x1", "y1", "x2", "y2
 
 def _r(value: float) -> float:
     return round(float(value), 2)
-
-
-def detection_record(det: Detection, *, with_slice: bool = False) -> dict:
-    """One detection as in the predict JSON: ``{"index", "label", "score", "box": [x1, y1, x2, y2]}``."""
-    rec = {"index": int(det.index), "label": det.label, "score": round(float(det.score), 5),
-           "box": [_r(v) for v in det.box]}
-    if with_slice:
-        rec["slice"] = int(det.slice_index)
-    return rec
 
 
 def detections_csv_text(items: Iterable[tuple[str, DetectionResult]]) -> str:

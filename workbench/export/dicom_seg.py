@@ -4,9 +4,8 @@ The SEG references the source instances (SOP Instance UIDs, frame of reference, 
 source series), so a PACS or viewer (3D Slicer, OHIF) shows it on top of the original images. Each label
 value present in the map becomes one segment (segment numbers 1..N in ascending label value, since SEG
 requires them contiguous); the segment label is the label's name from the label table and its colour the
-recommended display colour. The source headers are re-read from the files the image was read from
-(``metadata["files"]``, header only), falling back to the header the reader kept
-(``metadata["dicom_header"]``) for a single slice.
+recommended display colour. The source headers are the ones the reader parsed and kept
+(``metadata["dicom_headers"]``, one per instance, pixel data never read): nothing is parsed again.
 
 highdicom (MIT) builds and validates the IOD; hand-writing a SEG is the kind of code this project does not
 want (bit-packed frames, functional groups, derivation references).
@@ -39,24 +38,19 @@ def is_dicom_source(image: ImageVolume) -> bool:
 
 
 def _source_datasets(image: ImageVolume, path: Path) -> list[Any]:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    """Pixel-free copies of the source instances' headers, which the reader kept in the image's metadata."""
+    from ..io.dicom.volume import header_copy
 
     meta = image.metadata
-    files = list(meta.get("files") or [])
     uids = list(meta.get("sop_instance_uids") or [])
-    datasets: list[Any] = []
-    if files and all(Path(f).is_file() for f in files):
-        for f in files:
-            try:
-                datasets.append(pydicom.dcmread(f, stop_before_pixels=True))
-            except (InvalidDicomError, OSError, ValueError) as exc:
-                raise ExportError(f"cannot re-read the source header {f} ({exc})", path=path) from exc
+    headers = list(meta.get("dicom_headers") or [])
+    if len(headers) == len(uids) and headers:
+        datasets = [header_copy(ds) for ds in headers]
     elif meta.get("dicom_header") is not None and len(uids) == 1:
-        datasets.append(meta["dicom_header"].copy())
+        datasets = [header_copy(meta["dicom_header"])]
     else:
-        missing = next((f for f in files if not Path(f).is_file()), None)
-        raise ExportError(f"DICOM SEG needs the source DICOM files; {missing or 'they'} cannot be found", path=path)
+        raise ExportError("DICOM SEG needs the source DICOM headers; the image's metadata does not hold them "
+                          "(re-open the image from its DICOM files)", path=path)
     for ds in datasets:
         for keyword in _TYPE2:
             if keyword not in ds:

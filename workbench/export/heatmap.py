@@ -16,7 +16,7 @@ import numpy as np
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
 from ..io.atomic import atomic_write_text
-from ..io.writers import write_tiff
+from ..io.writers import output_dir, write_tiff
 from .overlay import display_rgb
 from .prediction import write_overlay_png
 
@@ -130,11 +130,7 @@ def write_explanation(expl: Any, image: ImageVolume, out_dir: str | Path, stem: 
     ------
     ExportError
     """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
+    out_dir = output_dir(out_dir)
     written: dict[str, Path] = {}
     spacing = (image.spacing[1], image.spacing[2]) if image.spacing_known else None
     written["tiff"] = write_tiff(out_dir / f"{stem}_saliency.tiff", np.asarray(expl.map, np.float32),

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from .. import __version__
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..io.atomic import atomic_write_bytes, atomic_write_text
+from ..io.writers import output_dir
 from .heatmap import render_heatmap
 from .overlay import display_rgb
 
@@ -92,25 +92,11 @@ def write_heatmap_report(expl: Any, image: ImageVolume, out_dir: str | Path, ste
     ------
     ExportError
     """
-    from .report import render_html, render_pdf
+    from .report.write import write_report_files
 
     report = build_heatmap_report(expl, image, image_label=image_label)
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
-    written: dict[str, Path] = {}
-    for fmt in dict.fromkeys(formats):
-        if fmt not in ("html", "pdf"):
-            raise ExportError(f"report format {fmt}: expected html or pdf")
-        path = out_dir / f"{stem}_saliency_report.{fmt}"
-        try:
-            if fmt == "html":
-                atomic_write_text(path, render_html(report))
-            else:
-                atomic_write_bytes(path, render_pdf(report))
-        except OSError as exc:
-            raise ExportError(f"cannot write ({exc.strerror or exc})", path=path) from exc
-        written[f"report_{fmt}"] = path
-    return written
+    out_dir = output_dir(out_dir)
+    bad = next((f for f in formats if f not in ("html", "pdf")), None)
+    if bad is not None:
+        raise ExportError(f"report format {bad}: expected html or pdf")
+    return write_report_files(report, out_dir, f"{stem}_saliency_report", formats)

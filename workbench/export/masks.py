@@ -8,8 +8,7 @@ import numpy as np
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..io.atomic import atomic_write_bytes
-from ..io.writers import write_nifti, write_tiff
+from ..io.writers import write_nifti, write_png_encoded, write_tiff
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".nii", ".nii.gz")
 
@@ -44,14 +43,7 @@ if hasattr(cv2, "IMWRITE_PNG_FILTER"):
 
 def _write_mask_png(path: Path, plane: np.ndarray) -> Path:
     """One (y, x) uint8/uint16 mask plane as a gray PNG, atomically."""
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(plane), _MASK_PNG_PARAMS)
-    if not ok:
-        raise ExportError("OpenCV could not encode the PNG", path=path)
-    try:
-        atomic_write_bytes(path, buf.tobytes())
-    except OSError as exc:
-        raise ExportError(f"cannot write ({exc.strerror or exc})", path=path) from exc
-    return path
+    return write_png_encoded(path, plane, _MASK_PNG_PARAMS)
 
 
 def write_mask(path: str | Path, mask: np.ndarray, *, like: ImageVolume | None = None) -> Path:

@@ -7,8 +7,14 @@ import numpy as np
 
 from ..core.image import ImageVolume
 from ..core.labels import color_to_rgb, default_color
-from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
-                                 SegmentationResult)
+from ..core.results import (
+    ClassificationResult,
+    DetectionResult,
+    RestorationResult,
+    Result,
+    SegmentationResult,
+    overlay_slice,
+)
 
 
 def display_rgb(image: ImageVolume, index: int = 0) -> np.ndarray:
@@ -79,20 +85,10 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, in
 def render_overlay(result: Result, image: ImageVolume, slice_index: int | None = None) -> np.ndarray:
     """An 8-bit RGB picture of ``result`` on slice ``slice_index`` of ``image``.
 
-    Default slice: the first slice the model ran on (segmentation: the one with the most labelled pixels;
-    detection: the one with the most boxes).
+    Default slice: :func:`~workbench.core.results.overlay_slice` (the most informative one).
     """
-    ran = result.info.slice_indices or [0]
     if slice_index is None:
-        slice_index = ran[0]
-        if isinstance(result, SegmentationResult) and len(ran) > 1:
-            counts = [(int(np.count_nonzero(result.mask[i])), i) for i in ran]
-            slice_index = max(counts)[1]
-        elif isinstance(result, DetectionResult) and result.detections and len(ran) > 1:
-            per = {i: 0 for i in ran}
-            for d in result.detections:
-                per[d.slice_index] = per.get(d.slice_index, 0) + 1
-            slice_index = max(per, key=lambda k: per[k])
+        slice_index = overlay_slice(result)
     base = display_rgb(image, slice_index)
     scale = max(0.4, min(base.shape[:2]) / 600.0)
     if isinstance(result, SegmentationResult):

@@ -3,6 +3,7 @@ restored image, and an overlay PNG. Every file records the plugin id/version/sha
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,9 @@ import numpy as np
 
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..inference.results import (ClassificationResult, DetectionResult, RestorationResult, Result,
-                                 SegmentationResult)
-from ..io.atomic import atomic_write_bytes, atomic_write_text
-from ..io.writers import write_png, write_tiff
-from .detections import detection_record
+from ..core.results import RestorationResult, Result, SegmentationResult
+from ..io.atomic import atomic_write_text
+from ..io.writers import output_dir, write_png, write_png_encoded, write_tiff
 from .masks import mask_suffix, write_mask
 from .overlay import render_overlay
 
@@ -57,43 +56,26 @@ def result_dict(result: Result, image: ImageVolume, files: dict[str, str] | None
     }
     if image.n_slices > 1:
         out["slices"] = list(info.slice_indices)
-    if isinstance(result, ClassificationResult):
-        out["classification"] = {"top": [{"index": t.index, "label": t.label, "score": round(t.score, 6)}
-                                         for t in result.top],
-                                 "multi_label": result.multi_label}
-    elif isinstance(result, SegmentationResult):
-        out["segmentation"] = {"mask": files.get("mask"),
-                               "classes": [{"value": c.value, "name": c.name, "color": c.color, "pixels": c.pixels,
-                                            "area_mm2": round(c.area_mm2, 4) if c.area_mm2 is not None else None}
-                                           for c in result.classes]}
-    elif isinstance(result, DetectionResult):
-        out["detection"] = {"detections": [detection_record(d, with_slice=image.n_slices > 1)
-                                           for d in result.detections]}
-    elif isinstance(result, RestorationResult):
-        out["restoration"] = {"output": files.get("output"), "scale": result.scale,
-                              "shape": list(result.image.shape[1:] if result.image.n_slices == 1
-                                            else result.image.shape)}
+    out.update(result.json_record(image, files))  # the result type's own part
     if files.get("overlay"):
         out["overlay"] = files["overlay"]
     return out
 
 
 def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *, stem: str | None = None,
-                     overlay: bool = True) -> dict[str, Path]:
+                     overlay: bool = True, reports: Mapping[str, Path] | None = None) -> dict[str, Path]:
     """Write the per-image outputs of ``predict`` into ``out_dir``; returns ``{kind: path}``.
 
     Kinds: ``json`` always; ``mask`` (segmentation: image height x width, class values, 8/16-bit PNG or
     TIFF/NIfTI for stacks); ``output`` (restoration: same bit depth); ``overlay`` (8-bit RGB PNG).
+    ``reports`` (what :func:`workbench.export.report.write_report` wrote, written first) are recorded in
+    the JSON as ``"report": {"html": name, "pdf": name}``.
 
     Raises
     ------
     ExportError
     """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
+    out_dir = output_dir(out_dir)
     stem = stem or output_stem(image)
     written: dict[str, Path] = {}
     names: dict[str, str] = {}
@@ -113,8 +95,11 @@ def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *,
         written["overlay"] = write_overlay_png(out_dir / f"{stem}_overlay.png", render_overlay(result, image))
     names = {k: v.name for k, v in written.items()}
     json_path = out_dir / f"{stem}.json"
+    record = result_dict(result, image, names)
+    if reports:
+        record["report"] = {k.removeprefix("report_"): Path(v).name for k, v in reports.items()}
     try:
-        atomic_write_text(json_path, json.dumps(result_dict(result, image, names), indent=2))
+        atomic_write_text(json_path, json.dumps(record, indent=2))
     except OSError as exc:
         raise ExportError(f"cannot write ({exc.strerror or exc})", path=json_path) from exc
     written["json"] = json_path
@@ -143,14 +128,7 @@ def write_overlay_png(path: str | Path, rgb: np.ndarray) -> Path:
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ExportError(f"an overlay is 8-bit RGB (y, x, 3), got {rgb.dtype} {rgb.shape}", path=path)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), _OVERLAY_PNG_PARAMS)
-    if not ok:
-        raise ExportError("OpenCV could not encode the PNG", path=path)
-    try:
-        atomic_write_bytes(path, buf.tobytes())
-    except OSError as exc:
-        raise ExportError(f"cannot write ({exc.strerror or exc})", path=path) from exc
-    return path
+    return write_png_encoded(path, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), _OVERLAY_PNG_PARAMS)
 
 
 def _provenance(result: Result) -> dict[str, Any]:

@@ -14,15 +14,9 @@ import numpy as np
 from .. import __version__
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
-from ..inference.results import (
-    Result,
-    RunInfo,
-    SegmentationClass,
-    SegmentationResult,
-)
+from ..core.results import Result, RunInfo, SegmentationClass, SegmentationResult, json_safe
 from ..session.fingerprint import source_fingerprint
 from ..session.snapshot import Session
-from ..session.write import _json_safe
 
 
 def provenance(session: Session) -> dict[str, Any]:
@@ -65,7 +59,7 @@ def write_provenance(target: str | Path, session: Session, *, what: str,
     record = {"export": what, "file": target.name, **_session_provenance(session), **(extra or {})}
     out = target.with_name(target.name + ".provenance.json")
     try:
-        atomic_write_text(out, json.dumps(_json_safe(record), indent=2))
+        atomic_write_text(out, json.dumps(json_safe(record), indent=2))
     except OSError as exc:
         raise ExportError(f"cannot write ({exc.strerror or exc})", path=out) from exc
     return out
@@ -140,13 +134,13 @@ def measure_session(session: Session) -> list:
 
 
 def export_measurements(session: Session, path: str | Path) -> list[Path]:
-    """Write the per-label measurements CSV (:func:`workbench.processing.write_csv`) and its provenance.
+    """Write the per-label measurements CSV (:func:`workbench.export.measurements.write_csv`) and its provenance.
 
     Raises
     ------
     ExportError
     """
-    from ..processing import write_csv
+    from .measurements import write_csv
 
     path = Path(path)
     stats = measure_session(session)

@@ -17,9 +17,10 @@ import numpy as np
 
 from ..core.document import Document
 from ..core.image import ImageVolume, percentile_window
+from ..core.labels import LabelMap
 from .display import WindowRenderer, cursor_readout
 from .overlays import DetectionOverlayItem, LabelOverlayItem
-from .qt import QtCore, QtGui, QtWidgets, Qt, Signal, pg
+from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from .tools.base import CanvasEvent, CanvasTool, NavigationTool
 from .view_state import ViewState
 
@@ -83,6 +84,7 @@ class CanvasWidget(QtWidgets.QWidget):
         super().__init__(parent)
         self.document = document
         self.view_state = view_state
+        self._bound_labels: LabelMap | None = None  # the label map whose table events restyle the overlay
         self._renderer = WindowRenderer()
         self._side_renderer = WindowRenderer()
         self._tool: CanvasTool = NavigationTool()
@@ -174,6 +176,24 @@ class CanvasWidget(QtWidgets.QWidget):
         """Show a tool's preview item (image coordinates) above everything else."""
         self._preview.addToGroup(item)
 
+    def add_overlay_item(self, item: QtWidgets.QGraphicsItem, z: float) -> None:
+        """Show a dock's overlay item (image coordinates) at stacking order ``z`` (labels 2, detections 3,
+        tool previews 10)."""
+        item.setZValue(z)
+        self.view.vb.addItem(item)
+
+    def select_detection(self, key: tuple[int, int], box: tuple[float, float, float, float]) -> None:
+        """Highlight detection ``key`` (result index, detection index) and centre the view on its ``box``
+        (``x1, y1, x2, y2``) without changing the zoom."""
+        self.detection_overlay.selected_key = key
+        self.rebuild_detections()
+        x1, y1, x2, y2 = box
+        vb = self.view.vb
+        (vx0, vx1), (vy0, vy1) = vb.viewRange()
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        vb.setRange(xRange=(cx - (vx1 - vx0) / 2, cx + (vx1 - vx0) / 2),
+                    yRange=(cy - (vy1 - vy0) / 2, cy + (vy1 - vy0) / 2), padding=0)
+
     def clear_preview(self) -> None:
         for item in self._preview.childItems():
             self._preview.removeFromGroup(item)
@@ -232,9 +252,13 @@ class CanvasWidget(QtWidgets.QWidget):
         """Attach the overlay to the document's current label map (a new one comes with every image)."""
         labels = self.document.labels
         self.label_overlay.set_labels(labels, self.view_state.slice_index)
+        old = self._bound_labels
+        if old is not None and old is not labels:
+            old.labels_changed.disconnect(self._restyle_labels)
         if labels is not None:
             # name/colour/visibility live in the core label table
             labels.labels_changed.connect(self._restyle_labels)
+        self._bound_labels = labels
         self._restyle_labels()
 
     def render(self) -> None:

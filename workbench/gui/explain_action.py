@@ -20,8 +20,8 @@ from .qt import QtCore, QtWidgets, Signal
 from .workers import PoolJob
 
 Qt = QtCore.Qt
-_METHOD_TEXT = {"occlusion": "Occlusion", "rise": "RISE", "gradcam": "Grad-CAM", "entropy": "Entropy", "margin": "Margin",
-                "tta": "Flip (TTA) disagreement"}
+_METHOD_TEXT = {"occlusion": "Occlusion", "rise": "RISE", "gradcam": "Grad-CAM", "entropy": "Entropy",
+                "margin": "Margin", "tta": "Flip (TTA) disagreement"}
 
 
 class ExplainJob(PoolJob):

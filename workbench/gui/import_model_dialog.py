@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import WorkbenchError
-from .qt import QtCore, QtGui, QtWidgets, Qt
+from .qt import Qt, QtCore, QtGui, QtWidgets
 from .workers import CallableJob
 
 ALL = ("classification", "segmentation", "detection", "restoration")
@@ -488,7 +488,7 @@ class ImportModelDialog(QtWidgets.QDialog):
             return
         super().keyPressEvent(event)
 
-    def done(self, result: int) -> None:  # noqa: D401 - Qt override
+    def done(self, result: int) -> None:
         self._closed = True
         for job in self._jobs:
             if not job.done:

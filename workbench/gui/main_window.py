@@ -4,15 +4,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__
 from ..core.document import Document
-from ..core.settings import Settings, config_dir, save_settings
-from ..inference.results import RestorationResult, SegmentationResult
+from ..core.errors import WorkbenchError
+from ..core.results import RestorationResult, SegmentationResult
+from ..core.settings import Settings, config_dir
+from ..io.settings_file import save_settings
+from . import import_model_dialog
 from .canvas import CanvasWidget
 from .display import slice_position_text
-from . import import_model_dialog
 from .explain_action import install_explain
 from .panels import PANEL_FACTORIES
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
@@ -80,7 +80,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view_state = ViewState()
         self.last_error: str | None = None
         self._job: LoadJob | None = None
-        self._seen_results: list = []  # results already handled (identity), e.g. applied segmentations
         self.setWindowTitle("Workbench")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
@@ -129,6 +128,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.document.image_changed.connect(self._on_image_changed)
         self.document.results_changed.connect(self._on_results_changed)
+        self.document.result_added.connect(self._on_result_added)
+        # the document merges new segmentations into the label map with the policy the Results dock shows
+        self.document.segmentation_policy = self.view_state.segmentation_policy
+        self.view_state.segmentation_policy_changed.connect(
+            lambda: setattr(self.document, "segmentation_policy", self.view_state.segmentation_policy))
         self.document.undo.changed.connect(self._update_undo_actions)
         # sessions and exports (File menu); connected after the handlers above so it titles the window last
         self.session = SessionController(self)
@@ -408,7 +412,6 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- document events --------------------------------------------------------------------------
     def _on_image_changed(self) -> None:
         image = self.document.image
-        self._seen_results = []
         self.view_state.reset(image)
         self.stack.setCurrentWidget(self.canvas if image is not None else self.empty_hint)
         self.setWindowTitle(f"{image.display_name} — Workbench" if image is not None else "Workbench")
@@ -428,19 +431,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.slice_slider.blockSignals(False)
         self.slice_label.setText(slice_position_text(self.document.image, z))
 
+    def _on_result_added(self, result) -> None:
+        """A model run added ``result`` (inside its undo step; the document already merged a segmentation)."""
+        if isinstance(result, SegmentationResult) and self.document.segmentation_policy is not None:
+            self.show_status(f"Segmentation of {result.info.plugin_name} written into the label map "
+                             f"({self.document.segmentation_policy})")
+        elif isinstance(result, RestorationResult) and self.view_state.restoration is None:
+            self.view_state.set_compare("swipe", restoration=result)
+
     def _on_results_changed(self) -> None:
         results = self.document.results
-        new = [r for r in results if not any(r is s for s in self._seen_results)]
-        self._seen_results = list(results) + [s for s in self._seen_results if not any(s is r for r in results)]
-        for result in new:
-            # seen once per document: a redo of "add result" does not apply a segmentation twice (its
-            # label edit is an undo step of its own)
-            if isinstance(result, SegmentationResult):
-                # inside Document.add_result's undo group: adding the result and writing its mask are
-                # one undo step
-                self.apply_segmentation(result)
-            elif isinstance(result, RestorationResult) and self.view_state.restoration is None:
-                self.view_state.set_compare("swipe", restoration=result)
         if self.view_state.restoration is not None and not any(r is self.view_state.restoration
                                                                for r in results):
             others = [r for r in results if isinstance(r, RestorationResult)]
@@ -452,33 +452,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_segmentation(self, result: SegmentationResult, policy: str | None = None) -> None:
         """Write a segmentation result into the editable label map as one undo step.
 
-        ``policy`` (default: the view state's): ``"merge"`` writes the result only where the label map is 0,
-        so manual edits are never overwritten; ``"replace"`` overwrites the label map.
+        ``policy`` (default: the view state's): see :func:`workbench.core.edits.merge_segmentation`.
         """
-        labels = self.document.labels
-        if labels is None:
-            return
-        mask = np.asarray(result.mask)
-        if mask.ndim == 2:
-            mask = mask[np.newaxis]
-        if mask.shape != labels.shape:
-            self.show_error(f"segmentation of {result.info.plugin_id}: mask shape {mask.shape} does not match "
-                            f"the image {labels.shape}")
-            return
         policy = policy or self.view_state.segmentation_policy
-        for cls in result.classes:
-            if cls.value > 0:
-                labels.ensure_label(cls.value, cls.name, cls.color)
-        h, w = labels.shape[1], labels.shape[2]
-        with labels.edit(f"{result.info.plugin_name} segmentation ({policy})") as edit:
-            for z in range(labels.shape[0]):  # slice by slice: temporaries stay one plane in size
-                plane = mask[z].astype(np.uint16, copy=False)
-                box = (slice(z, z + 1), slice(0, h), slice(0, w))
-                if policy == "replace":
-                    edit.assign(box, plane[np.newaxis])
-                elif plane.any():
-                    current = labels.data[z]
-                    edit.assign(box, np.where(current == 0, plane, current)[np.newaxis])
+        try:
+            self.document.apply_segmentation(result, policy)
+        except WorkbenchError as exc:
+            self.show_error(str(exc))
+            return
         self.show_status(f"Segmentation of {result.info.plugin_name} written into the label map ({policy})")
 
     # -- edit -------------------------------------------------------------------------------------
@@ -506,7 +487,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- export -----------------------------------------------------------------------------------
     def export_mask_dialog(self) -> None:
-        """File > Export mask: the whole label map (see :class:`~workbench.gui.session_controller.SessionController`)."""
+        """File > Export mask: the whole label map (see :class:`~.session_controller.SessionController`)."""
         self.session.export_mask_dialog()
 
     def export_mask(self, path: str | Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.labels import DEFAULT_COLORS, LabelMap, color_to_rgb
-from .qt import QtCore, QtGui, QtWidgets, Qt
+from .qt import Qt, QtCore, QtGui, QtWidgets
 from .view_state import ViewState
 
 
@@ -49,7 +49,7 @@ class BufferImageItem(QtWidgets.QGraphicsItem):
         h, w = self._buffer.shape
         return QtCore.QRectF(0, 0, w, h)
 
-    def paint(self, painter: QtGui.QPainter, option, widget=None) -> None:  # noqa: D401 (Qt API)
+    def paint(self, painter: QtGui.QPainter, option, widget=None) -> None:
         if not self._has_content():
             return
         rect = option.exposedRect.intersected(self.boundingRect())
@@ -225,7 +225,7 @@ class DetectionOverlayItem(QtWidgets.QGraphicsItem):
             if scene is not None:
                 scene.removeItem(child)
         self._children = []
-        from ..inference.results import DetectionResult
+        from ..core.results import DetectionResult
 
         if not state.detections_visible:
             return

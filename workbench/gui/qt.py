@@ -9,9 +9,12 @@ from __future__ import annotations
 import ctypes
 import sys
 
-from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (imported first on purpose)
+import pyqtgraph as pg
 
-import pyqtgraph as pg  # noqa: E402
+# isort: off  (PySide6 first on purpose: pyqtgraph binds to the Qt binding already imported)
+from PySide6 import QtCore, QtGui, QtWidgets
+
+# isort: on
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useOpenGL=False)
 

@@ -5,9 +5,9 @@ The work is the Qt-free :mod:`workbench.session`; this module only asks for file
 document on the GUI thread (so editing can go on) and runs the reading/writing in a ``QThreadPool`` thread
 (house rule 5) with the status-bar progress of the main window. Errors go through ``window.show_error``.
 
-Dirty tracking: every change of the undo history after the last save or open marks the session dirty
-(undoing back to the saved state still counts as a change: simple and never loses work). Opening an image
-or a session resets it.
+Dirty tracking is the document's: "unsaved changes" means the undo history is not at its clean point
+(:meth:`workbench.core.undo.UndoStack.mark_clean`, set by a finished save, an open, or Discard on quit);
+undoing back to the saved state is clean again. Label renames and recolours are undo steps, so they count.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.errors import WorkbenchError
-from ..inference.results import SegmentationResult
-from ..session import SESSION_SUFFIX, Session, capture, read_session, restore_labels, restore_results, write_session
+from ..core.results import RestorationResult
+from ..session import SESSION_SUFFIX, Session, apply_session, capture, read_session, write_session
 from .export_actions import ExportActions
 from .qt import QtCore, QtGui, QtWidgets, Signal
 from .view_state import apply_view, view_to_dict
@@ -62,10 +62,7 @@ class SessionController(ExportActions, QtCore.QObject):
         super().__init__(window)
         self.window = window
         self.path: Path | None = None
-        self.dirty = False  # anything unsaved (title mark, quit asks)
-        self.hand_edited = False  # unsaved edits made by hand (opening another image asks)
         self._job: SessionJob | None = None
-        self._generation = 0  # bumped on every history change: a save is clean only if nothing changed since
         self._restoring = False
         document = window.document
         document.undo.changed.connect(self._on_history_changed)
@@ -76,23 +73,27 @@ class SessionController(ExportActions, QtCore.QObject):
     def is_busy(self) -> bool:
         return self._job is not None
 
+    @property
+    def dirty(self) -> bool:
+        """Anything unsaved (title mark, quit asks): the history is not at its clean point."""
+        document = self.window.document
+        return document.image is not None and not document.undo.is_clean
+
+    @property
+    def hand_edited(self) -> bool:
+        """Unsaved edits made by hand (opening another image asks)."""
+        return self.dirty and self.window.document.undo.has_hand_edits
+
     def _on_history_changed(self) -> None:
-        self._generation += 1
-        if not self._restoring:
-            self._set_dirty(True)
-            step = self.window.document.undo.last_step
-            if step is None or not getattr(step, "automatic", False):
-                self.hand_edited = True
+        self._update_title()
 
     def _on_image_changed(self) -> None:
         if not self._restoring:
             self.path = None
-        self._set_dirty(False)
+        self._update_title()
 
-    def _set_dirty(self, dirty: bool) -> None:
-        self.dirty = bool(dirty) and self.window.document.image is not None
-        if not self.dirty:
-            self.hand_edited = False
+    def _mark_saved(self, savepoint=None) -> None:
+        self.window.document.undo.mark_clean(savepoint)
         self._update_title()
 
     def _update_title(self) -> None:
@@ -262,15 +263,15 @@ class SessionController(ExportActions, QtCore.QObject):
         target = Path(path)
         if not target.name.lower().endswith(SESSION_SUFFIX):
             target = target.with_name(target.name + SESSION_SUFFIX)
-        generation = self._generation
+        savepoint = self.window.document.undo.savepoint()
 
         def work(progress, _cancelled):
             return write_session(session, target, progress=progress)
 
         def done(written: Path) -> None:
             self.path = Path(written)
-            # edits made while the worker wrote are not in the file: stay dirty then
-            self._set_dirty(self._generation != generation)
+            # edits made while the worker wrote are not in the file: they stay unsaved
+            self._mark_saved(savepoint)
             self.window._remember_recent(self.path)
             self.window.show_status(f"Session saved to {self.path}")
             if then is not None:
@@ -313,19 +314,18 @@ class SessionController(ExportActions, QtCore.QObject):
         try:
             window.banner.hide()
             window.last_error = None
-            document.set_image(session.image)
-            restore_labels(document, session)
-            # segmentations are already part of the saved label map: the window must not merge them into it
-            # again (its results handler does that for new model results)
-            window._seen_results = [r for r in session.results if isinstance(r, SegmentationResult)]
-            restore_results(document, session)
+            # the saved label map already holds what was merged: restoring adds no result again
+            apply_session(document, session)
+            restorations = [r for r in document.results if isinstance(r, RestorationResult)]
+            if restorations:  # as after a run; the saved view below may choose another or none
+                window.view_state.set_compare("swipe", restoration=restorations[0])
             skipped = apply_view(window.view_state, session.view, document.results)
             if skipped:
                 log.warning("%s: ignored malformed view settings %s", session.path, ", ".join(skipped))
             self.path = session.path
         finally:
             self._restoring = False
-        self._set_dirty(False)
+        self._mark_saved()
 
     # -- unsaved changes ------------------------------------------------------------------------------------
     def maybe_save(self, then: Callable[[], None] | None = None, *, replacing: bool = False) -> bool:
@@ -354,7 +354,7 @@ class SessionController(ExportActions, QtCore.QObject):
             f"Save the session before {before}?", buttons, QtWidgets.QMessageBox.StandardButton.Save)
         if answer == QtWidgets.QMessageBox.StandardButton.Discard:
             if not replacing:
-                self._set_dirty(False)
+                self._mark_saved()
             return True
         if answer != QtWidgets.QMessageBox.StandardButton.Save:
             return False

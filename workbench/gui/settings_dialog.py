@@ -78,7 +78,7 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         return Settings.model_validate(data)
 
-    def accept(self) -> None:  # noqa: D401 (Qt API)
+    def accept(self) -> None:
         try:
             self.result_settings = self.edited_settings()
         except ValidationError as exc:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.events import Signal
+from psygnal import Signal
+
 from ..core.image import ImageVolume
 from .display import CT_PRESETS
 
@@ -30,19 +31,22 @@ class ViewState:
     Events: ``reloaded()`` (a new image: everything changed), ``slice_changed(index)``,
     ``window_changed(center, width)``, ``invert_changed(bool)``, ``overlay_changed()`` (label
     visibility/opacity/outline), ``detections_changed()`` (caption toggle, score filter),
-    ``compare_changed()`` (mode, swipe position, active restoration), ``profile_changed()``.
+    ``compare_changed()`` (mode, swipe position, active restoration), ``profile_changed()``,
+    ``active_label_changed()``, ``segmentation_policy_changed()``.
     """
 
+    slice_changed = Signal(int)
+    window_changed = Signal(float, float)
+    invert_changed = Signal(bool)
+    overlay_changed = Signal()
+    detections_changed = Signal()
+    compare_changed = Signal()
+    profile_changed = Signal()
+    reloaded = Signal()
+    active_label_changed = Signal()
+    segmentation_policy_changed = Signal()
+
     def __init__(self) -> None:
-        self.slice_changed = Signal()
-        self.window_changed = Signal()
-        self.invert_changed = Signal()
-        self.overlay_changed = Signal()
-        self.detections_changed = Signal()
-        self.compare_changed = Signal()
-        self.profile_changed = Signal()
-        self.reloaded = Signal()
-        self.active_label_changed = Signal()
         # kept across images: user preferences of this session
         self.active_label = 1  # the label value tools paint with
         #: how a SegmentationResult enters the label map: "merge" writes only unlabelled (0) pixels, so
@@ -79,7 +83,9 @@ class ViewState:
     def set_segmentation_policy(self, policy: str) -> None:
         if policy not in ("merge", "replace"):
             raise ValueError(f"segmentation policy must be merge|replace, got {policy!r}")
-        self.segmentation_policy = policy
+        if policy != self.segmentation_policy:
+            self.segmentation_policy = policy
+            self.segmentation_policy_changed.emit()
 
     # -- slice ------------------------------------------------------------------------------------
     def set_slice(self, index: int) -> None:
@@ -246,8 +252,9 @@ def apply_view(view_state, view: dict[str, Any], results: list) -> list[str]:
             if str(key).isdigit() and isinstance(style, dict):
                 opacity = style.get("opacity")
                 outline = style.get("outline")
-                view_state.set_label_style(int(key), opacity=float(opacity) if isinstance(opacity, (int, float)) else None,
-                                           outline=bool(outline) if isinstance(outline, bool) else None)
+                view_state.set_label_style(
+                    int(key), opacity=float(opacity) if isinstance(opacity, (int, float)) else None,
+                    outline=bool(outline) if isinstance(outline, bool) else None)
             else:
                 skipped.append(f"label_styles.{key}")
     if (v := flag("detections_visible")) is not None:

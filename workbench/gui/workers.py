@@ -135,7 +135,7 @@ class PoolJob(QtCore.QObject):
             self._emit(self.failed, self.error_message(exc))
         except MemoryError:
             self._emit(self.failed, self.memory_message())
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down; logged in full
+        except Exception as exc:
             message = self.unexpected_message(exc)
             log.exception("%s (%s)", message, type(self).__name__)
             self._emit(self.failed, message)
@@ -224,7 +224,7 @@ def start_in_pool(job, pool: QtCore.QThreadPool | None = None) -> None:
     (pool or QtCore.QThreadPool.globalInstance()).start(_JobRunnable(job))
 
 
-# -- a callable with callbacks (the docks' background operations) --------------------------------------------------------------------------------
+# -- a callable with callbacks (the docks' background operations) ----------------------------------------
 class BackgroundJob(CallableJob):
     """Run ``fn(progress, cancelled)`` in a pool thread; results come back as signals in the GUI thread.
 

@@ -23,12 +23,12 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from ..core.errors import InferenceError, PluginError
+from ..core.errors import InferenceError
 from ..core.image import ImageVolume
 from ..core.labels import default_color
+from ..core.results import Detection
 from ..core.settings import Settings
 from .preprocess import PreparedPlane, luma_to_rgb, resize_plane
-from .results import Detection
 from .spec import PluginSpec
 
 
@@ -416,7 +416,7 @@ class RestorationDecoder:
         th, tw = ctx.model_hw
         s = spec.output.scale
         if hwc.shape[:2] != (th * s, tw * s):
-            fy, fx = hwc.shape[0] / th, hwc.shape[1] / tw
+            fy = hwc.shape[0] / th
             raise spec.error("output.scale", f"model output is {hwc.shape[0]}x{hwc.shape[1]} for a {th}x{tw} "
                                              f"input ({fy:g}x), the manifest says scale {s}")
         if spec.output.residual:
@@ -529,7 +529,7 @@ def _load_custom(spec: PluginSpec) -> CustomDecoder:
         sys.modules[unique] = module
         mod_spec.loader.exec_module(module)
     # the plugin's code can raise anything while importing: report it as the plugin's fault
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise spec.error("output.decoder", f"importing {path.name} failed: {type(exc).__name__}: {exc}") from exc
     func = getattr(module, func_name, None)
     if not callable(func):

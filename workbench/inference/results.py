@@ -1,112 +1,20 @@
-"""Model results as plain data: what a plugin run produced, in the original image's geometry.
+"""The model result types, for plugin code outside this repository (custom decoders import them from here).
 
-The GUI shows them, the document stores them (undoably), exports write them. Fields may be added;
-existing names are an interface between the engine, the GUI and the exports.
+Their home is :mod:`workbench.core.results` (the document holds them, so they belong to the core layer);
+code inside the package imports them from there. This module stays because plugins written against the
+plugin contract import ``workbench.inference.results``.
 """
-from __future__ import annotations
+from ..core.results import (
+                            ClassificationResult,
+                            ClassScore,
+                            Detection,
+                            DetectionResult,
+                            RestorationResult,
+                            Result,
+                            RunInfo,
+                            SegmentationClass,
+                            SegmentationResult,
+)
 
-from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-
-from ..core.image import ImageVolume
-
-
-@dataclass
-class RunInfo:
-    """Provenance recorded with every result and written into every export."""
-
-    plugin_id: str
-    plugin_name: str
-    plugin_version: str
-    sha256: str
-    provider: str  # the provider actually used, from session.get_providers()[0]
-    task: str
-    source_path: str | None = None
-    timing_ms: dict[str, float] = field(default_factory=dict)
-    slice_indices: list[int] = field(default_factory=list)  # slices the model ran on
-
-
-@dataclass
-class ClassScore:
-    index: int
-    label: str
-    score: float
-
-
-@dataclass
-class ClassificationResult:
-    """Scores of every class; ``top`` is sorted by score, highest first."""
-
-    info: RunInfo
-    scores: np.ndarray  # (C,) probabilities (or raw scores with activation none)
-    labels: list[str]
-    top: list[ClassScore]
-    multi_label: bool = False
-    slice_scores: np.ndarray | None = None  # (S, C) per slice run; ``scores`` is their mean
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.scores.nbytes)
-
-
-@dataclass
-class SegmentationClass:
-    value: int
-    name: str
-    color: str
-    pixels: int = 0
-    area_mm2: float | None = None
-
-
-@dataclass
-class SegmentationResult:
-    """A label mask with the image's ``(z, y, x)`` shape and the classes it holds (background = 0)."""
-
-    info: RunInfo
-    mask: np.ndarray  # uint16, same (z, y, x) as the image
-    classes: list[SegmentationClass]
-    probabilities: np.ndarray | None = None  # optional (C, z, y, x) float16 — not kept by default
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.mask.nbytes + (self.probabilities.nbytes if self.probabilities is not None else 0))
-
-
-@dataclass
-class Detection:
-    """One box in pixel coordinates of the original image: ``[x1, y1, x2, y2]``."""
-
-    index: int  # class index (score column, background column included)
-    label: str
-    score: float
-    box: tuple[float, float, float, float]
-    slice_index: int = 0
-
-
-@dataclass
-class DetectionResult:
-    info: RunInfo
-    detections: list[Detection]
-
-    @property
-    def nbytes(self) -> int:
-        return 64 * len(self.detections)
-
-
-@dataclass
-class RestorationResult:
-    """The restored image (``scale`` times larger for super-resolution), in the input's value scale."""
-
-    info: RunInfo
-    image: ImageVolume
-    scale: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.image.data.nbytes)
-
-
-Result = ClassificationResult | SegmentationResult | DetectionResult | RestorationResult
+__all__ = ["RunInfo", "ClassScore", "ClassificationResult", "SegmentationClass", "SegmentationResult",
+           "Detection", "DetectionResult", "RestorationResult", "Result"]

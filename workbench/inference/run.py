@@ -22,12 +22,20 @@ import numpy as np
 from ..core.errors import CancelledError, InferenceError, PluginError, WorkbenchError
 from ..core.image import ImageVolume
 from ..core.labels import default_color
+from ..core.results import (
+    ClassificationResult,
+    ClassScore,
+    DetectionResult,
+    RestorationResult,
+    Result,
+    RunInfo,
+    SegmentationClass,
+    SegmentationResult,
+)
 from ..core.settings import Settings, load_settings
 from .decoders import DecodeContext, class_values, decoder_for
 from .preprocess import PreparedPlane, blend_weights, prepare_plane, tile_origins, tile_tensor
 from .registry import find_plugin
-from .results import (ClassificationResult, ClassScore, DetectionResult, RestorationResult, Result, RunInfo,
-                      SegmentationClass, SegmentationResult)
 from .session import LoadedModel, get_session
 from .spec import PluginSpec
 

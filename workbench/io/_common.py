@@ -83,7 +83,7 @@ def decoding(path: Path, what: str) -> Iterator[None]:
         raise
     except MemoryError as exc:
         raise ImageReadError(f"not enough memory to decode the {what}", path=path) from exc
-    except BaseException as exc:  # noqa: BLE001 - see docstring
+    except BaseException as exc:
         raise ImageReadError(f"cannot decode the {what} ({first_line(exc)})", path=path) from exc
 
 

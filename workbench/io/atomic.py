@@ -117,8 +117,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """``open()`` that commits atomically on success."""
     with atomic_path(path) as tmp:
-        kwargs = {} if "b" in mode else {"encoding": encoding}
-        with open(tmp, mode, **kwargs) as fh:
+        with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
 
 

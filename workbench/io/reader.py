@@ -5,8 +5,8 @@ from pathlib import Path
 
 from ..core.errors import ImageReadError
 from ..core.image import ImageVolume
-from ._common import CancelFn, ProgressFn, check_cancel, first_line, report, resolve_max_pixels
 from . import raster, volume
+from ._common import CancelFn, ProgressFn, check_cancel, first_line, report, resolve_max_pixels
 from .dicom.header import has_dicom_preamble
 from .dicom.volume import read_dicom_file, read_dicom_folder
 

@@ -10,6 +10,7 @@ array to RAS+ millimetres, which is what :func:`workbench.io.writers.write_nifti
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,7 +115,7 @@ def read_nifti(path: Path, max_pixels: int) -> ImageVolume:
     import nibabel as nib
 
     with decoding(path, "NIfTI file"):
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))  # a Nifti1Image or Nifti2Image (nibabel types it as FileBasedImage)
         shape = tuple(int(s) for s in img.shape)
     if len(shape) < 2:
         raise ImageReadError(f"NIfTI of shape {shape} is not an image", path=path)
@@ -130,7 +131,7 @@ def read_nifti(path: Path, max_pixels: int) -> ImageVolume:
             # slicing the proxy reads only that volume from disk.
             index = (slice(None),) * min(len(shape), 3) + (0,) * max(len(shape) - 3, 0)
             data = np.asanyarray(img.dataobj[index]).reshape(shape3)
-        affine = np.asarray(img.affine, dtype=float)
+        affine = np.asarray(img.affine, dtype=np.float64)
         zooms = [float(z) for z in img.header.get_zooms()]
         # Scaled integer data (scl_slope/inter) comes back as float64; float32 is plenty and halves memory.
         if data.dtype == np.float64:

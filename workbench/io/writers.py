@@ -32,6 +32,22 @@ def _plane(path: Path, array: np.ndarray, *, what: str) -> np.ndarray:
     return arr
 
 
+def output_dir(path: str | Path) -> Path:
+    """Create the output folder ``path`` (and its parents) if needed; returns it.
+
+    Raises
+    ------
+    ExportError
+        It cannot be created (a file of that name, no permission...).
+    """
+    out_dir = Path(path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
+    return out_dir
+
+
 def write_png(path: str | Path, array: np.ndarray, *, compression: int = 3) -> Path:
     """Write an 8- or 16-bit gray, RGB or RGBA PNG atomically.
 
@@ -63,13 +79,28 @@ def write_png(path: str | Path, array: np.ndarray, *, compression: int = 3) -> P
     arr = _to_png_dtype(path, arr)
     if arr.ndim == 3:
         arr = arr[:, :, [2, 1, 0]] if arr.shape[2] == 3 else arr[:, :, [2, 1, 0, 3]]
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    return write_png_encoded(path, arr, [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+
+
+def write_png_encoded(path: Path, arr: np.ndarray, params: list[int]) -> Path:
+    """Encode ``arr`` (OpenCV channel order: gray, BGR or BGRA) as PNG with ``params``, write it atomically.
+
+    The one PNG writer of the package: masks, overlays and images all go through it.
+
+    Raises
+    ------
+    ExportError
+        OpenCV could not encode the array, or the file cannot be written.
+    """
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), params)
     if not ok:
         raise ExportError("OpenCV could not encode the PNG", path=path)
     try:
         atomic_write_bytes(path, buf.tobytes())
     except OSError as exc:
-        raise ExportError(f"cannot write ({first_line(exc)})", path=path) from exc
+        raise ExportError(f"cannot write ({exc.strerror or first_line(exc)})", path=path) from exc
     return path
 
 
@@ -191,7 +222,7 @@ def write_nifti(path: str | Path, volume_or_array: ImageVolume | np.ndarray, *,
     path = Path(path)
     if isinstance(volume_or_array, ImageVolume):
         data = volume_or_array.data
-        geometry = like if like is not None else volume_or_array
+        geometry: ImageVolume | None = like if like is not None else volume_or_array
     else:
         data = np.asarray(volume_or_array)
         if data.ndim == 2:

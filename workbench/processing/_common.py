@@ -13,7 +13,7 @@ Conventions of the whole package (skimage style):
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence, overload
 
 import numpy as np
 
@@ -61,6 +61,21 @@ def to_scalar(data: np.ndarray) -> np.ndarray:
         rgb = data[..., :3].astype(np.float32)
         return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return data
+
+
+@overload
+def axis_spacing(spacing: Sequence[float], ndim: int, *, required: bool = ...,
+                 what: str = ...) -> tuple[float, ...]: ...
+
+
+@overload
+def axis_spacing(spacing: Sequence[float] | None, ndim: int, *, required: Literal[True],
+                 what: str = ...) -> tuple[float, ...]: ...
+
+
+@overload
+def axis_spacing(spacing: Sequence[float] | None, ndim: int, *, required: bool = ...,
+                 what: str = ...) -> tuple[float, ...] | None: ...
 
 
 def axis_spacing(spacing: Sequence[float] | None, ndim: int, *, required: bool = False,
@@ -130,7 +145,7 @@ def in_range(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
         out = cv2.inRange(flat, lo, hi)
         np.bitwise_and(out, 1, out=out)  # 255 -> 1 so the result views cleanly as bool
         return out.reshape(arr.shape)
-    out = (arr >= lo) & (arr <= hi)
+    out = np.asarray((arr >= lo) & (arr <= hi))
     return out.view(np.uint8)
 
 

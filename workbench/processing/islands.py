@@ -173,7 +173,10 @@ def split(mask: np.ndarray, *, connectivity: int | None = None, start: int = 1,
     start = int(start)
     if start < 1 or start + n - 1 > max_label:
         raise ProcessingError(f"split: {n} islands do not fit label values {start}..{max_label}")
-    out = labels.astype(np.uint16, copy=False) if start == 1 else np.where(labels > 0, labels + (start - 1), 0).astype(np.uint16)
+    if start == 1:
+        out = labels.astype(np.uint16, copy=False)
+    else:
+        out = np.where(labels > 0, labels + (start - 1), 0).astype(np.uint16)
     return out
 
 
@@ -251,6 +254,7 @@ def remove_small(mask: np.ndarray, *, min_size: int | None = None, min_area_mm2:
         sy, sx = axis_spacing(spacing, 2, required=True, what="the minimum island area")
         threshold = check_finite_number(min_area_mm2, "minimum island area") / (sy * sx)
     else:
+        assert min_volume_mm3 is not None  # exactly one of the three was given
         if mode != "volume":
             raise ProcessingError("remove small islands: a volume in mm³ applies to 3D islands (connectivity 6/18/26)")
         sz, sy, sx = axis_spacing(spacing, 3, required=True, what="the minimum island volume")

@@ -2,25 +2,23 @@
 
 All labels are measured together: the labelled pixels are grouped by label with one stable argsort,
 then ``np.bincount`` sums and per-run min/max/median (never a Python loop over pixels, nor
-``regionprops`` or ``scipy.ndimage``'s indexed reductions, which sort the whole image per statistic). Intensities are the image's
-stored values: Hounsfield units for CT (the readers apply the modality LUT). NaN pixels count towards
-the size but not the intensity statistics.
+``regionprops`` or ``scipy.ndimage``'s indexed reductions, which sort the whole image per statistic).
+Intensities are the image's stored values: Hounsfield units for CT (the readers apply the modality LUT).
+NaN pixels count towards the size but not the intensity statistics.
 
 A ``(y, x)`` label image, or a stack of one slice, is measured in 2D (area in mm², perimeter); a deeper
 stack in 3D (volume in mm³; perimeter is not defined and left ``None``).
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..core.errors import ExportError, ProcessingError
+from ..core.errors import ProcessingError
 from ._common import axis_spacing, scalar_array
 from .threshold import Histogram, histogram
 
@@ -116,7 +114,8 @@ def measure_labels(labels: np.ndarray, image: np.ndarray | None = None, *,
     if lab.ndim == 2:
         lab = lab[np.newaxis]
     if lab.ndim != 3 or not np.issubdtype(lab.dtype, np.integer) and lab.dtype != bool:
-        raise ProcessingError(f"labels: expected an integer (y, x) or (z, y, x) array, got {lab.dtype} {np.shape(labels)}")
+        raise ProcessingError("labels: expected an integer (y, x) or (z, y, x) array, "
+                              f"got {lab.dtype} {np.shape(labels)}")
     if lab.dtype == bool:
         lab = lab.view(np.uint8)
     if lab.size and lab.min() < 0:
@@ -255,11 +254,13 @@ def measure_labels(labels: np.ndarray, image: np.ndarray | None = None, *,
             label=int(value), name=(names or {}).get(int(value), f"label {value}"), pixels=pixels,
             area_mm2=area, volume_mm3=volume, mean=columns["mean"][i], std=columns["std"][i],
             min=columns["min"][i], max=columns["max"][i], median=columns["median"][i],
-            perimeter_px=per_px, perimeter_mm=per_mm, equivalent_diameter_px=eq_px, equivalent_diameter_mm=eq_mm, bbox=bbox))
+            perimeter_px=per_px, perimeter_mm=per_mm, equivalent_diameter_px=eq_px, equivalent_diameter_mm=eq_mm,
+            bbox=bbox))
     return out
 
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """A measurement as table/CSV text: empty for missing, 6 significant digits, tuples space-separated."""
     if v is None:
         return ""
     if isinstance(v, float):
@@ -267,26 +268,6 @@ def _fmt(v) -> str:
     if isinstance(v, (tuple, list)):
         return " ".join(str(x) for x in v)
     return str(v)
-
-
-def write_csv(stats: Sequence[LabelStats], path: str | Path) -> Path:
-    """Write the measurements as CSV (one row per label, :data:`COLUMNS`) atomically.
-
-    Missing values are empty cells; ``bbox`` is ``"z0 y0 x0 z1 y1 x1"``.
-    """
-    from ..io.atomic import atomic_open
-
-    path = Path(path)
-    try:
-        with atomic_open(path, "w") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            for s in stats:
-                d = s.as_dict()
-                writer.writerow([_fmt(d[c]) if c != "bbox" else _fmt(s.bbox) for c in COLUMNS])
-    except OSError as exc:
-        raise ExportError(f"cannot write the measurements CSV ({exc.strerror or exc})", path=path) from exc
-    return path
 
 
 def to_json(stats: Sequence[LabelStats]) -> str:
@@ -305,7 +286,7 @@ def format_table(stats: Sequence[LabelStats]) -> str:
         cols.append("perimeter_mm" if any(s.perimeter_mm is not None for s in stats) else "perimeter_px")
     cols.append("equivalent_diameter_mm" if any(s.equivalent_diameter_mm is not None for s in stats)
                 else "equivalent_diameter_px")
-    rows = [[_fmt(getattr(s, c)) or "-" for c in cols] for s in stats]
+    rows = [[format_value(getattr(s, c)) or "-" for c in cols] for s in stats]
     header = [c.replace("equivalent_diameter", "eq_diam") for c in cols]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]

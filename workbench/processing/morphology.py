@@ -26,7 +26,7 @@ def _radius_scales(radius: float, units: str, spacing: Sequence[float] | None, n
     if r < 0:
         raise ProcessingError(f"{what} must be >= 0, got {r:g}")
     if units == "mm":
-        return r, axis_spacing(spacing, ndim, required=True, what=what)  # type: ignore[return-value]
+        return r, axis_spacing(spacing, ndim, required=True, what=what)
     if units != "px":
         raise ProcessingError(f"{what}: units must be 'px' or 'mm', got {units!r}")
     if ndim == 3 and spacing is not None:
@@ -90,8 +90,8 @@ def _volume_op(mask: np.ndarray, op: str, radius: float, scales: tuple[float, ..
         # with background elsewhere (outside the box is background).
         padded = np.pad(crop, 1, constant_values=False)
         for axis, (s, n) in enumerate(zip(crop_box, mask.shape)):
-            idx_lo = [slice(None)] * mask.ndim
-            idx_hi = [slice(None)] * mask.ndim
+            idx_lo: list[slice | int] = [slice(None)] * mask.ndim
+            idx_hi: list[slice | int] = [slice(None)] * mask.ndim
             idx_lo[axis] = 0
             idx_hi[axis] = -1
             if s.start == 0:
@@ -155,15 +155,15 @@ def erode(mask: np.ndarray, radius: float, *, units: str = "px", spacing: Sequen
 def opening(mask: np.ndarray, radius: float, *, units: str = "px", spacing: Sequence[float] | None = None,
             per_slice: bool = False) -> np.ndarray:
     """Erode then dilate: removes parts thinner than the ball (see :func:`dilate`)."""
-    kw = dict(units=units, spacing=spacing, per_slice=per_slice)
-    return dilate(erode(mask, radius, **kw), radius, **kw)
+    return dilate(erode(mask, radius, units=units, spacing=spacing, per_slice=per_slice), radius, units=units,
+                  spacing=spacing, per_slice=per_slice)
 
 
 def closing(mask: np.ndarray, radius: float, *, units: str = "px", spacing: Sequence[float] | None = None,
             per_slice: bool = False) -> np.ndarray:
     """Dilate then erode: closes gaps narrower than the ball (see :func:`dilate`)."""
-    kw = dict(units=units, spacing=spacing, per_slice=per_slice)
-    return erode(dilate(mask, radius, **kw), radius, **kw)
+    return erode(dilate(mask, radius, units=units, spacing=spacing, per_slice=per_slice), radius, units=units,
+                 spacing=spacing, per_slice=per_slice)
 
 
 def fill_holes(mask: np.ndarray, *, per_slice: bool = False) -> np.ndarray:

@@ -47,7 +47,7 @@ def polygon(vertices: Sequence[Sequence[float]] | np.ndarray, *, shape: Sequence
         raise ProcessingError(f"polygon: vertices must be an (N, 2) array of (y, x), got shape {v.shape}")
     if not np.all(np.isfinite(v)):
         raise ProcessingError("polygon: vertices must be finite numbers")
-    plane = shape[-2:]
+    plane = (shape[-2], shape[-1])
     if len(shape) == 3:
         if z is None:
             raise ProcessingError("polygon: a stack needs the slice index z")
@@ -58,6 +58,7 @@ def polygon(vertices: Sequence[Sequence[float]] | np.ndarray, *, shape: Sequence
         return box2, mask2
     if mask2.size == 0:
         return (slice(0, 0),) + box2, mask2[np.newaxis]
+    assert z is not None  # checked above for stacks
     return (slice(int(z), int(z) + 1),) + box2, mask2[np.newaxis]
 
 

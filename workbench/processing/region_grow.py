@@ -300,7 +300,7 @@ class RegionGrowPreview:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self._distance.shape)  # type: ignore[return-value]
+        return (int(self._distance.shape[0]), int(self._distance.shape[1]))
 
     def update(self, tolerance: float) -> np.ndarray:
         """The region for ``tolerance`` (bool mask of the plane; do not modify it, it may be cached).
@@ -320,7 +320,7 @@ class RegionGrowPreview:
         hi = float(np.floor(tol)) if self._distance.dtype != np.float32 else tol
         binary = cv2.inRange(self._distance, 0.0, hi)
         if self._within is not None:
-            binary &= self._within
+            np.bitwise_and(binary, self._within, out=binary)
         h, w = binary.shape
         ff = np.zeros((h + 2, w + 2), dtype=np.uint8)
         y, x = (int(v) for v in self.seed)

@@ -385,7 +385,7 @@ def histogram(image: np.ndarray, *, bins: int = 256, value_range: tuple[float, f
         # Exact per-value counts with calcHist (~5x faster than np.histogram), then equal-width bins by
         # numpy's rule (last bin closed).
         v0, v1 = int(np.ceil(lo)), int(np.floor(hi))
-        counts = np.zeros(bins, dtype=np.float64)
+        counts: np.ndarray = np.zeros(bins, dtype=np.float64)
         if v1 >= v0:
             src = np.ascontiguousarray(values).reshape(-1, 1)
             per_value = cv2.calcHist([src], [0], None, [v1 - v0 + 1], [v0, v1 + 1]).reshape(-1)

@@ -25,12 +25,12 @@ session (mask, measurements, reports) are in :mod:`workbench.export.session_expo
 """
 from .fingerprint import fingerprint_differences, source_fingerprint
 from .read import read_session
-from .restore import apply_session, load_session, restore_labels, restore_results
+from .restore import apply_session, load_session
 from .snapshot import SESSION_SUFFIX, Session, SessionError, capture
 from .write import save_session, write_session
 
 __all__ = [
     "SESSION_SUFFIX", "Session", "SessionError", "capture", "save_session", "write_session", "read_session",
-    "load_session", "apply_session", "restore_labels", "restore_results", "source_fingerprint",
+    "load_session", "apply_session", "source_fingerprint",
     "fingerprint_differences",
 ]

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..core.image import ImageVolume
+from ..core.results import RunInfo
 from ..inference.explain._common import Cost, Explanation
 from ..inference.explain.store import HeatmapStyle, heatmaps_of
-from ..inference.results import RunInfo
 from .snapshot import SessionError
 
 _COST_FIELDS = ("model_runs", "session_calls", "ms", "inference_ms", "run_ms", "batch_size")
@@ -40,7 +40,7 @@ def write_heatmaps(zf: zipfile.ZipFile, items: list[tuple[Explanation, HeatmapSt
         if expl.mask is not None:
             arrays["mask"] = np.asarray(expl.mask, np.uint16)
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
+        np.savez_compressed(buf, allow_pickle=False, **arrays)
         zf.writestr(zipfile.ZipInfo(name, date_time=_dt.datetime.now().timetuple()[:6]), buf.getvalue())
         cost = expl.cost
         entries.append(json_safe({

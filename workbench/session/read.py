@@ -13,17 +13,7 @@ from .. import __version__
 from ..core.errors import ImageReadError
 from ..core.image import ImageVolume
 from ..core.labels import Label, color_to_rgb
-from ..inference.results import (
-    ClassificationResult,
-    ClassScore,
-    Detection,
-    DetectionResult,
-    RestorationResult,
-    Result,
-    RunInfo,
-    SegmentationClass,
-    SegmentationResult,
-)
+from ..core.results import RESULT_TYPES, Result, RunInfo
 from .fingerprint import fingerprint_differences, source_fingerprint
 from .snapshot import FORMAT_NAME, MANIFEST, SCHEMA_VERSION, CancelFn, ProgressFn, Session, SessionError
 
@@ -207,39 +197,19 @@ def _read_result(zf: zipfile.ZipFile, entry: dict[str, Any], path: Path, image: 
     info = _run_info(entry, path)
     kind = entry.get("type")
     name = str(entry["file"])
+    cls = RESULT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise _bad(path, f"{MANIFEST}: unknown result type {kind!r}")
+    if cls.payload == "npz":
+        payload: Any = _load_npz(zf, name, path)
+    else:
+        try:
+            payload = json.loads(zf.read(name).decode("utf-8"))
+        except KeyError:
+            raise _bad(path, f"entry {name} is missing") from None
     try:
-        if kind == "segmentation":
-            mask = _load_npz(zf, name, path)["mask"]
-            if mask.shape != tuple(image.shape[:3]):
-                raise _bad(path, f"{name}: mask {mask.shape} does not fit the image {tuple(image.shape[:3])}")
-            classes = [SegmentationClass(**c) for c in entry.get("classes", [])]
-            return SegmentationResult(info=info, mask=mask, classes=classes)
-        if kind == "detection":
-            try:
-                raw = json.loads(zf.read(name).decode("utf-8"))
-            except KeyError:
-                raise _bad(path, f"entry {name} is missing") from None
-            dets = [Detection(index=int(d["index"]), label=str(d["label"]), score=float(d["score"]),
-                              box=tuple(float(v) for v in d["box"]),  # type: ignore[arg-type]
-                              slice_index=int(d.get("slice_index", 0))) for d in raw]
-            return DetectionResult(info=info, detections=dets)
-        if kind == "classification":
-            arrays = _load_npz(zf, name, path)
-            top = [ClassScore(int(t["index"]), str(t["label"]), float(t["score"])) for t in entry.get("top", [])]
-            return ClassificationResult(info=info, scores=arrays["scores"], labels=list(entry.get("labels", [])),
-                                        top=top, multi_label=bool(entry.get("multi_label", False)),
-                                        slice_scores=arrays.get("slice_scores"))
-        if kind == "restoration":
-            arrays = _load_npz(zf, name, path)
-            geo = entry.get("geometry") or {}
-            window = geo.get("window")
-            restored = ImageVolume(arrays["image"], spacing=tuple(geo.get("spacing", (1.0, 1.0, 1.0))),
-                                   origin=tuple(geo.get("origin", (0.0, 0.0, 0.0))),
-                                   window=tuple(window) if window else None, modality=geo.get("modality"),
-                                   invert_display=bool(geo.get("invert_display", False)),
-                                   spacing_known=bool(geo.get("spacing_known", False)))
-            return RestorationResult(info=info, image=restored, scale=int(entry.get("scale", 1)),
-                                     extra=dict(entry.get("extra") or {}))
+        return cls.from_session(info, entry, payload, image)
+    except ValueError as exc:
+        raise _bad(path, f"{name}: {exc}") from exc
     except (KeyError, TypeError) as exc:
         raise _bad(path, f"{name}: {type(exc).__name__}: {exc}") from exc
-    raise _bad(path, f"{MANIFEST}: unknown result type {kind!r}")

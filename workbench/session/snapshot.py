@@ -11,9 +11,7 @@ from ..core.document import Document
 from ..core.errors import ExportError
 from ..core.image import ImageVolume
 from ..core.labels import Label
-from ..inference.results import (
-    Result,
-)
+from ..core.results import Result
 
 SESSION_SUFFIX = ".wbsession"
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -13,15 +12,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.document import Document
-from ..core.image import ImageVolume
-from ..inference.results import (
-    ClassificationResult,
-    DetectionResult,
-    RestorationResult,
-    Result,
-    RunInfo,
-    SegmentationResult,
-)
+from ..core.results import RESULT_TYPES, Result, RunInfo, image_geometry, json_safe
 from ..io.atomic import atomic_path
 from .fingerprint import source_fingerprint
 from .snapshot import (
@@ -38,26 +29,6 @@ from .snapshot import (
 
 
 # -- writing ---------------------------------------------------------------------------------------------
-def _json_safe(value: Any) -> Any:
-    """JSON data, with numpy scalars/arrays converted; ``TypeError`` for anything else."""
-    if isinstance(value, (str, bool)) or value is None:
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON data")
-
-
 def _relative(target: Path, start: Path) -> str | None:
     import os
 
@@ -67,63 +38,31 @@ def _relative(target: Path, start: Path) -> str | None:
         return None
 
 
-def _geometry(image: ImageVolume) -> dict[str, Any]:
-    return {"spacing": list(image.spacing), "origin": list(image.origin), "spacing_known": image.spacing_known,
-            "window": list(image.window) if image.window is not None else None, "modality": image.modality,
-            "invert_display": image.invert_display}
-
-
 def _info_dict(info: RunInfo) -> dict[str, Any]:
-    return _json_safe(asdict(info))
+    return json_safe(asdict(info))
 
 
 def _write_npz(zf: zipfile.ZipFile, name: str, **arrays: np.ndarray) -> None:
     # the npz is already compressed: the zip entry is stored, and streamed (no second copy in memory)
     with zf.open(zipfile.ZipInfo(name, date_time=_dt.datetime.now().timetuple()[:6]), "w",
                  force_zip64=True) as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, allow_pickle=False, **arrays)
 
 
 def _result_entry(zf: zipfile.ZipFile, index: int, result: Result) -> dict[str, Any]:
-    if not isinstance(result, (SegmentationResult, DetectionResult, ClassificationResult, RestorationResult)):
+    """Write one result's payload into the zip; returns its manifest entry (the fields are the type's own)."""
+    if type(result) not in RESULT_TYPES.values():
         raise SessionError(f"cannot save a result of type {type(result).__name__}")
     info = result.info
-    entry: dict[str, Any] = {"task": info.task, "info": _info_dict(info)}
+    entry: dict[str, Any] = {"task": info.task, "info": _info_dict(info), "type": result.kind}
     stem = f"results/{index}_{info.task or 'result'}"
-    if isinstance(result, SegmentationResult):
-        entry["type"] = "segmentation"
-        entry["file"] = f"{stem}.npz"
-        entry["classes"] = [_json_safe(asdict(c)) for c in result.classes]
-        _write_npz(zf, entry["file"], mask=np.asarray(result.mask, dtype=np.uint16))
-    elif isinstance(result, DetectionResult):
-        entry["type"] = "detection"
-        entry["file"] = f"{stem}.json"
-        dets = [{"index": d.index, "label": d.label, "score": float(d.score), "box": [float(v) for v in d.box],
-                 "slice_index": int(d.slice_index)} for d in result.detections]
-        zf.writestr(entry["file"], json.dumps(dets), compress_type=zipfile.ZIP_DEFLATED)
-    elif isinstance(result, ClassificationResult):
-        entry["type"] = "classification"
-        entry["file"] = f"{stem}.npz"
-        entry["labels"] = list(result.labels)
-        entry["top"] = [{"index": t.index, "label": t.label, "score": float(t.score)} for t in result.top]
-        entry["multi_label"] = bool(result.multi_label)
-        arrays = {"scores": np.asarray(result.scores)}
-        if result.slice_scores is not None:
-            arrays["slice_scores"] = np.asarray(result.slice_scores)
-        _write_npz(zf, entry["file"], **arrays)
-    elif isinstance(result, RestorationResult):
-        entry["type"] = "restoration"
-        entry["file"] = f"{stem}.npz"
-        entry["scale"] = int(result.scale)
-        entry["geometry"] = _geometry(result.image)
-        extra = {}
-        for key, value in result.extra.items():
-            try:
-                extra[str(key)] = _json_safe(value)
-            except TypeError:
-                continue  # documented: non-JSON extras are not saved
-        entry["extra"] = extra
-        _write_npz(zf, entry["file"], image=result.image.data)
+    fields, payload = result.session_fields()
+    entry["file"] = f"{stem}.{result.payload}"
+    entry.update(fields)
+    if isinstance(payload, dict):  # arrays: one npz (payload "npz")
+        _write_npz(zf, entry["file"], **payload)
+    else:
+        zf.writestr(entry["file"], json.dumps(payload), compress_type=zipfile.ZIP_DEFLATED)
     return entry
 
 
@@ -161,7 +100,7 @@ def write_session(session: Session, path: str | Path, *, progress: ProgressFn | 
         raise SessionError(f"cannot read the source image {source} to fingerprint it "
                            f"({exc.strerror or exc})", path=path) from exc
     try:
-        view = _json_safe(session.view)
+        view = json_safe(session.view)
     except TypeError as exc:
         raise SessionError(f"the view settings are not JSON data ({exc})", path=path) from exc
     table = [{"value": lab.value, "name": lab.name, "color": lab.color, "visible": lab.visible}
@@ -178,7 +117,7 @@ def write_session(session: Session, path: str | Path, *, progress: ProgressFn | 
             "shape": list(image.shape),
             "dtype": str(image.data.dtype),
             "fingerprint": fingerprint,
-            "geometry": _geometry(image),
+            "geometry": image_geometry(image),
         },
         "labels": {"file": LABELS_ENTRY if session.label_data is not None else None,
                    "shape": list(image.shape[:3]), "table": table},
@@ -203,7 +142,7 @@ def write_session(session: Session, path: str | Path, *, progress: ProgressFn | 
                 if session.heatmaps:  # issue 17: saliency / uncertainty maps
                     from .heatmaps import write_heatmaps
 
-                    manifest["heatmaps"] = write_heatmaps(zf, session.heatmaps, _json_safe)
+                    manifest["heatmaps"] = write_heatmaps(zf, session.heatmaps, json_safe)
                 # the manifest last: a reader that finds it knows every entry it names was written
                 zf.writestr(MANIFEST, json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
     except OSError as exc:

@@ -15,12 +15,13 @@ using the PDF base-14 fonts: text outside Windows-1252 is shown as ``?`` in the 
 Modules: :mod:`.content` (the content model and :func:`build_report`), :mod:`.html`, :mod:`.pdf` (the two
 renderers), :mod:`.write` (the files on disk).
 """
-from .content import DISCLAIMER, FORMATS, MAX_PICTURE_SIDE, MAX_TABLE_ROWS, Picture, Report, Table, build_report
+from ...core.results import Table
+from .content import DISCLAIMER, FORMATS, MAX_PICTURE_SIDE, MAX_TABLE_ROWS, Picture, Report, build_report
 from .html import render_html
 from .pdf import render_pdf
-from .write import attach_report, write_report
+from .write import write_report
 
 __all__ = [
     "FORMATS", "DISCLAIMER", "MAX_PICTURE_SIDE", "MAX_TABLE_ROWS", "Picture", "Table", "Report", "build_report",
-    "render_html", "render_pdf", "write_report", "attach_report",
+    "render_html", "render_pdf", "write_report",
 ]

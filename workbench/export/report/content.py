@@ -14,8 +14,15 @@ import numpy as np
 from ... import __version__
 from ...core.errors import ExportError
 from ...core.image import ImageVolume
-from ...core.labels import color_to_rgb, default_color
-from ...inference.results import ClassificationResult, DetectionResult, RestorationResult, Result, SegmentationResult
+from ...core.results import (
+    ClassificationResult,
+    DetectionResult,
+    RestorationResult,
+    Result,
+    SegmentationResult,
+    Table,
+    overlay_slice,
+)
 from ..deid import DateMode, deidentify_metadata, field_label
 from ..overlay import _with_window, display_rgb, render_overlay
 
@@ -52,18 +59,6 @@ class Picture:
                 raise ExportError("cannot encode the report picture as PNG")
             self._png = buf.tobytes()
         return self._png
-
-
-@dataclass
-class Table:
-    """Findings as rows of text; ``swatches`` holds an optional ``#rrggbb`` per row (class colours);
-    ``numeric`` flags right-aligned columns."""
-
-    columns: list[str]
-    rows: list[list[str]]
-    numeric: list[bool]
-    swatches: list[str | None] = field(default_factory=list)
-    note: str = ""
 
 
 @dataclass
@@ -157,12 +152,12 @@ def build_report(result: Result, image: ImageVolume, *, image_label: str = "imag
     return Report(
         title=f"{_TASK_TITLES.get(info.task, info.task.title())} report",
         subtitle=f"{info.plugin_name} {info.plugin_version} \u00b7 {image_label}",
-        summary=_summary(result, image),
+        summary=result.sentence(image),
         disclaimer=DISCLAIMER,
         intended_use=intended,
         pictures=_pictures(result, image),
         image_fields=image_fields,
-        findings=_findings(result, image),
+        findings=result.findings(image, max_rows=MAX_TABLE_ROWS),
         provenance=provenance,
         generated=now.strftime("%Y-%m-%d %H:%M"),
         footer="De-identified report: patient name, IDs, birth date, sex, institution, staff, UIDs and file "
@@ -182,7 +177,7 @@ def _ranges(indices: Sequence[int], n: int) -> str:
         return "none"
     parts: list[str] = []
     start = prev = idx[0]
-    for i in idx[1:] + [None]:  # type: ignore[list-item]
+    for i in idx[1:] + [None]:
         if i is not None and i == prev + 1:
             prev = i
             continue
@@ -190,39 +185,6 @@ def _ranges(indices: Sequence[int], n: int) -> str:
         if i is not None:
             start = prev = i
     return f"{', '.join(parts)} ({len(idx)} of {n})"
-
-
-def _summary(result: Result, image: ImageVolume) -> str:
-    if isinstance(result, SegmentationResult):
-        found = [c for c in result.classes if c.pixels]
-        if not found:
-            return "Nothing segmented."
-        unit = "voxels" if image.n_slices > 1 else "px"
-        parts = []
-        for c in found:
-            part = f"{c.name} {c.pixels:,} {unit}"
-            if c.area_mm2 is not None and image.n_slices == 1:
-                part += f" ({c.area_mm2:,.1f} mm\u00b2)"
-            parts.append(part)
-        return f"{len(found)} class{'es' if len(found) != 1 else ''} found: " + "; ".join(parts) + "."
-    if isinstance(result, DetectionResult):
-        n = len(result.detections)
-        if not n:
-            return "No detections."
-        counts: dict[str, int] = {}
-        for d in result.detections:
-            counts[d.label] = counts.get(d.label, 0) + 1
-        return f"{n} detection{'s' if n != 1 else ''}: " + ", ".join(f"{k} \u00d7 {v}" for k, v in counts.items()) + "."
-    if isinstance(result, ClassificationResult):
-        if not result.top:
-            return "No class scores."
-        t = result.top[0]
-        return f"Top class: {t.label} (score {t.score:.3f})."
-    if isinstance(result, RestorationResult):
-        r = result.image
-        return f"Restored image: {image.width} \u00d7 {image.height} \u2192 {r.width} \u00d7 {r.height} px" + \
-            (f" (scale \u00d7{result.scale})." if result.scale != 1 else ".")
-    return type(result).__name__
 
 
 def _fit(rgb: np.ndarray) -> np.ndarray:
@@ -246,82 +208,10 @@ def _pictures(result: Result, image: ImageVolume) -> list[Picture]:
         after = display_rgb(_with_window(result.image, image), 0)
         note = _slice_note(image, index)
         return [Picture(_fit(before), f"Before{note}"), Picture(_fit(after), f"After{note}")]
-    overlay = render_overlay(result, image)
-    # render_overlay picks the most informative slice; find which one for the caption
-    index = ran[0]
-    if image.n_slices > 1:
-        if isinstance(result, SegmentationResult):
-            index = max(ran, key=lambda i: (int(np.count_nonzero(result.mask[i])), -i))
-        elif isinstance(result, DetectionResult) and result.detections:
-            per = {i: 0 for i in ran}
-            for d in result.detections:
-                per[d.slice_index] = per.get(d.slice_index, 0) + 1
-            index = max(per, key=lambda k: per[k])
+    index = overlay_slice(result)  # one choice for the picture and its caption
+    overlay = render_overlay(result, image, index)
     caption = {SegmentationResult: "Segmentation overlay", DetectionResult: "Detections",
                ClassificationResult: "Image with the top classes"}.get(type(result), "Result")
     return [Picture(_fit(overlay), caption + _slice_note(image, index))]
 
 
-def _hex(color: str | None, value: int) -> str:
-    try:
-        r, g, b = color_to_rgb(color or default_color(value))
-    except ValueError:
-        r, g, b = color_to_rgb(default_color(value))
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-def _findings(result: Result, image: ImageVolume) -> Table:
-    stack = image.n_slices > 1
-    if isinstance(result, SegmentationResult):
-        total = max(1, image.n_slices * image.height * image.width)
-        voxel = image.voxel_volume_mm3
-        columns = ["Class", "Value", "Voxels" if stack else "Pixels", "% of image"]
-        numeric = [False, True, True, True]
-        if stack:
-            columns.append("Volume (mm\u00b3)")
-        else:
-            columns.append("Area (mm\u00b2)")
-        numeric.append(True)
-        rows, swatches = [], []
-        for c in result.classes:
-            if stack:
-                size = f"{c.pixels * voxel:,.1f}" if voxel is not None else "\u2014"
-            else:
-                size = f"{c.area_mm2:,.2f}" if c.area_mm2 is not None else "\u2014"
-            rows.append([c.name, str(c.value), f"{c.pixels:,}", f"{100.0 * c.pixels / total:.2f}", size])
-            swatches.append(_hex(c.color, c.value))
-        note = "" if image.spacing_known else "Pixel size unknown: physical sizes are not available."
-        return Table(columns, rows, numeric, swatches, note)
-    if isinstance(result, DetectionResult):
-        columns = ["#", "Label", "Score", "Box x1, y1, x2, y2 (px)", "Size (px)"]
-        numeric = [True, False, True, False, True]
-        if stack:
-            columns.append("Slice")
-            numeric.append(True)
-        rows, swatches = [], []
-        for k, d in enumerate(result.detections[:MAX_TABLE_ROWS], start=1):
-            x1, y1, x2, y2 = d.box
-            row = [str(k), d.label, f"{d.score:.3f}", ", ".join(f"{v:.0f}" for v in d.box),
-                   f"{x2 - x1:.0f} \u00d7 {y2 - y1:.0f}"]
-            if stack:
-                row.append(str(d.slice_index + 1))
-            rows.append(row)
-            swatches.append(_hex(None, d.index + 1))  # the overlay's box colour
-        note = ""
-        if len(result.detections) > MAX_TABLE_ROWS:
-            note = f"First {MAX_TABLE_ROWS} of {len(result.detections)} detections; the JSON result lists all."
-        return Table(columns, rows, numeric, swatches, note)
-    if isinstance(result, ClassificationResult):
-        rows = [[str(k), t.label, f"{t.score:.4f}"] for k, t in enumerate(result.top[:MAX_TABLE_ROWS], start=1)]
-        note = "Multi-label: each score is independent (sigmoid)." if result.multi_label else ""
-        if result.slice_scores is not None and len(result.slice_scores) > 1:
-            note = (note + " " if note else "") + f"Scores are the mean over {len(result.slice_scores)} slices."
-        return Table(["Rank", "Class", "Score"], rows, [True, False, True], [], note)
-    if isinstance(result, RestorationResult):
-        r = result.image
-        rows = [["Input size", f"{image.width} \u00d7 {image.height} px"],
-                ["Output size", f"{r.width} \u00d7 {r.height} px"],
-                ["Scale", f"\u00d7{result.scale}"],
-                ["Output value type", str(r.data.dtype)]]
-        return Table(["Property", "Value"], rows, [False, False], [], "")
-    raise TypeError(f"no report for {type(result).__name__}")

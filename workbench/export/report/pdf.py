@@ -9,7 +9,8 @@ from typing import Any
 
 from ... import __version__
 from ...core.errors import ExportError
-from .content import Picture, Report, Table
+from ...core.results import Table
+from .content import Picture, Report
 
 # ReportLab keeps module-level state (font metrics caches, the platypus paragraph-fragment cache) that
 # is not documented as thread-safe; batch writes from two threads, so PDF rendering is serialised.
@@ -233,7 +234,7 @@ def _section_title(text: str, style: Any, line: Any, col_w: float) -> Any:
 
 def _column_weights(t: Table) -> list[float]:
     """Relative column widths: text columns get more room than numbers."""
-    raw = []
+    raw: list[float] = []
     for c, num in zip(t.columns, t.numeric):
         longest = max([len(c)] + [len(r[len(raw)]) for r in t.rows[:50]])
         short = num and c in ("#", "Rank", "Value", "Slice")  # small integers: keep these columns narrow

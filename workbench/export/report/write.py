@@ -1,17 +1,17 @@
-"""Writing the report files of a result (atomic) and recording them in its prediction JSON."""
+"""Writing the report files of a result (atomic); the prediction JSON names them (``write_prediction(reports=)``)."""
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...core.errors import ExportError
 from ...core.image import ImageVolume
-from ...inference.results import Result
+from ...core.results import Result
 from ...io.atomic import atomic_write_bytes, atomic_write_text
+from ...io.writers import output_dir
 from ..deid import DateMode
-from .content import FORMATS, build_report
+from .content import FORMATS, Report, build_report
 from .html import render_html
 from .pdf import render_pdf
 
@@ -56,16 +56,23 @@ def write_report(result: Result, image: ImageVolume, out_dir: str | Path, stem: 
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ExportError(f"report formats must be among {', '.join(FORMATS)}, got {', '.join(bad) or 'none'}")
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
+    out_dir = output_dir(out_dir)
     report = build_report(result, image, image_label=stem if show_name else image_label,
                           plugin_meta=plugin_meta, dates=dates, salt=salt)
+    return write_report_files(report, out_dir, f"{stem}_report", formats)
+
+
+def write_report_files(report: Report, out_dir: Path, name: str, formats: Sequence[str]) -> dict[str, Path]:
+    """Render ``report`` once per format into ``out_dir/<name>.<fmt>`` (atomically); ``{"report_<fmt>": path}``.
+
+    Raises
+    ------
+    ExportError
+        A file cannot be written.
+    """
     written: dict[str, Path] = {}
     for fmt in dict.fromkeys(formats):
-        path = out_dir / f"{stem}_report.{fmt}"
+        path = out_dir / f"{name}.{fmt}"
         try:
             if fmt == "html":
                 atomic_write_text(path, render_html(report))
@@ -75,21 +82,3 @@ def write_report(result: Result, image: ImageVolume, out_dir: str | Path, stem: 
             raise ExportError(f"cannot write ({exc.strerror or exc})", path=path) from exc
         written[f"report_{fmt}"] = path
     return written
-
-
-def attach_report(json_path: str | Path, written: Mapping[str, Path]) -> None:
-    """Add ``"report": {"html": name, "pdf": name}`` to a ``predict`` JSON result (rewritten atomically).
-
-    Raises
-    ------
-    ExportError
-        If the JSON file cannot be read or written.
-    """
-    json_path = Path(json_path)
-    try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-        data["report"] = {k.removeprefix("report_"): Path(v).name for k, v in written.items()}
-        atomic_write_text(json_path, json.dumps(data, indent=2))
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"cannot add the report to the JSON result ({getattr(exc, 'strerror', None) or exc})",
-                          path=json_path) from exc

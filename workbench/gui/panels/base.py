@@ -1,15 +1,17 @@
 """Helpers shared by the dock panels."""
 from __future__ import annotations
 
-from ..qt import QtWidgets
+from ..qt import QtWidgets, pg
 
 
 def make_dock(main_window: QtWidgets.QMainWindow, title: str, object_name: str, widget: QtWidgets.QWidget,
               area: str = "right") -> QtWidgets.QDockWidget:
-    """A dock titled ``title`` holding ``widget``; ``area`` is where the main window puts it first."""
+    """A dock titled ``title`` holding ``widget`` (also ``dock.panel``, how tests and the window reach it);
+    ``area`` is where the main window puts it first."""
     dock = QtWidgets.QDockWidget(title, main_window)
     dock.setObjectName(object_name)
     dock.setWidget(widget)
+    dock.panel = widget  # type: ignore[attr-defined]
     dock.setProperty("default_area", area)
     dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
                      | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
@@ -26,3 +28,16 @@ def value_spin(tip: str, limit: float = 1e12) -> QtWidgets.QDoubleSpinBox:
     spin.setKeyboardTracking(False)
     spin.setToolTip(tip)
     return spin
+
+
+def histogram_items(region_alpha: int = 40) -> tuple[pg.PlotDataItem, pg.LinearRegionItem]:
+    """The histogram curve and the draggable value range of the Histogram dock and the Threshold tab.
+
+    One look for both: a filled step curve, and a yellow range above it (``region_alpha`` its fill).
+    """
+    curve = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(120, 160, 220, 110),
+                            pen=pg.mkPen((150, 190, 240), width=1))
+    region = pg.LinearRegionItem(values=(0, 1), brush=(255, 212, 0, region_alpha),
+                                 pen=pg.mkPen((255, 212, 0), width=2), swapMode="sort")
+    region.setZValue(10)
+    return curve, region

@@ -6,7 +6,7 @@ import numpy as np
 from ...core.image import percentile_window
 from ..display import CT_PRESETS, levels_from_window, slice_histogram, window_from_levels
 from ..qt import QtWidgets, pg
-from .base import make_dock, value_spin
+from .base import histogram_items, make_dock, value_spin
 
 PRESET_DEFAULT = "Default"
 PRESET_AUTO = "Auto (percentile)"
@@ -27,12 +27,8 @@ class HistogramPanel(QtWidgets.QWidget):
         self.plot.hideAxis("left")  # log counts: the shape matters, not the numbers
         self.plot.setLabel("bottom", "value")
         self.plot.setMinimumHeight(120)
-        self.curve = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(120, 160, 220, 110),
-                                     pen=pg.mkPen((150, 190, 240), width=1))
+        self.curve, self.region = histogram_items(region_alpha=40)
         self.plot.addItem(self.curve)
-        self.region = pg.LinearRegionItem(values=(0, 1), brush=(255, 212, 0, 40),
-                                          pen=pg.mkPen((255, 212, 0), width=2), swapMode="sort")
-        self.region.setZValue(10)
         self.region.sigRegionChanged.connect(self._on_region)
         self.plot.addItem(self.region)
 
@@ -141,7 +137,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = HistogramPanel(main_window)
     dock = make_dock(main_window, "Histogram / Window", "HistogramDock", panel, area="left")
-    dock.panel = panel
     return dock
 
 

@@ -7,7 +7,7 @@ and rebuilds itself, with its own signals blocked, when they change.
 from __future__ import annotations
 
 from ...core.errors import WorkbenchError
-from ..qt import QtGui, QtWidgets, Qt
+from ..qt import Qt, QtGui, QtWidgets
 from .base import make_dock
 
 COL_COLOR, COL_VALUE, COL_NAME, COL_VISIBLE, COL_OPACITY, COL_OUTLINE = range(6)
@@ -186,8 +186,7 @@ class LayersPanel(QtWidgets.QWidget):
     def _add_label(self) -> None:
         if self._labels is None:
             return
-        value = self._labels.next_free_value()
-        self._labels.ensure_label(value)
+        value = self._labels.add_label().value  # one undo step
         self._mw.view_state.set_active_label(value)
         self.refresh()
 
@@ -202,7 +201,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = LayersPanel(main_window)
     dock = make_dock(main_window, "Layers / Labels", "LayersDock", panel, area="left")
-    dock.panel = panel
     return dock
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ...core.errors import WorkbenchError
-from ...processing import LabelStats, measure_labels, roi_histogram, write_csv
+from ...export.measurements import write_csv
+from ...processing import LabelStats, measure_labels, roi_histogram
 from ..qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from ..tools.editing import known_spacing, scalar_volume
 from ..workers import BackgroundJob
@@ -333,7 +334,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = MeasurePanel(main_window)
     dock = make_dock(main_window, "Measurements", "MeasurementsDock", panel, area="bottom")
-    dock.panel = panel
     return dock
 
 

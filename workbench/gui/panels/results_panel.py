@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...inference.results import (ClassificationResult, DetectionResult, RestorationResult,
-                                  SegmentationResult)
+from ...core.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
 from ..display import line_profile
-from ..qt import QtWidgets, Qt, pg
+from ..qt import Qt, QtWidgets, pg
 from ..tools.base import ProfileLineTool
 from .base import make_dock
 
@@ -329,16 +328,7 @@ class ResultsPanel(QtWidgets.QWidget):
             return
         r_index, d_index = self._shown_detections[row]
         det = self._mw.document.results[r_index].detections[d_index]
-        x1, y1, x2, y2 = det.box
-        canvas = self._mw.canvas
-        canvas.detection_overlay.selected_key = (r_index, d_index)
-        canvas.rebuild_detections()
-        # centre on the box without changing the zoom
-        vb = canvas.view.vb
-        (vx0, vx1), (vy0, vy1) = vb.viewRange()
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        vb.setRange(xRange=(cx - (vx1 - vx0) / 2, cx + (vx1 - vx0) / 2),
-                    yRange=(cy - (vy1 - vy0) / 2, cy + (vy1 - vy0) / 2), padding=0)
+        self._mw.canvas.select_detection((r_index, d_index), det.box)
 
     def _on_draw_line(self, checked: bool) -> None:
         canvas = self._mw.canvas
@@ -352,7 +342,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = ResultsPanel(main_window)
     dock = make_dock(main_window, "Results", "ResultsDock", panel, area="right")
-    dock.panel = panel
     return dock
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ...core.errors import WorkbenchError
 from ...processing import gate, stroke
-from ..qt import Qt, QtCore, QtGui, QtWidgets
+from ..qt import Qt, QtCore, QtWidgets
 from .base import CanvasEvent
 from .editing import OpenEdit, PaintOptions, _DocumentTool, index_point, known_spacing, scalar_volume
 from .preview import _cosmetic_pen
@@ -50,7 +50,6 @@ class BrushTool(_DocumentTool):
         if self._edit is not None:
             self._edit.abandon()
             self._edit = None
-            self._hold_history(False)
         self._last = None
 
     def finish(self) -> None:
@@ -58,19 +57,7 @@ class BrushTool(_DocumentTool):
         if self._edit is not None:
             edit, self._edit = self._edit, None
             edit.close()
-            self._hold_history(False)
         self._last = None
-
-    def _hold_history(self, hold: bool) -> None:
-        """Undo/redo must not run while a drag's edit block is open (its diff would absorb their changes)."""
-        window = self.canvas.window() if self.canvas is not None else None
-        for name in ("undo_action", "redo_action"):
-            action = getattr(window, name, None)
-            if isinstance(action, QtGui.QAction) and hold:
-                action.setEnabled(False)
-        if not hold and self.canvas is not None:
-            # the main window re-derives the actions' state from the history
-            self.canvas.document.undo.changed.emit()
 
     @property
     def dragging(self) -> bool:
@@ -138,7 +125,6 @@ class BrushTool(_DocumentTool):
             return False
         self.finish()
         self._edit = OpenEdit(labels, "Erase" if self.erase else f"Brush (label {self.options.label})")
-        self._hold_history(True)
         p = self._point(event)
         self._last = p
         try:
@@ -146,7 +132,6 @@ class BrushTool(_DocumentTool):
         except WorkbenchError as exc:
             self._edit.abandon()
             self._edit = None
-            self._hold_history(False)
             self._report(str(exc))
         self.update_cursor(event.x, event.y)
         return True

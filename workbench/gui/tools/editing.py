@@ -12,12 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core.document import Document
+from ...core.edits import paint_rule
 from ...core.image import ImageVolume
 from ...core.labels import LabelMap
 from ...processing import to_scalar
 from .base import BaseCanvasTool
-
-OVERWRITE_MODES = ("any", "background", "selected")
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -90,23 +89,25 @@ class PaintOptions:
     erase_polygon: bool = False
 
     def paint_rule(self, erase: bool) -> tuple[int, str, int | None]:
-        """``(value, overwrite, selected)`` arguments of :meth:`LabelEdit.paint` for painting or erasing."""
-        if not erase:
-            return self.label, self.overwrite, (self.mask_label if self.overwrite == "selected" else None)
-        if self.overwrite == "any":
-            return 0, "any", None
-        # erasing value 0 with the "selected" rule removes exactly that one label
-        return 0, "selected", (self.label if self.overwrite == "background" else self.mask_label)
+        """``(value, overwrite, selected)`` arguments of :meth:`LabelEdit.paint` for painting or erasing
+        (the document's rule: :func:`workbench.core.edits.paint_rule`)."""
+        return paint_rule(self.label, self.overwrite, self.mask_label, erase=erase)
 
 
 class OpenEdit:
-    """A ``labels.edit(name)`` block held open across several events (a drag)."""
+    """A ``labels.edit(name)`` block held open across several events (a drag).
+
+    While it is open the history is held (:meth:`~workbench.core.undo.UndoStack.held`): no undo or redo
+    can run into the middle of the drag, and the Undo/Redo actions follow ``undo.changed`` by themselves.
+    """
 
     class _Abandoned(Exception):
         pass
 
     def __init__(self, labels: LabelMap, name: str) -> None:
         self.labels = labels
+        self._hold = labels.undo.held()
+        self._hold.__enter__()
         self._cm = labels.edit(name)
         self.edit = self._cm.__enter__()
         self._open = True
@@ -115,14 +116,20 @@ class OpenEdit:
         """Commit: everything written becomes one undo step."""
         if self._open:
             self._open = False
-            self._cm.__exit__(None, None, None)
+            try:
+                self._cm.__exit__(None, None, None)
+            finally:
+                self._hold.__exit__(None, None, None)
 
     def abandon(self) -> None:
         """Roll the writes back and push nothing."""
         if self._open:
             self._open = False
             exc = OpenEdit._Abandoned()
-            self._cm.__exit__(OpenEdit._Abandoned, exc, None)
+            try:
+                self._cm.__exit__(OpenEdit._Abandoned, exc, None)
+            finally:
+                self._hold.__exit__(None, None, None)
 
 
 # -- tools ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Generator
 
 from ...core.image import ImageVolume
-from ..results import RunInfo
+from ...core.results import RunInfo
 from ._common import Cancel, Cost, ExplainError, Explanation, Progress, peak_of
 from .gradcam import gradcam
 from .occlusion import occlusion
@@ -27,7 +27,8 @@ UNCERTAINTY_METHODS = ("entropy", "margin", "tta")
 METHODS = SALIENCY_METHODS + UNCERTAINTY_METHODS
 
 __all__ = ["METHODS", "SALIENCY_METHODS", "UNCERTAINTY_METHODS", "Cost", "ExplainError", "Explanation",
-           "default_method", "explain", "gradcam", "methods_for", "occlusion", "peak_of", "rise", "run_explain", "uncertainty"]
+           "default_method", "explain", "gradcam", "methods_for", "occlusion", "peak_of", "rise", "run_explain",
+           "uncertainty"]
 
 
 def default_method(task: str) -> str:

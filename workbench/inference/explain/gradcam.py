@@ -15,8 +15,17 @@ from typing import Any, Generator
 import numpy as np
 
 from ..preprocess import resize_plane
-from ._common import (BatchRunner, Cancel, ExplainError, Explanation, Progress, batch_scores, resolve_class,
-                      to_image, tensor_hw)
+from ._common import (
+    BatchRunner,
+    Cancel,
+    ExplainError,
+    Explanation,
+    Progress,
+    batch_scores,
+    resolve_class,
+    tensor_hw,
+    to_image,
+)
 
 
 def class_weights(spec: Any) -> np.ndarray:

@@ -13,8 +13,20 @@ from typing import Any, Generator
 import numpy as np
 
 from ..preprocess import PreparedPlane
-from ._common import (BatchRunner, Cancel, Explanation, Progress, baseline_tensor, batch_scores, content_box,
-                      resolve_class, spatial_mask, tensor_hw, to_image, window_px)
+from ._common import (
+    BatchRunner,
+    Cancel,
+    Explanation,
+    Progress,
+    baseline_tensor,
+    batch_scores,
+    content_box,
+    resolve_class,
+    spatial_mask,
+    tensor_hw,
+    to_image,
+    window_px,
+)
 
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:

@@ -20,8 +20,20 @@ import cv2
 import numpy as np
 
 from ..preprocess import PreparedPlane
-from ._common import (BatchRunner, Cancel, ExplainError, Explanation, Progress, baseline_tensor, batch_scores,
-                      content_box, resolve_class, spatial_mask, tensor_hw, to_image)
+from ._common import (
+    BatchRunner,
+    Cancel,
+    ExplainError,
+    Explanation,
+    Progress,
+    baseline_tensor,
+    batch_scores,
+    content_box,
+    resolve_class,
+    spatial_mask,
+    tensor_hw,
+    to_image,
+)
 
 
 def rise_masks(rng: np.random.Generator, n: int, hw: tuple[int, int], *, cells: int, p: float) -> np.ndarray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...core.events import Signal
+from psygnal import Signal
+
 from ._common import Explanation
 
 
@@ -29,12 +30,13 @@ class HeatmapStore:
     current item's style changed.
     """
 
+    changed = Signal()
+    styled = Signal()
+
     def __init__(self) -> None:
         self.items: list[Explanation] = []
         self.styles: list[HeatmapStyle] = []
         self.current: int = -1
-        self.changed = Signal()
-        self.styled = Signal()
 
     def add(self, expl: Explanation, style: HeatmapStyle | None = None) -> None:
         self.items.append(expl)

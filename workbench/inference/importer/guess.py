@@ -1,16 +1,15 @@
 """Task and output rules of the importer: from output shapes, names and the values of one run.
 
 Each rule returns an :class:`OutputGuess` (the ``task``, the ``output:`` fields and one
-:class:`Decision` per field). The order the rules are tried in: a boxes + scores pair, a dense map with the input's spatial size (or a fixed ratio of it:
-segmentation or restoration, told apart by fidelity to the input), a YOLO-style tensor, a score vector
-(classification).
+:class:`Decision` per field). The order the rules are tried in: a boxes + scores pair, a dense map with the
+input's spatial size (or a fixed ratio of it: segmentation or restoration, told apart by fidelity to the
+input), a YOLO-style tensor, a score vector (classification).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
-
-import math
 
 import numpy as np
 

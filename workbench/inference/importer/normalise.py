@@ -1,8 +1,8 @@
 """Choosing the input normalisation (and RGB vs BGR) by running the candidates on a sample.
 
 Candidates: ``[0,1]`` (x/255, or x/65535 for a 16-bit sample), ImageNet mean/std, ``[-1,1]``, raw values,
-per-image z-score, min-max and 1-99 percentile to [0,1] (scans); each in RGB and BGR for colour models. Every candidate goes through the engine's own preprocessing and decoder; the
-criterion depends on the task:
+per-image z-score, min-max and 1-99 percentile to [0,1] (scans); each in RGB and BGR for colour models.
+Every candidate goes through the engine's own preprocessing and decoder; the criterion depends on the task:
 
 * classification: confidence, the largest of the normalised class probabilities;
 * segmentation: the fraction of pixels classified with probability >= 0.9; a candidate that gives one

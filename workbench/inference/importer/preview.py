@@ -9,7 +9,7 @@ import numpy as np
 
 from ...core.image import ImageVolume, percentile_window
 from ...core.labels import default_color
-from ..results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
+from ...core.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
 
 
 def display_rgb(plane: np.ndarray) -> np.ndarray:

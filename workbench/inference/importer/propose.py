@@ -22,8 +22,18 @@ from .exporters import Hints, guess_label_set, read_hints
 from .graph import Graph, ImportRefused, open_graph
 from .guess import Decision, OutputGuess, guess_output
 from .normalise import Ranking, apply_candidate, candidates, rank
-from .probe import (DYNAMIC_PROBE, InputGuess, engine_for, guess_input, pick_input, prepare, probe_manifest,
-                    probe_multiple, spec_from_manifest, synthetic_image)
+from .probe import (
+    DYNAMIC_PROBE,
+    InputGuess,
+    engine_for,
+    guess_input,
+    pick_input,
+    prepare,
+    probe_manifest,
+    probe_multiple,
+    spec_from_manifest,
+    synthetic_image,
+)
 
 MAX_INLINE_LABELS = 30
 PROBE_SIDE = 1024
@@ -113,8 +123,8 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
     model : str or Path
         The ONNX file.
     sample : str, Path or ImageVolume, optional
-        An image (file, or an image already read) the model is meant for: decides the normalisation (see :mod:`.normalise`) and the
-        value-based rules (logits vs probabilities, decoded boxes vs grid offsets, fidelity).
+        An image (file, or an image already read) the model is meant for: decides the normalisation (see
+        :mod:`.normalise`) and the value-based rules (logits vs probabilities, decoded boxes vs grid offsets, fidelity).
     task : {"classification", "segmentation", "detection", "restoration"}, optional
         Force the task (the output rules are then tried for it only).
     labels : list of str or path, optional

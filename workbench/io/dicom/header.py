@@ -52,7 +52,7 @@ class _Slice:
     intercept: float
     has_modality_lut: bool
     instance: int | None
-    ipp: tuple[float, float, float] | None
+    ipp: tuple[float, ...] | None  # 3 values
     iop: tuple[float, ...] | None
     sop_uid: str
     modality: str = ""

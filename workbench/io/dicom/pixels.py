@@ -34,7 +34,7 @@ def _read_native_into(s: _Slice, dest: np.ndarray, scratch: np.ndarray | None) -
         try:
             with open(s.path, "rb", buffering=0) as fh:
                 fh.seek(s.pixel_tell)  # type: ignore[arg-type]
-                got = fh.readinto(memoryview(target).cast("B"))
+                got = fh.readinto(memoryview(target).cast("B"))  # type: ignore[arg-type]  # ndarray is a buffer
         except OSError as exc:
             raise ImageReadError(f"cannot read pixel data ({first_line(exc)})", path=s.path) from exc
         if got != nbytes:
@@ -120,21 +120,21 @@ def _assemble(folder_or_file: Path, members: list[_Slice], max_pixels: int, prog
             report(progress, done0 + i + 1, total)
         return out
     # Generic path: decode slice by slice into the array allocated from the first decoded slice.
-    out = None
+    stack: np.ndarray | None = None
     for i, m in enumerate(members):
         check_cancel(cancel, m.path)
         arr = _decode_generic(m)
-        if out is None:
-            dtype = np.float32 if _output_dtype(members) == np.float32 and arr.ndim == 2 else arr.dtype
-            out = np.empty((len(members),) + arr.shape, dtype=dtype)
-        if arr.shape != out.shape[1:]:
-            raise ImageReadError(f"slice decodes to shape {arr.shape}, the series has {out.shape[1:]}",
+        if stack is None:
+            dtype = np.dtype(np.float32) if _output_dtype(members) == np.float32 and arr.ndim == 2 else arr.dtype
+            stack = np.empty((len(members),) + arr.shape, dtype=dtype)
+        if arr.shape != stack.shape[1:]:
+            raise ImageReadError(f"slice decodes to shape {arr.shape}, the series has {stack.shape[1:]}",
                                  path=m.path)
-        out[i] = arr
+        stack[i] = arr
         report(progress, done0 + i + 1, total)
         m.ds = _drop_pixels(m.ds)
-    assert out is not None
-    return out
+    assert stack is not None
+    return stack
 
 
 def _drop_pixels(ds):

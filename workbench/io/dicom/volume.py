@@ -57,7 +57,7 @@ def _window(ds) -> tuple[float, float] | None:
     return (center, width)
 
 
-def _pixel_spacing(ds) -> tuple[float, float] | None:
+def _pixel_spacing(ds) -> tuple[float, ...] | None:
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         values = _floats(ds, keyword, 2)
         if values and values[0] > 0 and values[1] > 0:
@@ -113,7 +113,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _header_copy(ds):
+def header_copy(ds):
     """A pixel-free copy of the first header, for exports that build DICOM SEG / SC from it.
 
     ``Dataset.copy()`` is shallow (it shares the element dict), so a new dataset is filled with the
@@ -156,7 +156,10 @@ def _make_volume(path: Path, members: list[_Slice], data: np.ndarray, z_spacing:
     metadata: dict[str, Any] = {
         "format": "DICOM",
         "dicom": _header_fields(ds),
-        "dicom_header": _header_copy(ds),
+        "dicom_header": header_copy(ds),
+        # every instance's parsed header (pixel data deferred, never read): exports that reference the
+        # source instances (DICOM SEG) build from these instead of parsing the files again
+        "dicom_headers": [m.ds for m in members],
         "transfer_syntax": first.syntax,
         "photometric": first.photometric,
         "files": [str(m.path) for m in members],
@@ -253,7 +256,7 @@ def _read_multiframe(s: _Slice, max_pixels: int, path: Path, progress: ProgressF
 
 def _multiframe_volume(s: _Slice, arr: np.ndarray, path: Path) -> ImageVolume:
     # Enhanced multi-frame: positions per frame (kept in frame order, as stored).
-    positions: list[tuple[float, float, float] | None] = []
+    positions: list[tuple[float, ...] | None] = []
     per_frame = s.ds.get("PerFrameFunctionalGroupsSequence", None) or []
     for item in per_frame:
         plane = item.get("PlanePositionSequence", None)

@@ -266,7 +266,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     # right, above the Results/Tools tabs (not tabbed with them): run here, read the result just below
     dock = make_dock(main_window, "Models", "ModelsDock", panel, area="right")
     dock.setProperty("tabify", False)
-    dock.panel = panel
     return dock
 
 

@@ -7,35 +7,12 @@ from __future__ import annotations
 import html
 
 from ....core.errors import WorkbenchError
-from ....core.settings import save_settings
-from ....inference.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
+from ....io.settings_file import save_settings
+from ....core.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
 from ....inference.spec import PluginSpec
 from ...inference_worker import InferenceJob, RunRequest
 from ...qt import QtCore, QtWidgets
 from .cards import short_provider
-
-
-def summarize(result) -> str:
-    """One line describing a result for the status bar and the dock."""
-    if isinstance(result, ClassificationResult):
-        if not result.top:
-            return "no classes"
-        best = result.top[0]
-        return f"{best.label} {best.score:.2f}"
-    if isinstance(result, SegmentationResult):
-        labelled = [c for c in result.classes if c.pixels > 0]
-        pixels = sum(c.pixels for c in labelled)
-        if not labelled:
-            return "nothing segmented"
-        names = ", ".join(c.name for c in labelled[:3]) + ("…" if len(labelled) > 3 else "")
-        return f"{len(labelled)} class{'es' if len(labelled) != 1 else ''} ({names}), {pixels:,} px"
-    if isinstance(result, DetectionResult):
-        n = len(result.detections)
-        return f"{n} box{'es' if n != 1 else ''}"
-    if isinstance(result, RestorationResult):
-        scale = f" ×{result.scale}" if result.scale != 1 else ""
-        return f"restored{scale}, {result.image.width}×{result.image.height} px (compare view)"
-    return type(result).__name__
 
 
 class RunsSection:
@@ -157,9 +134,12 @@ class RunsSection:
             self._mw.show_status(f"{request.describe()}: result discarded, another image is open now")
         else:
             self.last_result = result
-            self._mw.document.add_result(result, name=f"Run {request.spec.name}")
+            try:
+                self._mw.document.add_result(result, name=f"Run {request.spec.name}")
+            except WorkbenchError as exc:  # kept as a result, but its mask could not be merged
+                self._mw.show_error(str(exc))
             provider = short_provider(getattr(result.info, "provider", "") or job.provider or "")
-            self.last_message = (f"{request.describe()}: {summarize(result)} · {job.seconds:.2f} s on {provider}")
+            self.last_message = (f"{request.describe()}: {result.summary()} · {job.seconds:.2f} s on {provider}")
             self._last_ok = True
             self._mw.show_status(self.last_message)
         self._update_result_box()

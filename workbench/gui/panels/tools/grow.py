@@ -6,11 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....core.errors import WorkbenchError
-from ....processing import (
-    RegionGrowPreview,
-    confidence_connected,
-    region_grow,
-)
+from ....processing import RegionGrowPreview, confidence_connected, region_grow
 from ...qt import Qt, QtWidgets
 from ...tools.editing import scalar_volume
 from ..base import value_spin

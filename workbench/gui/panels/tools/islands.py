@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from ....core.edits import split_label
 from ....core.errors import WorkbenchError
 from ....processing import (
     closing,
@@ -22,8 +23,6 @@ from ....processing import (
 )
 from ...qt import QtWidgets
 from ...tools.editing import known_spacing
-
-MAX_SPLIT_LABELS = 1000
 
 
 class IslandsSection:
@@ -184,38 +183,12 @@ class IslandsSection:
         if n <= 1:
             self._message("the current label is a single island")
             return
-        if n > MAX_SPLIT_LABELS:
-            self._message(f"{n} islands: remove the small ones first (at most {MAX_SPLIT_LABELS} labels)",
-                          error=True)
+        try:
+            split_label(labels, self.options.label, comp, n,
+                        z=None if stack else self._mw.view_state.slice_index)
+        except WorkbenchError as exc:
+            self._message(str(exc), error=True)
             return
-        used = set(labels.labels) | set(np.unique(labels.data).tolist())
-        values = [self.options.label]
-        candidate = 1
-        while len(values) < n:
-            if candidate not in used:
-                values.append(candidate)
-            candidate += 1
-            if candidate > 65535:
-                self._message("split: no free label values left", error=True)
-                return
-        base = labels.labels.get(self.options.label)
-        lut = np.zeros(n + 1, dtype=np.uint16)
-        lut[1:] = values
-        new_values = lut[comp]
-        for i, v in enumerate(values[1:], start=2):
-            labels.ensure_label(v, f"{base.name if base else 'label'} ({i})")
-        if stack:
-            box = (slice(0, labels.shape[0]), slice(0, labels.shape[1]), slice(0, labels.shape[2]))
-            full = new_values
-            current = labels.data
-        else:
-            z = self._mw.view_state.slice_index
-            box = (slice(z, z + 1), slice(0, labels.shape[1]), slice(0, labels.shape[2]))
-            full = new_values[np.newaxis]
-            current = labels.data[z:z + 1]
-            mask = mask[np.newaxis]
-        with labels.edit(f"Split label {self.options.label} into {n}") as e:
-            e.assign(box, np.where(mask, full, current))
         self._message(f"label {self.options.label} split into {n} labels")
 
     def _on_pick_click(self, z: int, row: float, col: float, _modifiers) -> None:

@@ -195,8 +195,7 @@ class PaintSection:
         """Add a label with the next free value and make it the current one."""
         if self._labels is None:
             return
-        value = self._labels.next_free_value()
-        self._labels.ensure_label(value)
+        value = self._labels.add_label().value  # one undo step
         self._mw.view_state.set_active_label(value)
         self._refresh_label_combos()
 

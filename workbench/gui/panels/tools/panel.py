@@ -7,11 +7,10 @@ from typing import Callable
 
 import numpy as np
 
+from ....core.edits import write_mask
 from ....core.errors import WorkbenchError
 from ....core.labels import LabelMap
-from ....processing import (
-    RegionGrowPreview,
-)
+from ....processing import RegionGrowPreview
 from ...qt import Qt, QtGui, QtWidgets
 from ...tools.brush import BrushTool
 from ...tools.click import ClickTool
@@ -52,8 +51,7 @@ class ToolsPanel(PaintSection, ThresholdSection, GrowSection, IslandsSection, Qt
 
         canvas = main_window.canvas
         self.preview = MaskPreviewItem()
-        self.preview.setZValue(6)  # above labels (2) and detections (3), below tool previews (10)
-        canvas.view.vb.addItem(self.preview)
+        canvas.add_overlay_item(self.preview, 6)  # above labels (2) and detections (3), below tool previews
 
         self.ai_section = AIClickSection(self)  # the AI click tool (A): panels/tools/ai_click.py
         self.ai_click = self.ai_section.controller
@@ -251,33 +249,20 @@ class ToolsPanel(PaintSection, ThresholdSection, GrowSection, IslandsSection, Qt
     # ==============================================================================================
     def _write_plane_result(self, z: int, new: np.ndarray, name: str, roi: np.ndarray | None = None) -> None:
         """Paint ``new`` (a plane mask) with the current label; inside ``roi`` also clear what ``new`` drops."""
-        labels = self._labels
-        if labels is None:
+        if self._labels is None:
             return
         value, overwrite, selected = self.options.paint_rule(False)
-        box = (slice(z, z + 1), slice(0, labels.shape[1]), slice(0, labels.shape[2]))
-        with labels.edit(f"{name} (label {value})") as e:
-            if roi is not None:
-                e.paint(box, (roi & ~new)[np.newaxis], 0, overwrite="selected", selected=value)
-            e.paint(box, new[np.newaxis], value, overwrite=overwrite, selected=selected)
-        self._message(f"{name}: label {value} now has {int(np.count_nonzero(labels.data[z] == value))} px "
-                      "on this slice")
+        count = write_mask(self._labels, new, name=f"{name} (label {value})", value=value, overwrite=overwrite,
+                           selected=selected, z=z, roi=roi)
+        self._message(f"{name}: label {value} now has {count} px on this slice")
 
     def _write_volume_result(self, new: np.ndarray, name: str, roi: np.ndarray | None = None) -> None:
-        labels = self._labels
-        if labels is None:
+        if self._labels is None:
             return
         value, overwrite, selected = self.options.paint_rule(False)
-        h, w = labels.shape[1], labels.shape[2]
-        with labels.edit(f"{name} (label {value})") as e:
-            # slice by slice: temporaries stay one plane in size
-            for z in range(labels.shape[0]):
-                box = (slice(z, z + 1), slice(0, h), slice(0, w))
-                if roi is not None and roi[z].any():
-                    e.paint(box, (roi[z] & ~new[z])[np.newaxis], 0, overwrite="selected", selected=value)
-                if new[z].any():
-                    e.paint(box, new[z][np.newaxis], value, overwrite=overwrite, selected=selected)
-        self._message(f"{name}: label {value} now has {int(np.count_nonzero(labels.data == value))} voxels")
+        count = write_mask(self._labels, new, name=f"{name} (label {value})", value=value, overwrite=overwrite,
+                           selected=selected, roi=roi)
+        self._message(f"{name}: label {value} now has {count} voxels")
 
     # ==============================================================================================
     # background jobs
@@ -362,7 +347,6 @@ def create_dock(main_window) -> QtWidgets.QDockWidget:
     """Registry factory (see :mod:`workbench.gui.panels`)."""
     panel = ToolsPanel(main_window)
     dock = make_dock(main_window, "Tools", "ToolsDock", panel, area="right")
-    dock.panel = panel
     return dock
 
 

@@ -6,16 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ....core.errors import WorkbenchError
-from ....processing import (
-    histogram,
-    multiotsu_values,
-    otsu_cv2,
-    threshold_range,
-    threshold_value,
-)
+from ....processing import histogram, multiotsu_values, otsu_cv2, threshold_range, threshold_value
 from ...qt import QtWidgets, pg
 from ...tools.editing import scalar_volume
-from ..base import value_spin
+from ..base import histogram_items, value_spin
 
 # (label, processing method) of the automatic thresholds; "cv2-otsu" is OpenCV's Otsu on the exact
 # 8/16-bit histogram
@@ -26,7 +20,7 @@ AUTO_METHODS = [("Otsu", "otsu"), ("Multi-Otsu (3 classes, brightest)", "multiot
 
 def _above(t: float, dtype: np.dtype) -> float:
     """The smallest value strictly above ``t`` in the image's type (automatic thresholds: foreground > t)."""
-    if np.issubdtype(dtype, np.integer) or dtype == bool:
+    if np.issubdtype(dtype, np.integer) or np.dtype(dtype) == np.bool_:
         return float(np.floor(t) + 1)
     return float(np.nextafter(np.float64(t), np.inf))
 
@@ -43,12 +37,8 @@ class ThresholdSection:
         self.hist_plot.getAxis("left").setStyle(showValues=False)
         self.hist_plot.getAxis("left").setWidth(6)
         self.hist_plot.setMinimumHeight(110)
-        self.hist_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(120, 160, 220, 110),
-                                          pen=pg.mkPen((150, 190, 240), width=1))
+        self.hist_curve, self.range_region = histogram_items(region_alpha=50)
         self.hist_plot.addItem(self.hist_curve)
-        self.range_region = pg.LinearRegionItem(values=(0, 1), brush=(255, 212, 0, 50),
-                                                pen=pg.mkPen((255, 212, 0), width=2), swapMode="sort")
-        self.range_region.setZValue(10)
         self.range_region.setToolTip("Drag the range or its edges")
         self.range_region.sigRegionChanged.connect(self._on_range_region)
         self.hist_plot.addItem(self.range_region)
