@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 from onnx import helper
-
 from onnx_factory import const, model, vi, write_plugin
 
 
@@ -33,7 +32,8 @@ def channels_model(size: int, gated: bool = False):
     else:
         nodes += [helper.make_node("Identity", ["a0"], ["a"])]
     nodes += [helper.make_node("Sub", ["a", "exc"], ["output"])]
-    inits = [const("s0", np.array([0], np.int64)), const("s1", np.array([1], np.int64)), const("e2", np.array([2], np.int64)),
+    inits = [const("s0", np.array([0], np.int64)), const("s1", np.array([1], np.int64)),
+             const("e2", np.array([2], np.int64)),
              const("e3", np.array([3], np.int64)),
              const("ax", np.array([1], np.int64)), const("half", np.array(0.5, np.float32))]
     return model(nodes, [vi("input", [1, 4, size, size])], [vi("output", [1, 1, size, size])], inits)

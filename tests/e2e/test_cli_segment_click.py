@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import promptable_factory as P
 import pytest
 
-import promptable_factory as P
 from workbench.cli import main
 from workbench.io import read_image, write_png
 

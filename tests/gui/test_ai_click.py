@@ -3,11 +3,11 @@ into the current label (one undo step, manual labels kept unless asked), discard
 from __future__ import annotations
 
 import numpy as np
+import promptable_factory as P
 import pytest
 from PySide6.QtTest import QTest
 
-import promptable_factory as P
-from workbench.gui.qt import QtCore, Qt
+from workbench.gui.qt import Qt, QtCore
 from workbench.inference.spec import load_plugin
 from workbench.io import write_png
 

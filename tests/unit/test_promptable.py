@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import numpy as np
+import promptable_factory as P
 import pytest
 
-import promptable_factory as P
 from workbench.core.errors import PluginError
 from workbench.core.image import ImageVolume
 from workbench.inference.promptable.cache import EmbeddingCache
-from workbench.inference.promptable.prompts import (Click, Letterbox, Prompt, PromptError, crop_box, parse_box,
-                                                    parse_click)
+from workbench.inference.promptable.prompts import (
+    Click,
+    Letterbox,
+    Prompt,
+    PromptError,
+    crop_box,
+    parse_box,
+    parse_click,
+)
 from workbench.inference.promptable.run import PromptSession
 from workbench.inference.spec import load_plugin
 
@@ -108,7 +115,9 @@ def test_encoder_runs_once_per_slice_and_cache_is_keyed_by_content(tmp_path):
 
 def test_embedding_cache_byte_bound():
     cache = EmbeddingCache(max_bytes=2500)
-    item = lambda v: {"e": np.full(250, v, np.float32)}  # 1000 bytes
+    def item(v):
+        return {"e": np.full(250, v, np.float32)}  # 1000 bytes
+
     cache.put("a", item(1))
     cache.put("b", item(2))
     assert cache.get("a") is not None  # a is now the most recent

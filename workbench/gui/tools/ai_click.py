@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ...inference.promptable.prompts import Click, Prompt
-from ..qt import QtCore, QtGui, QtWidgets, Qt
+from ..qt import Qt, QtCore, QtGui, QtWidgets
 from .base import CanvasEvent
 from .editing import PaintOptions, _DocumentTool
 from .preview import MaskPreviewItem, _cosmetic_pen
@@ -327,8 +327,13 @@ class AIClickTool(_DocumentTool):
             self.canvas.clear_preview()
             self._rubber = None
         h, w = image.height, image.width
-        clampx = lambda v: int(min(max(v // 1, 0), w - 1))
-        clampy = lambda v: int(min(max(v // 1, 0), h - 1))
+
+        def clampx(v: float) -> int:
+            return int(min(max(v // 1, 0), w - 1))
+
+        def clampy(v: float) -> int:
+            return int(min(max(v // 1, 0), h - 1))
+
         if p.button == Qt.MouseButton.LeftButton and self._dragged(p, event):
             x0, x1 = sorted((clampx(p.x), clampx(event.x)))
             y0, y1 = sorted((clampy(p.y), clampy(event.y)))
