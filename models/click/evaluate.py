@@ -15,11 +15,10 @@ import numpy as np
 
 cv2.setNumThreads(1)
 
-from workbench.inference.promptable.prompts import Prompt
 from workbench.inference.promptable.simulate import run_protocol, summarize
 from workbench.processing.region_grow import region_grow
 
-from .common import model_input, normalize
+from .common import normalize
 
 MAX_CLICKS = 20
 TOLERANCES = (0.04, 0.08, 0.12, 0.16, 0.24)  # normalised intensity units
