@@ -127,12 +127,15 @@ class PromptSession:
     # -- encoder/decoder --------------------------------------------------------------------------
     def embed(self, image: ImageVolume, index: int) -> tuple[dict[str, np.ndarray], bool, float]:
         """The encoder output for slice ``index`` (cached): ``(outputs, was cached, encoder ms)``."""
-        raw, plane = self._plane(image, index)
-        key = (self.spec.sha256, content_key(raw), index, self._spacing(image))
+        if not 0 <= index < image.n_slices:
+            raise PromptError(f"slice {index} is outside the image's 0..{image.n_slices - 1}")
+        # the key hashes the stored values: a cache hit costs neither the normalisation nor the encoder
+        key = (self.spec.sha256, content_key(image.slice(index)), index, self._spacing(image))
         hit = self.cache.get(key)
         if hit is not None:
             return hit, True, 0.0
         t0 = time.perf_counter()
+        _, plane = self._plane(image, index)
         lb = Letterbox.fit(plane.shape[:2], self.prompt.size, pad=self.prompt.pad, spacing=self._spacing(image))
         x = lb.image(plane, self.spec.input.pad_value)
         x = (x[None, None] if x.ndim == 2 else np.moveaxis(x, -1, 0)[None]).astype(self.spec.input.dtype)
