@@ -8,6 +8,8 @@
 #   packaging/build.sh                 build (reuses the venv)
 #   packaging/build.sh --update-lock   re-resolve the dependencies from PyPI, rewrite constraints.txt, build
 #   packaging/build.sh --tarball       build, then pack packaging/dist/workbench-VERSION-linux-ARCH.tar.gz
+#   packaging/build.sh --gpu           the NVIDIA variant: packaging/dist/Workbench-gpu/ from its own venv
+#                                      (.venv-build-gpu, the `gpu` extra: onnxruntime-gpu + CUDA/cuDNN wheels)
 #
 # Environment: PYTHON (default: python3.11, else python3) picks the interpreter of the build venv; it must
 # be a CPython built with a shared libpython (pyenv and Debian builds are).
@@ -25,14 +27,26 @@ EXTRAS="cpu,codecs"
 
 update_lock=0
 tarball=0
+variant=cpu
 for arg in "$@"; do
     case "$arg" in
         --update-lock) update_lock=1 ;;
         --tarball) tarball=1 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --gpu) variant=gpu ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "build.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
+
+# the spec reads WORKBENCH_VARIANT; the GPU variant has its own venv so neither build undoes the other
+export WORKBENCH_VARIANT="$variant"
+OTHER_ORT=onnxruntime-gpu
+if [ "$variant" = gpu ]; then
+    VENV="$PKG/.venv-build-gpu"
+    WORK="$PKG/build-gpu"
+    EXTRAS="gpu,codecs"
+    OTHER_ORT=onnxruntime
+fi
 
 if [ -n "${PYTHON:-}" ]; then
     PY="$PYTHON"
@@ -73,9 +87,9 @@ if [ "$update_lock" = 1 ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want"
     fi
     echo "build: installing dependencies into $VENV"
     "$BPY" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    # onnxruntime and onnxruntime-gpu install the same module: a CPU build must not carry the GPU one.
-    if "$BPY" -m pip show onnxruntime-gpu >/dev/null 2>&1; then
-        "$BPY" -m pip uninstall --quiet -y onnxruntime-gpu
+    # onnxruntime and onnxruntime-gpu install the same module: a build carries exactly one of them.
+    if "$BPY" -m pip show "$OTHER_ORT" >/dev/null 2>&1; then
+        "$BPY" -m pip uninstall --quiet -y onnxruntime onnxruntime-gpu
     fi
     "$BPY" -m pip install --quiet --disable-pip-version-check "${constraint_args[@]}" -r "$REQS"
     if [ "$update_lock" = 1 ] || [ ! -f "$PKG/constraints.txt" ]; then
@@ -122,6 +136,7 @@ echo "build: running PyInstaller $("$BPY" -m PyInstaller --version)"
 t_end=$(date +%s)
 
 APP="$DIST/Workbench"
+[ "$variant" = gpu ] && APP="$DIST/Workbench-gpu"
 "$BPY" -m pip freeze --disable-pip-version-check > "$APP/BUILD-REQUIREMENTS.txt"
 {
     echo "workbench $("$BPY" -c "import sys; sys.path.insert(0, '$ROOT'); import workbench; print(workbench.__version__)")"

@@ -138,6 +138,8 @@ def overlay_pixels(rows: list[bytes], channels: int) -> int:
 class App:
     def __init__(self, app_dir: Path, work: Path):
         exe = app_dir / ("Workbench.exe" if os.name == "nt" else "Workbench")
+        if not exe.exists():  # the GPU variant (packaging/build.sh --gpu) is named Workbench-gpu
+            exe = app_dir / ("Workbench-gpu.exe" if os.name == "nt" else "Workbench-gpu")
         check(exe.is_file() and os.access(exe, os.X_OK), f"{exe}: no executable (build first: packaging/build.sh)")
         self.exe, self.dir, self.work = exe, app_dir, work
         home = work / "home"
@@ -256,7 +258,19 @@ def check_image_commands(app: App, root: Path) -> None:
     ok("info PNG", f"{sample.name}: shape {info['shape']}, {info.get('dtype')}")
 
     out = app.work / "predict"
-    app.run(["predict", "-m", "brain-tissue", str(sample), "-o", str(out)])
+    proc = app.run(["predict", "-m", "brain-tissue", str(sample), "-o", str(out)])
+    gpu_bundle = (app.dir / "_internal" / "nvidia").is_dir()
+    if gpu_bundle:  # the GPU build: CUDA is wanted; without a usable GPU one warning line, then CPU
+        warn = proc.stderr.strip().splitlines()
+        check(not warn or (len(warn) == 1 and warn[0].startswith("workbench: warning: GPU not used")),
+              f"predict (GPU build): stderr {proc.stderr.strip()[:300]!r}")
+        if warn:
+            cuda = app.run(["predict", "-m", "brain-tissue", str(sample), "-o", str(out), "--provider", "cuda"],
+                           rc=2)
+            lines = cuda.stderr.strip().splitlines()
+            check(len(lines) == 1 and "--provider cuda: CUDAExecutionProvider cannot run here" in lines[0],
+                  f"predict --provider cuda (GPU build): stderr {cuda.stderr.strip()[:300]!r}")
+            ok("GPU build falls back", f"auto: one warning line; --provider cuda: exit 2, {lines[0][:90]}...")
     result = json.loads((out / "mri_t1_noisy.json").read_text())
     check(result["task"] == "segmentation" and result["plugin"]["id"] == "brain-tissue",
           f"predict: result {result['task']} of {result['plugin']['id']}")
@@ -292,12 +306,14 @@ def check_image_commands(app: App, root: Path) -> None:
     ok("bad input", f"exit 2, one line: {lines[0]}")
 
     proc = app.run(["doctor"])
-    check("all good" in proc.stdout and "CPUExecutionProvider: ok" in proc.stdout,
-          "doctor: no 'all good' / CPU smoke run")
+    last = (proc.stdout.strip().splitlines() or [""])[-1]
+    check(last.startswith("provider: ") and "CPUExecutionProvider: ok" in proc.stdout,
+          f"doctor: no final provider line / CPU smoke run (last line {last!r})")
+    check(not proc.stderr.strip(), f"doctor printed on stderr (ONNX Runtime's log?): {proc.stderr.strip()[:200]!r}")
     check(str(app.dir.resolve()) in proc.stdout or str(app.dir) in proc.stdout,
           "doctor: onnxruntime is not loaded from the bundle")
     ok("doctor", next(l for l in proc.stdout.splitlines() if l.startswith("onnxruntime module")).split(":", 1)[1]
-       .strip())
+       .strip() + f"; {last}")
 
 
 def check_dicom(app: App, dicom_dir: Path) -> None:

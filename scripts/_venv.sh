@@ -17,9 +17,13 @@ ensure_venv() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$VENV/bin/workbench" ]; then
         echo "workbench: installing into $VENV (extras: $extras)"
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-        # onnxruntime and onnxruntime-gpu provide the same module: never keep both.
-        if "$VENV/bin/python" -m pip show onnxruntime-gpu >/dev/null 2>&1; then
-            "$VENV/bin/python" -m pip uninstall --quiet -y onnxruntime-gpu
+        # onnxruntime and onnxruntime-gpu provide the same module: never keep both. When the other one is
+        # present, remove both (uninstalling one deletes files the other shares), then install the right one.
+        local other=onnxruntime-gpu
+        case ",$extras," in *,gpu,*) other=onnxruntime ;; esac
+        if "$VENV/bin/python" -m pip show "$other" >/dev/null 2>&1; then
+            echo "workbench: removing $other (switching ONNX Runtime build)"
+            "$VENV/bin/python" -m pip uninstall --quiet -y onnxruntime onnxruntime-gpu
         fi
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[$extras]"
         echo "$want" > "$stamp"

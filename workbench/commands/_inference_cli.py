@@ -14,7 +14,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", required=True, metavar="PLUGIN",
                         help="id of an installed plugin or a path to a plugin folder")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
-    parser.add_argument("--provider", default=None, choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--provider", default=None, choices=("auto", "cpu", "cuda", "tensorrt"),
                         help="execution provider (default: the setting, normally auto = the plugin's list, "
                              "filtered, CPU last)")
     parser.add_argument("--no-overlay", action="store_true", help="do not write the overlay PNGs")
@@ -54,9 +54,13 @@ def summary(result: Result) -> str:
 
 
 def warn_provider(requested: str, used: str) -> None:
-    if requested == "cuda" and used != "CUDAExecutionProvider":
-        print(f"workbench: warning: CUDA requested but ONNX Runtime runs on {used} (CUDA libraries did not "
-              "load; see `workbench doctor`)", file=sys.stderr)
+    """One warning line when the GPU was wanted but the session runs on CPU (an explicit --provider cuda
+    that falls back is an error raised when the session is made, see inference/gpu.py)."""
+    from ..inference.gpu import fallback_warning
+
+    msg = fallback_warning(requested, used)
+    if msg:
+        print(f"workbench: warning: {msg}", file=sys.stderr)
 
 
 class ProgressBar:

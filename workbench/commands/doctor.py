@@ -11,13 +11,16 @@ HELP = "check the ONNX Runtime installation: packages, providers, CUDA/cuDNN lib
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--provider", choices=("cuda", "tensorrt"), default="cuda",
+                        help="GPU provider to check (default cuda; TensorRT is only tried when asked)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.settings import load_settings
     from ..inference.selftest import diagnose
 
-    report = diagnose()
+    settings = load_settings()
+    report = diagnose(want=args.provider, settings=settings)
     if args.json:
         print(json.dumps(asdict(report), indent=2))
         return 1 if report.problems else 0
@@ -26,12 +29,30 @@ def run(args: argparse.Namespace) -> int:
     if report.ort_version:
         print(f"onnxruntime module   : {report.ort_version} ({report.ort_path}), device {report.device}")
         print(f"providers available  : {', '.join(report.providers)}")
-    settings = load_settings()
     print(f"settings             : provider {settings.provider}, intra-op threads {settings.intra_op_threads}")
     if report.preload:
         print(f"CUDA preload         : {report.preload}")
-    libs = ", ".join(f"{k}={'found' if v else 'missing'}" for k, v in report.cuda_libraries.items())
-    print(f"CUDA libraries       : {libs}")
+    if report.libraries:
+        print("CUDA/cuDNN libraries :")
+    for lib in report.libraries:
+        where = f"{lib['where']}: {lib['path']}" if lib["path"] else ("missing" if lib["required"] else
+                                                                       "missing (optional)")
+        print(f"  {lib['name']:<9} {lib['soname']:<20}: {where}")
+    drv = report.driver
+    if drv.get("library"):
+        devices = drv.get("devices")
+        problem = f" - {drv['error']}" if drv.get("error") else ""
+        print(f"NVIDIA driver        : {drv['library']} loaded, CUDA {drv.get('version') or '?'}, "
+              f"{devices if devices is not None else '?'} device(s){problem}")
+    else:
+        print(f"NVIDIA driver        : none ({drv.get('error') or 'not found'})")
+    if drv.get("smi"):
+        for line in drv["smi"]:
+            print(f"nvidia-smi           : {line}")
+    elif drv.get("smi_error"):
+        print(f"nvidia-smi           : {drv['smi_error']}")
+    else:
+        print("nvidia-smi           : not installed")
     if report.nvidia_packages:
         print(f"NVIDIA wheels        : {', '.join(f'{k} {v}' for k, v in report.nvidia_packages.items())}")
     for run_ in report.smoke:
@@ -42,6 +63,5 @@ def run(args: argparse.Namespace) -> int:
         print("problems:")
         for p in report.problems:
             print(f"  - {p}")
-        return 1
-    print("all good")
-    return 0
+    print(report.final)
+    return 1 if report.problems else 0

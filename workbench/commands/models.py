@@ -95,16 +95,31 @@ def _check(args: argparse.Namespace) -> int:
     else:
         # no sample shipped: a smooth synthetic image of the model's input size still exercises every step
         shp = warmup_shape(spec, info)
-        h, w = (shp[2], shp[3]) if info.layout == "NCHW" else (shp[1], shp[2])
-        yy, xx = np.mgrid[0:h, 0:w]
-        plane = ((np.sin(xx / 7.0) + np.cos(yy / 5.0) + 2) * 63).astype(np.uint8)
-        image = ImageVolume(np.repeat(plane[..., None], 3, axis=2)[None] if spec.input.channels == 3 else plane)
-        what = f"synthetic {h}x{w} image (no sample in the plugin folder)"
+        if spec.input.is_volumetric:  # a 3-D model (issue 12): a synthetic volume of its input/tile size
+            d, h, w = (shp[2], shp[3], shp[4]) if info.layout == "NCDHW" else (shp[1], shp[2], shp[3])
+            zz, yy, xx = np.mgrid[0:d, 0:h, 0:w]
+            vol = ((np.sin(xx / 7.0) + np.cos(yy / 5.0) + np.sin(zz / 3.0) + 3) * 42).astype(np.uint8)
+            image = ImageVolume(np.repeat(vol[..., None], 3, axis=3) if spec.input.channels == 3 else vol)
+            what = f"synthetic {d}x{h}x{w} volume (no sample in the plugin folder)"
+        else:
+            h, w = (shp[2], shp[3]) if info.layout == "NCHW" else (shp[1], shp[2])
+            yy, xx = np.mgrid[0:h, 0:w]
+            plane = ((np.sin(xx / 7.0) + np.cos(yy / 5.0) + 2) * 63).astype(np.uint8)
+            image = ImageVolume(np.repeat(plane[..., None], 3, axis=2)[None] if spec.input.channels == 3 else plane)
+            what = f"synthetic {h}x{w} image (no sample in the plugin folder)"
     try:
-        result = predict(engine, image, slices=[image.n_slices // 2])
+        result = predict(engine, image, slices=None if spec.input.is_volumetric else [image.n_slices // 2])
     except WorkbenchError as exc:
         raise WorkbenchError(f"smoke run on {what} failed: {exc}") from exc
     t = result.info.timing_ms
     print(f"smoke run ok  {what}: {summary(result)} (pre {t['preprocess']:.1f} ms, inference "
           f"{t['inference']:.1f} ms, post {t['postprocess']:.1f} ms)")
+    # bioimage.io packages (issue 12): reproduce the package's own test output
+    from ..inference.bioimageio import check_test_tensors
+
+    report = check_test_tensors(engine)
+    if report is not None:
+        print(report.line())
+        if not report.ok:
+            return 1
     return 0

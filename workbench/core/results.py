@@ -160,6 +160,7 @@ class SegmentationClass:
     color: str
     pixels: int = 0
     area_mm2: float | None = None
+    volume_mm3: float | None = None  # pixels (voxels) x voxel volume, when the spacing is known (issue 12)
 
 
 @dataclass
@@ -181,7 +182,10 @@ class SegmentationResult:
     def json_record(self, image: ImageVolume, files: dict[str, str]) -> dict[str, Any]:
         return {"segmentation": {"mask": files.get("mask"),
                                  "classes": [{"value": c.value, "name": c.name, "color": c.color, "pixels": c.pixels,
-                                              "area_mm2": round(c.area_mm2, 4) if c.area_mm2 is not None else None}
+                                              "area_mm2": round(c.area_mm2, 4) if c.area_mm2 is not None else None,
+                                              # stacks and volumes (issue 12): voxels x voxel volume
+                                              **({"volume_mm3": round(c.volume_mm3, 4)} if image.n_slices > 1
+                                                 and c.volume_mm3 is not None else {})}
                                              for c in self.classes]}}
 
     def session_fields(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -221,7 +225,10 @@ class SegmentationResult:
         return Table(columns, rows, numeric, swatches, note)
 
     def summary(self) -> str:
-        parts = [f"{c.name}: {c.pixels} px" for c in self.classes if c.pixels]
+        volume = self.mask.shape[0] > 1  # a stack or volume: voxels and mm³ (issue 12)
+        parts = [f"{c.name}: {c.pixels} {'voxels' if volume else 'px'}"
+                 + (f" ({c.volume_mm3:,.1f} mm\u00b3)" if volume and c.volume_mm3 is not None else "")
+                 for c in self.classes if c.pixels]
         return ", ".join(parts) if parts else "nothing segmented"
 
     def sentence(self, image: ImageVolume) -> str:

@@ -22,13 +22,18 @@ class Settings(BaseModel):
     schema_version: int = SCHEMA_VERSION
     max_pixels: int = Field(250_000_000, ge=1, description="refuse images with more pixels than this")
     intra_op_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0 = runtime default)")
-    provider: str = Field("auto", pattern="^(auto|cpu|cuda)$")
+    provider: str = Field("auto", pattern="^(auto|cpu|cuda|tensorrt)$")
     plugin_dirs: list[str] = Field(default_factory=list)
     trusted_plugins: list[str] = Field(default_factory=list, description="plugin ids allowed to run code")
     run_on_drop: list[str] = Field(default_factory=list, description="plugin ids run on every opened image")
     theme: str = Field("dark", pattern="^(dark|light)$")
     recent_files: list[str] = Field(default_factory=list)
     undo_max_mb: int = Field(512, ge=16)
+    # NVIDIA GPU (workbench/inference/gpu.py, docs/GPU.md)
+    cuda_device_id: int = Field(0, ge=0, description="CUDA device of every CUDA session")
+    cuda_mem_limit_mb: int = Field(0, ge=0, description="GPU memory arena limit per session in MiB (0 = none)")
+    cudnn_conv_algo_search: str = Field("HEURISTIC", pattern="^(HEURISTIC|EXHAUSTIVE|DEFAULT)$")
+    allow_tensorrt: bool = Field(False, description="try TensorRT when a plugin lists it (engine build: minutes)")
 
 
 def config_dir() -> Path:

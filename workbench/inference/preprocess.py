@@ -90,18 +90,19 @@ class IntensityMap:
 
     a: np.ndarray  # (C,) float32
     b: np.ndarray
-    a0: float
-    b0: float
-    clip: tuple[float, float] | None = None
+    a0: float | np.ndarray  # (C,) with standardize on a colour image
+    b0: float | np.ndarray
+    clip: tuple[float, float] | tuple[np.ndarray, np.ndarray] | None = None  # (C,) bounds: packages only
 
     def apply_scalar(self, value: float, channel: int = 0) -> float:
         if self.clip is not None:
-            value = min(max(value, self.clip[0]), self.clip[1])
+            lo, hi = (np.asarray(v, np.float64).reshape(-1) for v in self.clip)  # per channel (packages)
+            value = min(max(value, lo[min(channel, lo.size - 1)]), hi[min(channel, hi.size - 1)])
         return float(value * self.a[channel] + self.b[channel])
 
     def to_raw(self, values: np.ndarray) -> np.ndarray:
         """Model units (before mean/std) -> raw units, in place on a float32 array."""
-        if self.a0 == 0:
+        if np.any(np.asarray(self.a0) == 0):
             raise InferenceError("intensity scale is 0: cannot map the model output back")
         values -= self.b0
         values *= 1.0 / self.a0
@@ -214,13 +215,22 @@ def luma_to_rgb(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     return out
 
 
-def intensity_map(spec: PluginSpec, image: ImageVolume, plane: np.ndarray) -> IntensityMap:
+def intensity_map(spec: PluginSpec, image: ImageVolume, plane: np.ndarray, *, colour: bool | None = None
+                  ) -> IntensityMap:
     """Fold the manifest's intensity chain into ``clip(raw, lo, hi) * a + b`` for this plane.
 
-    ``window`` (or ``"dicom"``: the image's VOI window, else its robust default window) and
-    ``percentile`` (of this plane, NaN ignored) map ``[lo, hi]`` to ``[0, 1]`` with clipping; then
-    ``x * scale + offset``; then ``(x - mean) / std`` per channel.
+    In this order: ``clip`` (raw units); ``window`` (or ``"dicom"``: the image's VOI window, else its
+    robust default window) or ``percentile`` (of this plane, NaN ignored) mapping ``[lo, hi]`` to
+    ``[0, 1]`` with clipping; ``x * scale + offset``; ``standardize`` (``(x - mean(x)) / (std(x) + eps)``
+    with the statistics of this plane -- of the whole volume for 3-D models -- per channel); then
+    ``(x - mean) / std`` per channel. Every step is affine after the clip, so the whole chain is one
+    clip and one ``a * x + b`` per channel. ``colour``: the last axis of ``plane`` holds channels
+    (default: ``plane.ndim == 3``; 3-D models pass their volume and say so).
     """
+    if getattr(spec, "_package", None) is not None:  # a bioimage.io package: its own processing chain
+        from .bioimageio import fold_preprocessing
+
+        return fold_preprocessing(spec, plane, colour=plane.ndim == 3 if colour is None else colour)
     spec_i = spec.input.intensity
     lo = hi = None
     if spec_i.window == "dicom":
@@ -235,6 +245,8 @@ def intensity_map(spec: PluginSpec, image: ImageVolume, plane: np.ndarray) -> In
             flat = flat[:: flat.size // 1_000_000]
         if flat.dtype.kind == "f":
             flat = flat[np.isfinite(flat)]
+        if spec_i.clip is not None:  # percentiles of the clipped image = the clipped percentiles
+            flat = np.clip(flat, spec_i.clip[0], spec_i.clip[1])
         if flat.size == 0:
             lo, hi = 0.0, 1.0
         else:
@@ -244,16 +256,31 @@ def intensity_map(spec: PluginSpec, image: ImageVolume, plane: np.ndarray) -> In
     a0, b0 = 1.0, 0.0
     if lo is not None:
         a0, b0 = 1.0 / (hi - lo), -lo / (hi - lo)
+    # wave 2: intensity.clip in raw units, before everything else (intersected with the window's clip)
+    clip = (lo, hi) if lo is not None else None
+    if spec_i.clip is not None:
+        c_lo, c_hi = float(spec_i.clip[0]), float(spec_i.clip[1])
+        clip = (c_lo, c_hi) if clip is None else (max(c_lo, clip[0]), max(max(c_lo, clip[0]), min(c_hi, clip[1])))
     scale = 1.0 if spec_i.scale is None else float(spec_i.scale)
     offset = 0.0 if spec_i.offset is None else float(spec_i.offset)
     a0, b0 = a0 * scale, b0 * scale + offset
     channels = spec.input.channels
+    if spec_i.standardize:
+        # y = a0 * clip(x) + b0 has mean a0 * m + b0 and std |a0| * s: fold (y - mean) / (std + eps) in
+        from .normalize import channel_stats
+
+        m, sd = channel_stats(plane, channels=channels, clip=clip,
+                              colour=plane.ndim == 3 if colour is None else colour)
+        denom = np.abs(a0) * sd + spec_i.eps
+        a0, b0 = a0 / denom, (b0 - (a0 * m + b0)) / denom  # type: ignore[assignment]
+        if channels == 1:
+            a0, b0 = float(a0[0]), float(b0[0])  # type: ignore[index]
     mean = np.broadcast_to(np.asarray(spec_i.mean if spec_i.mean is not None else 0.0, np.float64),
                            (channels,))
     std = np.broadcast_to(np.asarray(spec_i.std if spec_i.std is not None else 1.0, np.float64), (channels,))
-    a = (a0 / std).astype(np.float32)
-    b = ((b0 - mean) / std).astype(np.float32)
-    return IntensityMap(a=a, b=b, a0=a0, b0=b0, clip=(lo, hi) if lo is not None else None)
+    a = (np.asarray(a0) / std).astype(np.float32)
+    b = ((np.asarray(b0) - mean) / std).astype(np.float32)
+    return IntensityMap(a=a, b=b, a0=a0, b0=b0, clip=clip)
 
 
 def target_geometry(spec: PluginSpec, src_hw: tuple[int, int], graph_hw: tuple[int | None, int | None]

@@ -64,7 +64,9 @@ def _plugin_folders(root: Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / MANIFEST_NAME).is_file())
+    from .bioimageio import is_package  # wave 2: bioimage.io packages (folders or .zip) as they are
+
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / MANIFEST_NAME).is_file() or is_package(p))
 
 
 def _entry_point_roots() -> tuple[list[Path], list[PluginError]]:

@@ -40,6 +40,12 @@ from .session import LoadedModel, get_session
 from .spec import PluginSpec
 
 Progress = tuple[int, int, str]
+# Slices per session.run for graphs with a dynamic batch (wave 2). On the CPU provider batching slices
+# measured slower (0.85x for 64 slices of 128x128, tests/bench/test_bench_volume.py: the concatenation
+# costs more than the per-run overhead it saves), so it is on for accelerators only.
+SLICE_BATCH = 8
+SLICE_BATCH_CPU = 1
+SLICE_BATCH_ELEMENTS = 1 << 21
 Cancel = threading.Event | Callable[[], bool] | None
 
 
@@ -100,12 +106,14 @@ class Engine:
     def prepare(self, image: ImageVolume, slices: Iterable[int] | None = None) -> Prepared:
         """Preprocess every chosen slice (the prefetch thread of :func:`run_many` calls this)."""
         chosen = self.check_slices(image, slices)
+        if self.spec.input.is_volumetric:  # 3-D models read the volume tile by tile in execute()
+            return Prepared(image, chosen, [], 0.0)
         t0 = time.perf_counter()
         planes = [self.prepare_plane(image, i) for i in chosen]
         return Prepared(image, chosen, planes, (time.perf_counter() - t0) * 1000.0)
 
     def steps_per_slice(self, image: ImageVolume) -> int:
-        if self.spec.input.resize != "tile":
+        if self.spec.input.resize != "tile" or self.spec.input.is_volumetric:
             return 1
         th, tw = self.spec.input.tile.hw  # type: ignore[union-attr]
         ov = self.spec.input.tile.overlap  # type: ignore[union-attr]
@@ -121,6 +129,9 @@ class Engine:
         ------
         CancelledError, InferenceError
         """
+        if self.spec.input.is_volumetric:
+            return (yield from self._execute_volume(image, prepared.slices if prepared is not None else slices,
+                                                    cancel))
         chosen = prepared.slices if prepared is not None else self.check_slices(image, slices)
         timing = {"preprocess": prepared.preprocess_ms if prepared is not None else 0.0,
                   "inference": 0.0, "postprocess": 0.0}
@@ -128,6 +139,8 @@ class Engine:
         total = max(1, len(chosen) * per_slice)
         done = 0
         parts: list[Any] = []
+        batch = self.slice_batch(image, len(chosen))
+        pending: list[tuple[int, DecodeContext]] = []
         for k, index in enumerate(chosen):
             if _is_cancelled(cancel):
                 raise CancelledError()
@@ -148,6 +161,16 @@ class Engine:
                         break
                     done += 1
                     yield (done, total, f"slice {index + 1}/{image.n_slices}, tile {step}/{len(plane.tiles)}")
+            elif batch > 1:
+                # wave 2: a dynamic batch dimension runs several slices per session.run
+                if pending and pending[0][1].input_tensor.shape != plane.tensor.shape:  # type: ignore[union-attr]
+                    parts += yield from self._run_batch(pending, image, timing, done, total, cancel)
+                    done, pending = done + len(pending), []
+                pending.append((index, ctx))
+                if len(pending) == batch or k == len(chosen) - 1:
+                    parts += yield from self._run_batch(pending, image, timing, done, total, cancel)
+                    done, pending = done + len(pending), []
+                continue
             else:
                 t0 = time.perf_counter()
                 outputs = self.model.run(plane.tensor)  # type: ignore[arg-type]
@@ -163,6 +186,39 @@ class Engine:
         timing["postprocess"] += (time.perf_counter() - t0) * 1000.0
         result.info.timing_ms = {k: round(v, 3) for k, v in timing.items()}
         return result
+
+    def slice_batch(self, image: ImageVolume, n_slices: int) -> int:
+        """Slices per ``session.run`` (wave 2): > 1 only for whole-slice modes of a graph whose batch
+        dimension and every output's first dimension are dynamic, with a built-in decoder."""
+        if n_slices < 2 or self.spec.input.resize == "tile" or not self.model.input.batch_dynamic \
+                or self.spec.output.decoder is not None \
+                or any(not shape or shape[0] is not None for shape in self.model.output_shapes.values()):
+            return 1
+        per = max(1, image.height * image.width * max(1, self.spec.input.channels))
+        limit = SLICE_BATCH_CPU if self.model.provider == "CPUExecutionProvider" else SLICE_BATCH
+        return int(max(1, min(limit, n_slices, SLICE_BATCH_ELEMENTS // per)))
+
+    def _run_batch(self, pending: list[tuple[int, DecodeContext]], image: ImageVolume, timing: dict[str, float],
+                   done: int, total: int, cancel: Cancel) -> Generator[Progress, None, list[Any]]:
+        """Run ``pending`` slices (same tensor shape) in one ``session.run``; decode each from its row."""
+        t0 = time.perf_counter()
+        tensor = np.concatenate([ctx.input_tensor for _, ctx in pending], axis=0)
+        outputs = self.model.run(tensor)
+        t1 = time.perf_counter()
+        timing["inference"] += (t1 - t0) * 1000.0
+        for name, arr in outputs.items():
+            if arr.ndim == 0 or arr.shape[0] != len(pending):
+                raise InferenceError(f"output {name!r} has shape {list(arr.shape)} for a batch of {len(pending)}: "
+                                     "the graph's batch dimension is not the outputs' first", path=self.spec.id)
+        parts = []
+        for i, (index, ctx) in enumerate(pending):
+            if i and _is_cancelled(cancel):  # cancel still stops at the next slice
+                raise CancelledError()
+            t2 = time.perf_counter()
+            parts.append(self.decoder.decode({name: arr[i:i + 1] for name, arr in outputs.items()}, ctx))
+            timing["postprocess"] += (time.perf_counter() - t2) * 1000.0
+            yield (done + i + 1, total, f"slice {index + 1}/{image.n_slices}")
+        return parts
 
     def _run_tiles(self, plane: PreparedPlane, ctx: DecodeContext, timing: dict[str, float],
                    cancel: Cancel) -> Generator[int, None, Any]:
@@ -229,6 +285,23 @@ class Engine:
         timing["postprocess"] += (time.perf_counter() - t0) * 1000.0
         return part
 
+    def _execute_volume(self, image: ImageVolume, slices: Iterable[int] | None,
+                        cancel: Cancel) -> Generator[Progress, None, Result]:
+        """A 3-D model on the whole volume (:mod:`workbench.inference.volume`)."""
+        from .volume import run_volume
+
+        chosen = self.check_slices(image, slices)
+        if chosen != list(range(image.n_slices)):
+            raise InferenceError(f"{self.spec.id} is a 3-D model ({self.spec.input.layout}): it runs on the whole "
+                                 "volume, slices cannot be chosen", path=image.path or "image")
+        timing = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
+        mask = yield from run_volume(self, image, cancel=lambda: _is_cancelled(cancel), timing=timing)
+        t0 = time.perf_counter()
+        result = self._segmentation_mask(self._info(image, chosen, timing), image, mask)
+        timing["postprocess"] += (time.perf_counter() - t0) * 1000.0
+        result.info.timing_ms = {k: round(v, 3) for k, v in timing.items()}
+        return result
+
     # -- result assembly ---------------------------------------------------------------------------
     def _info(self, image: ImageVolume, chosen: list[int], timing: dict[str, float]) -> RunInfo:
         spec = self.spec
@@ -263,12 +336,17 @@ class Engine:
         mask = np.zeros((image.n_slices, image.height, image.width), dtype=np.uint16)
         for index, part in zip(chosen, parts):
             mask[index] = part
-        counts = np.bincount(mask.reshape(-1), minlength=1)
+        return self._segmentation_mask(info, image, mask)
+
+    def _segmentation_mask(self, info: RunInfo, image: ImageVolume, mask: np.ndarray) -> SegmentationResult:
+        """The result of a full ``(z, y, x)`` label map: classes with pixels (voxels), mm² and mm³."""
+        counts = label_counts(mask)
         classes: list[SegmentationClass] = []
         declared = self.spec.output.classes or []
         n_channels = max(len(declared), 1)
         values = class_values(self.spec, n_channels) if declared else np.arange(0)
         pix_area = image.pixel_area_mm2
+        vox = image.voxel_volume_mm3
         seen = set()
         for i, cls in enumerate(declared):
             value = int(values[i]) if i < len(values) else i
@@ -277,12 +355,14 @@ class Engine:
             seen.add(value)
             pixels = int(counts[value]) if value < len(counts) else 0
             classes.append(SegmentationClass(value, cls.name, cls.color or default_color(value), pixels,
-                                             pixels * pix_area if pix_area is not None else None))
+                                             pixels * pix_area if pix_area is not None else None,
+                                             pixels * vox if vox is not None else None))
         for value in np.nonzero(counts)[0]:  # values the manifest did not name (no classes given)
             if value != 0 and int(value) not in seen:
                 pixels = int(counts[value])
                 classes.append(SegmentationClass(int(value), f"class {value}", default_color(int(value)), pixels,
-                                                 pixels * pix_area if pix_area is not None else None))
+                                                 pixels * pix_area if pix_area is not None else None,
+                                                 pixels * vox if vox is not None else None))
         return SegmentationResult(info, mask, classes)
 
     def _restoration(self, info: RunInfo, image: ImageVolume, parts: list[np.ndarray]) -> RestorationResult:
@@ -294,6 +374,30 @@ class Engine:
                                spacing_known=image.spacing_known, path=image.path,
                                metadata=dict(image.metadata))
         return RestorationResult(info, restored, scale=s, extra={"slices": list(info.slice_indices)})
+
+
+def label_counts(mask: np.ndarray) -> np.ndarray:
+    """Pixels per label value of a ``(z, y, x)`` mask, a few slices at a time: ``np.bincount`` of the
+    whole mask would first convert it to int64 (4x a uint16 512x512x300 label map, 630 MB)."""
+    top = int(mask.max()) if mask.size else 0
+    step = max(1, (1 << 22) // max(1, mask[0].size))
+    if top <= 8:  # few labels (the usual model output): one comparison pass per value beats bincount
+        counts = np.zeros(top + 1, dtype=np.int64)
+        for z in range(0, mask.shape[0], step):
+            part = mask[z:z + step]
+            for v in range(1, top + 1):
+                counts[v] += np.count_nonzero(part == v)
+        counts[0] = mask.size - counts[1:].sum()
+        return counts
+    counts = np.zeros(1, dtype=np.int64)
+    for z in range(0, mask.shape[0], step):
+        part = np.bincount(mask[z:z + step].reshape(-1), minlength=1)
+        if part.size > counts.size:
+            part[:counts.size] += counts
+            counts = part
+        else:
+            counts[:part.size] += part
+    return counts
 
 
 def run_plugin(plugin: str | Path | PluginSpec | Engine, image: ImageVolume, *, slices: Iterable[int] | None = None,

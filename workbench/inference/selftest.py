@@ -7,7 +7,6 @@ neither the ``onnx`` package nor any file.
 from __future__ import annotations
 
 import base64
-import ctypes.util
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -23,8 +22,9 @@ ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "
                      "onnxruntime-qnn", "onnxruntime-silicon", "onnxruntime-training", "ort-nightly",
                      "ort-nightly-gpu", "onnxruntime-rocm", "onnxruntime-cann")
 CUDA_LIBRARIES = ("cudart", "cublas", "cublasLt", "cufft", "curand", "cudnn")
-# Providers that are not a compute device worth a smoke run.
-_SKIP_SMOKE = {"AzureExecutionProvider"}
+# Providers that are not a compute device worth a smoke run; TensorRT only on request (doctor --provider
+# tensorrt): it is never tried by default.
+_SKIP_SMOKE = {"AzureExecutionProvider", "TensorrtExecutionProvider"}
 
 
 @dataclass
@@ -48,6 +48,11 @@ class DoctorReport:
     nvidia_packages: dict[str, str] = field(default_factory=dict)
     smoke: list[SmokeRun] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    libraries: list[dict] = field(default_factory=list)  # gpu.Library per CUDA/cuDNN library
+    driver: dict = field(default_factory=dict)  # gpu.Driver
+    provider: str = "none"  # the provider that will be used
+    fix: str | None = None  # the single fix when it is not the GPU
+    final: str = ""  # the doctor's last line
 
     @property
     def conflict(self) -> bool:
@@ -101,45 +106,53 @@ def smoke_run(provider: str) -> SmokeRun:
     return SmokeRun(provider, used, True, ms, "ok")
 
 
-def diagnose() -> DoctorReport:
-    """Everything ``workbench doctor`` prints; ``problems`` lists what needs the user's attention."""
+def diagnose(want: str = "cuda", settings=None) -> DoctorReport:
+    """Everything ``workbench doctor`` prints; ``problems`` lists what needs the user's attention.
+
+    ``want``: the GPU provider to check (``cuda``, or ``tensorrt`` when the user asks for it). ONNX
+    Runtime's own output of the GPU probe goes to our log, never to the terminal."""
+    from dataclasses import asdict
+
+    from . import gpu, gpu_check
+
     report = DoctorReport(packages=installed_ort_packages())
     if report.conflict:
         report.problems.append(f"several onnxruntime packages installed ({', '.join(report.packages)}); they "
                                "overwrite each other's files: uninstall all of them, then install exactly one")
     try:
-        import onnxruntime as ort
+        with gpu.native_output_to_log("onnxruntime (import)"):
+            import onnxruntime as ort
     except ImportError as exc:
         report.problems.append(f"onnxruntime cannot be imported ({exc}); install onnxruntime (CPU) or "
                                "onnxruntime-gpu (NVIDIA)")
+        report.final = f"provider: none - fix: pip install 'workbench[cpu]' (onnxruntime cannot be imported: {exc})"
         return report
     report.ort_version = ort.__version__
     report.ort_path = getattr(ort, "__file__", None)
     report.device = ort.get_device()
     report.providers = list(ort.get_available_providers())
     report.nvidia_packages = nvidia_wheels()
-    if "CUDAExecutionProvider" in report.providers:
-        preload = getattr(ort, "preload_dlls", None)
-        if preload is not None:
-            try:
-                preload()
-                report.preload = "onnxruntime.preload_dlls(): done"
-            except (OSError, RuntimeError, ImportError) as exc:
-                report.preload = f"onnxruntime.preload_dlls() failed: {exc}"
-        else:
-            report.preload = "onnxruntime.preload_dlls not available in this version (needs >= 1.21)"
-    for lib in CUDA_LIBRARIES:
-        report.cuda_libraries[lib] = ctypes.util.find_library(lib)
+    if gpu.CUDA in report.providers:
+        report.preload = gpu.preload_cuda()
+    facts = gpu_check.collect(report.packages, report.providers, settings, want=want)
+    report.libraries = [asdict(lib) for lib in facts.libraries]
+    report.driver = asdict(facts.driver)
+    for lib in facts.libraries:
+        report.cuda_libraries[lib.name] = lib.path
     for provider in report.providers:
-        if provider in _SKIP_SMOKE:
+        if provider in _SKIP_SMOKE and not (want == "tensorrt" and provider == gpu.TENSORRT):
+            continue
+        if provider in (gpu.CUDA, gpu.TENSORRT):
+            if (provider == gpu.TENSORRT) != (want == "tensorrt"):
+                continue
+            ok = facts.probe_used == provider and facts.probe_error is None
+            msg = "ok" if ok else (facts.probe_error or f"fell back to {facts.probe_used}")
+            report.smoke.append(SmokeRun(provider, facts.probe_used, ok, facts.probe_ms, msg))
             continue
         run = smoke_run(provider)
         report.smoke.append(run)
         if not run.ok:
             report.problems.append(f"{provider}: {run.message}")
-    if "CUDAExecutionProvider" in report.providers and not any(report.cuda_libraries.get(k) for k in ("cudart",
-                                                                                                          "cudnn")) \
-            and not report.nvidia_packages:
-        report.problems.append("CUDAExecutionProvider is listed but no CUDA runtime/cuDNN library was found; "
-                               "install the CUDA 12 runtime and cuDNN 9 (or pip install onnxruntime-gpu[cuda,cudnn])")
+    report.provider, report.fix = gpu_check.verdict(facts, want=want)
+    report.final = gpu_check.final_line(facts, want=want)
     return report

@@ -20,6 +20,8 @@ import numpy as np
 
 from ..core.errors import InferenceError, PluginError
 from ..core.settings import Settings, load_settings
+from . import gpu
+from .iobinding import bind_on_device
 from .spec import PluginSpec, verify_sha256
 
 CPU = "CPUExecutionProvider"
@@ -60,13 +62,15 @@ def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
     ----------
     requested : list of str
         The plugin's ``runtime.providers``.
-    choice : {"auto", "cpu", "cuda"}
+    choice : {"auto", "cpu", "cuda", "tensorrt"}
         ``auto``: the plugin's list filtered by ``onnxruntime.get_available_providers()``; ``cpu``: CPU
         only; ``cuda``: CUDA then CPU (an error when this onnxruntime has no CUDA provider).
     """
     available = _ort().get_available_providers()
     if choice == "cpu":
         return [CPU]
+    if choice == "tensorrt":  # only on request (gpu.tensorrt_allowed); CUDA and CPU behind it
+        return [p for p in (gpu.TENSORRT, CUDA) if p in available] + [CPU]
     if choice == "cuda":
         if CUDA not in available:
             raise PluginError(f"--provider cuda: CUDAExecutionProvider is not available in this onnxruntime "
@@ -74,7 +78,7 @@ def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
                               "see `workbench doctor`")
         return [CUDA, CPU]
     if choice != "auto":
-        raise PluginError(f"--provider {choice}: expected auto, cpu or cuda")
+        raise PluginError(f"--provider {choice}: expected auto, cpu, cuda or tensorrt")
     chosen = [p for p in requested if p in available and p != CPU]
     return list(dict.fromkeys(chosen)) + [CPU]
 
@@ -91,6 +95,12 @@ class InputInfo:
     channels: int | None
     height: int | None
     width: int | None
+    depth: int | None = None  # 3-D models (NCDHW / NDHWC)
+
+    @property
+    def batch_dynamic(self) -> bool:
+        """The graph takes any batch size: several tiles or slices can go into one ``session.run``."""
+        return self.batch is None
 
 
 @dataclass
@@ -106,6 +116,7 @@ class LoadedModel:
     output_shapes: dict[str, list[int | None]]
     metadata: dict[str, str] = field(default_factory=dict)
     load_ms: float = 0.0
+    constants: dict[str, np.ndarray] = field(default_factory=dict)  # input.constants, as graph tensors
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, tensor: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -117,15 +128,21 @@ class LoadedModel:
             The model failed at run time or produced NaN/Inf.
         """
         names = names or self.output_names
+        feed = {self.input.name: tensor, **self.constants} if self.constants else {self.input.name: tensor}
         try:
-            outs = self.session.run(names, {self.input.name: tensor})
+            outs = self.session.run(names, feed)
         except _ort_errors() as exc:
             raise InferenceError(f"model failed at run time on input {list(tensor.shape)}: {_fold(exc)}",
                                  path=self.spec.id) from exc
         result = {}
         for name, arr in zip(names, outs):
             arr = np.asarray(arr)
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            if arr.dtype == np.float16:
+                arr = arr.astype(np.float32)  # fp16 graphs: decoders and blending work in float32
+            # one summing pass (NaN and Inf propagate into the sum) instead of a boolean copy per output;
+            # the exact check only when the sum is not finite (it may also just have overflowed)
+            if arr.dtype.kind == "f" and not np.isfinite(np.add.reduce(arr, axis=None)) \
+                    and not np.isfinite(arr).all():
                 raise InferenceError(f"output {name!r} contains NaN or Inf (model diverged or input out of "
                                      "the range it was trained on)", path=self.spec.id)
             result[name] = arr
@@ -137,16 +154,60 @@ def _dim(value) -> int | None:
 
 
 def _pick_input(spec: PluginSpec, inputs: list) -> object:
+    constants = spec.input.constants or {}
+    names = [i.name for i in inputs]
+    for key in constants:
+        if key not in names:
+            raise spec.error(f"input.constants.{key}", f"graph has no input {key!r} "
+                                                        f"(inputs: {', '.join(repr(n) for n in names)})")
     if spec.input.name is not None:
+        if spec.input.name in constants:
+            raise spec.error("input.constants", f"{spec.input.name!r} is the image input (input.name)")
         for node in inputs:
             if node.name == spec.input.name:
+                missing = [n for n in names if n != node.name and n not in constants]
+                if missing:
+                    raise spec.error("input.constants", f"graph input(s) {', '.join(repr(n) for n in missing)} "
+                                                        "are not the image; give their values in input.constants")
                 return node
         raise spec.error("input.name", f"graph has no input {spec.input.name!r} "
                                        f"(inputs: {', '.join(repr(i.name) for i in inputs)})")
-    if len(inputs) != 1:
-        raise spec.error("input.name", f"graph has {len(inputs)} inputs "
-                                       f"({', '.join(repr(i.name) for i in inputs)}); name the image input")
-    return inputs[0]
+    real = [node for node in inputs if node.name not in constants]
+    if len(real) != 1:
+        raise spec.error("input.name" if len(real) else "input.constants",
+                         f"graph has {len(inputs)} inputs ({', '.join(repr(i.name) for i in inputs)}); name the "
+                         "image input (input.name) and give values for the others in input.constants"
+                         if real else "every graph input has a constant; one of them must be the image")
+    return real[0]
+
+
+def constant_tensors(spec: PluginSpec, inputs: list) -> dict[str, np.ndarray]:
+    """``input.constants`` as tensors of the graph inputs' types and shapes (dynamic dims = 1).
+
+    Raises
+    ------
+    PluginError
+        ``input.constants.sr: 3 values do not fit the graph input shape [1]``.
+    """
+    out: dict[str, np.ndarray] = {}
+    by_name = {i.name: i for i in inputs}
+    for key, value in (spec.input.constants or {}).items():
+        node = by_name[key]
+        if node.type not in _ORT_TYPES:
+            raise spec.error(f"input.constants.{key}", f"graph input {key!r} has type {node.type}; only numeric "
+                                                        "constants are supported")
+        dtype = np.dtype(_ORT_TYPES[node.type])
+        shape = [_dim(d) or 1 for d in node.shape]
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.size == 1:
+            tensor = np.full(shape, arr.reshape(-1)[0])
+        elif arr.size == int(np.prod(shape)):
+            tensor = arr.reshape(shape)
+        else:
+            raise spec.error(f"input.constants.{key}", f"{arr.size} values do not fit the graph input shape "
+                                                        f"{list(node.shape)}")
+        out[key] = tensor.astype(dtype)
+    return out
 
 
 def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[str, list[int | None]]]:
@@ -164,14 +225,18 @@ def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[s
     inputs = session.get_inputs()
     node = _pick_input(spec, inputs)
     shape = [_dim(d) for d in node.shape]
+    if spec.input.is_volumetric:
+        return _check_graph_3d(spec, session, node, shape)
+    if len(shape) == 5:
+        raise spec.error("input.name", f"graph input {node.name!r} has shape {list(node.shape)}; a 4-D image "
+                                       "tensor (NCHW or NHWC) is expected, or input.layout: NCDHW / NDHWC for a "
+                                       "3-D model")
     if len(shape) != 4:
         raise spec.error("input.name", f"graph input {node.name!r} has shape {list(node.shape)}; a 4-D image "
                                        "tensor (NCHW or NHWC) is expected")
     if node.type not in _ORT_TYPES:
         raise spec.error("input.dtype", f"graph input {node.name!r} has type {node.type}, not an image tensor")
-    dtype = np.dtype(_ORT_TYPES[node.type])
-    if np.dtype(spec.input.dtype) != dtype:
-        raise spec.error("input.dtype", f"graph expects {dtype.name}, the manifest says {spec.input.dtype}")
+    dtype = _input_dtype(spec, node)
     layout = spec.input.layout
     c_ax, h_ax, w_ax = (1, 2, 3) if layout == "NCHW" else (3, 1, 2)
     channels = shape[c_ax]
@@ -195,6 +260,12 @@ def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[s
     if fixed and spec.input.multiple_of > 1 and (height % spec.input.multiple_of or width % spec.input.multiple_of):
         raise spec.error("input.multiple_of", f"graph size [{height}, {width}] is not a multiple of "
                                               f"{spec.input.multiple_of}")
+    names, shapes = _check_outputs(spec, session)
+    info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, height, width)
+    return info, names, shapes
+
+
+def _check_outputs(spec: PluginSpec, session) -> tuple[list[str], dict[str, list[int | None]]]:
     outputs = session.get_outputs()
     names = [o.name for o in outputs]
     shapes = {o.name: [_dim(d) for d in o.shape] for o in outputs}
@@ -204,7 +275,55 @@ def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[s
         if value is not None and value not in names:
             raise spec.error(f"output.{fld}", f"graph has no output {value!r} (outputs: "
                                               f"{', '.join(repr(n) for n in names)})")
-    info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, height, width)
+    return names, shapes
+
+
+def _input_dtype(spec: PluginSpec, node) -> np.dtype:
+    """The graph input's element type; ``input.dtype``, when given, must agree (wave 2: optional)."""
+    dtype = np.dtype(_ORT_TYPES[node.type])
+    if spec.input.dtype is not None and np.dtype(spec.input.dtype) != dtype:
+        raise spec.error("input.dtype", f"graph expects {dtype.name}, the manifest says {spec.input.dtype}")
+    return dtype
+
+
+def _check_graph_3d(spec: PluginSpec, session, node, shape: list[int | None]
+                    ) -> tuple[InputInfo, list[str], dict[str, list[int | None]]]:
+    """:func:`check_graph` for ``NCDHW`` / ``NDHWC`` models (a 5-D input)."""
+    layout = spec.input.layout
+    if len(shape) != 5:
+        raise spec.error("input.layout", f"{layout} needs a 5-D graph input; {node.name!r} has shape "
+                                         f"{list(node.shape)}")
+    if node.type not in _ORT_TYPES:
+        raise spec.error("input.dtype", f"graph input {node.name!r} has type {node.type}, not an image tensor")
+    dtype = _input_dtype(spec, node)
+    c_ax, d_ax, h_ax, w_ax = (1, 2, 3, 4) if layout == "NCDHW" else (4, 1, 2, 3)
+    channels = shape[c_ax]
+    want_c = spec.input.channels
+    if channels is not None and channels != want_c:
+        other = shape[4] if layout == "NCDHW" else shape[1]
+        if other == want_c:
+            raise spec.error("input.layout", f"graph input shape {list(node.shape)} looks "
+                                             f"{'NDHWC' if layout == 'NCDHW' else 'NCDHW'}, the manifest says {layout}")
+        raise spec.error("input.color", f"{spec.input.color} gives {want_c} channel(s), graph expects {channels} "
+                                        f"(input shape {list(node.shape)})")
+    dims = (shape[d_ax], shape[h_ax], shape[w_ax])
+    fixed = all(d is not None for d in dims)
+    if fixed and spec.input.size is not None and tuple(spec.input.size) != dims:
+        raise spec.error("input.size", f"graph expects {list(dims)}")
+    tile = spec.input.tile
+    if spec.input.resize == "tile" and tile is not None:
+        for want, have in zip(dims, tile.dhw):
+            if want is not None and want != have:
+                if "size" in tile.model_fields_set:
+                    raise spec.error("input.tile.size", f"graph expects {['?' if d is None else d for d in dims]}"
+                                                        f" (z y x), the manifest says {list(tile.dhw)}")
+                tile.size = [d if d is not None else t for d, t in zip(dims, tile.dhw)]
+                break
+    m = spec.input.multiple_of
+    if m > 1 and any(d is not None and d % m for d in dims):
+        raise spec.error("input.multiple_of", f"graph size {list(dims)} is not a multiple of {m}")
+    names, shapes = _check_outputs(spec, session)
+    info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, dims[1], dims[2], depth=dims[0])
     return info, names, shapes
 
 
@@ -243,6 +362,16 @@ def session_options(threads: int):
 def warmup_shape(spec: PluginSpec, info: InputInfo) -> list[int]:
     """A representative input shape: fixed dims as declared, dynamic ones from the manifest or 64."""
     m = spec.input.multiple_of
+    if spec.input.is_volumetric:
+        if spec.input.resize == "tile" and spec.input.tile is not None:
+            d, h, w = spec.input.tile.dhw
+        elif spec.input.size is not None:
+            d, h, w = spec.input.size
+        else:
+            d = h = w = max(16, m)
+        d, h, w = (fix or -(-v // m) * m for fix, v in zip((info.depth, info.height, info.width), (d, h, w)))
+        c = info.channels or spec.input.channels
+        return [1, c, d, h, w] if info.layout == "NCDHW" else [1, d, h, w, c]
     if spec.input.resize == "tile" and spec.input.tile is not None:
         h, w = spec.input.tile.hw
     elif spec.input.size is not None:
@@ -279,7 +408,7 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
     """
     settings = settings if settings is not None else load_settings()
     threads = settings.intra_op_threads
-    providers = resolve_providers(spec.runtime.providers, provider)
+    providers = gpu.apply_provider_policy(resolve_providers(spec.runtime.providers, provider), provider, settings)
     key = (str(spec.model_path), spec.model.sha256, tuple(providers), threads, spec.input.model_dump_json(),
            spec.output.name, spec.output.boxes, spec.output.scores)
     with _CACHE_LOCK:
@@ -287,20 +416,21 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
             _CACHE.move_to_end(key)
             return _CACHE[key]
         verify_sha256(spec)  # before any session exists: a tampered file never gets loaded
-        ort = _ort()
         t0 = time.perf_counter()
         try:
-            session = ort.InferenceSession(str(spec.model_path), sess_options=session_options(threads),
-                                           providers=providers)
+            session = gpu.create_session(str(spec.model_path), session_options(threads), providers, settings)
         except _ort_errors() as exc:
             raise spec.error("model.file", _load_message(spec, exc)) from exc
+        gpu.check_requested(provider, session.get_providers()[0])
+        session = bind_on_device(session)  # CUDA: tiles/slices reuse device buffers (inference/iobinding.py)
         info, names, shapes = check_graph(spec, session)
         meta = session.get_modelmeta()
         model = LoadedModel(spec=spec, session=session, provider=session.get_providers()[0],
                             providers=list(session.get_providers()), input=info, output_names=names,
                             output_shapes=shapes,
                             metadata={"producer": meta.producer_name, "graph": meta.graph_name,
-                                      "version": str(meta.version), **dict(meta.custom_metadata_map)})
+                                      "version": str(meta.version), **dict(meta.custom_metadata_map)},
+                            constants=constant_tensors(spec, session.get_inputs()))
         if warmup:
             model.run(np.zeros(warmup_shape(spec, info), dtype=info.dtype))
         model.load_ms = (time.perf_counter() - t0) * 1000.0

@@ -49,29 +49,57 @@ class ModelFile(_Strict):
 
 
 class TileSpec(_Strict):
-    """``input.tile:`` tile size and overlap (pixels of the model input)."""
+    """``input.tile:`` tile size and overlap (pixels of the model input).
+
+    2-D models: ``size`` is one int or ``[height, width]``, ``overlap`` one int. 3-D models (wave 2):
+    ``size`` is one int or ``[depth, height, width]``, ``overlap`` one int or three.
+    """
 
     size: int | list[int] = 256
-    overlap: int = Field(32, ge=0)
+    overlap: int | list[int] = 32
 
     @property
     def hw(self) -> tuple[int, int]:
         if isinstance(self.size, int):
             return (self.size, self.size)
-        return (int(self.size[0]), int(self.size[1]))
+        return (int(self.size[-2]), int(self.size[-1]))
 
     @field_validator("size")
     @classmethod
     def _size(cls, value):
         vals = [value] if isinstance(value, int) else list(value)
-        if len(vals) not in (1, 2) or any(v < 8 for v in vals):
-            raise ValueError("must be an integer >= 8 or [height, width]")
+        if len(vals) not in (1, 2, 3) or any(v < 8 for v in vals):
+            raise ValueError("must be an integer >= 8, [height, width] or [depth, height, width]")
         return value
+
+    @field_validator("overlap")
+    @classmethod
+    def _overlap(cls, value):
+        vals = [value] if isinstance(value, int) else list(value)
+        if len(vals) not in (1, 3) or any(v < 0 for v in vals):
+            raise ValueError("must be an integer >= 0 (or three, [depth, height, width], for 3-D tiles)")
+        return value
+
+    # -- wave 2: 3-D tiles ---------------------------------------------------------------------------
+    @property
+    def dhw(self) -> tuple[int, int, int]:
+        """The 3-D tile size ``(d, h, w)``."""
+        if isinstance(self.size, int):
+            return (self.size,) * 3
+        vals = [int(v) for v in self.size]
+        return (vals[0],) * 3 if len(vals) == 1 else tuple(vals)  # type: ignore[return-value]
+
+    @property
+    def overlap3(self) -> tuple[int, int, int]:
+        """The 3-D overlap ``(d, h, w)``."""
+        if isinstance(self.overlap, int):
+            return (self.overlap,) * 3
+        return tuple(int(v) for v in self.overlap)  # type: ignore[return-value]
 
 
 class IntensitySpec(_Strict):
-    """``input.intensity:`` raw values -> model values; applied in the order window/percentile, scale,
-    offset, mean/std."""
+    """``input.intensity:`` raw values -> model values; applied in the order clip, window/percentile,
+    scale, offset, standardize, mean/std."""
 
     window: list[float] | Literal["dicom"] | None = None
     percentile: list[float] | None = None
@@ -79,6 +107,17 @@ class IntensitySpec(_Strict):
     offset: float | None = None
     mean: list[float] | float | None = None
     std: list[float] | float | None = None
+    # -- wave 2: per-image normalisation (see the order of operations in docs/PLUGINS.md) --------------
+    clip: list[float] | None = None  # [lo, hi] in raw units, applied first
+    standardize: bool = False  # (x - mean(x)) / (std(x) + eps) over the image, per channel
+    eps: float = Field(1e-6, gt=0)
+
+    @field_validator("clip")
+    @classmethod
+    def _clip(cls, value):
+        if value is not None and (len(value) != 2 or value[1] <= value[0]):
+            raise ValueError("must be [low, high] with low < high")
+        return value
 
     @field_validator("window")
     @classmethod
@@ -107,7 +146,7 @@ class InputSpec(_Strict):
     """``input:`` how an image becomes the model's input tensor."""
 
     name: str | None = None
-    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    layout: Literal["NCHW", "NHWC", "NCDHW", "NDHWC"] = "NCHW"
     color: Literal["gray", "rgb", "bgr", "luma"] = "rgb"
     size: list[int] | None = None
     multiple_of: int = Field(1, ge=1)
@@ -115,14 +154,31 @@ class InputSpec(_Strict):
     pad_value: float = 0.0
     tile: TileSpec | None = None
     intensity: IntensitySpec = Field(default_factory=IntensitySpec)
-    dtype: Literal["float32", "float16", "uint8", "int8", "int32", "int64", "float64"] = "float32"
+    # None (wave 2): read from the graph; a value given must match the graph
+    dtype: Literal["float32", "float16", "uint8", "int8", "int32", "int64", "float64"] | None = None
+    # -- wave 2: volumetric models and extra graph inputs --------------------------------------------
+    spacing: list[float] | None = None  # the model's voxel size in mm (z, y, x): resample to it and back
+    orientation: Literal["stored", "display"] = "display"
+    constants: dict[str, float | int | list[float] | list[int]] | None = None
 
     @field_validator("size")
     @classmethod
     def _size(cls, value):
-        if value is not None and (len(value) != 2 or any(v < 1 for v in value)):
-            raise ValueError("must be [height, width] of positive integers")
+        if value is not None and (len(value) not in (2, 3) or any(v < 1 for v in value)):
+            raise ValueError("must be [height, width] (or [depth, height, width] for 3-D) of positive integers")
         return value
+
+    @field_validator("spacing")
+    @classmethod
+    def _spacing(cls, value):
+        if value is not None and (len(value) != 3 or any(not v > 0 for v in value)):
+            raise ValueError("must be [dz, dy, dx] in mm, all > 0")
+        return value
+
+    @property
+    def is_volumetric(self) -> bool:
+        """A 3-D model (``NCDHW`` / ``NDHWC``): the volume is one tensor (or 3-D tiles)."""
+        return self.layout in ("NCDHW", "NDHWC")
 
     @property
     def channels(self) -> int:
@@ -154,7 +210,7 @@ class OutputSpec(_Strict):
     labels_file: str | None = None
     top_k: int = Field(5, ge=1)
     # segmentation (+ restoration layout)
-    layout: Literal["NCHW", "NHWC", "NHW"] = "NCHW"
+    layout: Literal["NCHW", "NHWC", "NHW", "NCDHW", "NDHWC", "NDHW"] = "NCHW"
     multi_label: bool = False
     threshold: float = 0.5
     classes: list[SegClass] | None = None
@@ -225,6 +281,7 @@ class PluginSpec(_Strict):
     _folder: Path = PrivateAttr(default=Path("."))
     _manifest: Path = PrivateAttr(default=Path(MANIFEST_NAME))
     _source: str = PrivateAttr(default="path")
+    _package: Any = PrivateAttr(default=None)  # wave 2: a bioimage.io package (inference/bioimageio.py)
 
     # -- locations -------------------------------------------------------------------------------
     @property
@@ -326,6 +383,10 @@ def load_plugin(folder: str | Path, *, source: str = "path") -> PluginSpec:
         One line naming the manifest file and the offending field.
     """
     folder = Path(folder)
+    from .bioimageio import is_package, load_package  # wave 2: bioimage.io packages are plugins as they are
+
+    if is_package(folder):
+        return load_package(folder, source=source)
     manifest = folder if folder.is_file() or folder.suffix in (".yaml", ".yml") else folder / MANIFEST_NAME
     folder = manifest.parent
     shown = _display(manifest)
@@ -394,11 +455,18 @@ def _check_files(spec: PluginSpec) -> None:
 def _check_task(spec: PluginSpec) -> None:
     inp, out, task = spec.input, spec.output, spec.task
     check_prompt_spec(spec)  # promptable segmentation (inference/promptable/contract.py)
-    if inp.resize == "tile":
+    _check_wave2(spec)
+    if inp.resize == "tile" and not inp.is_volumetric:
         if task not in ("segmentation", "restoration"):
             raise spec.error("input.resize", f"tile is only for segmentation and restoration, not {task}")
         if inp.tile is None:
             inp.tile = TileSpec()
+        if not isinstance(inp.tile.size, int) and len(inp.tile.size) == 3:
+            raise spec.error("input.tile.size", "[depth, height, width] is for 3-D layouts (NCDHW, NDHWC); "
+                                                f"input.layout is {inp.layout}")
+        if not isinstance(inp.tile.overlap, int):
+            raise spec.error("input.tile.overlap", "three values are for 3-D layouts (NCDHW, NDHWC); "
+                                                   f"input.layout is {inp.layout}")
         th, tw = inp.tile.hw
         if inp.tile.overlap * 2 >= min(th, tw):
             raise spec.error("input.tile.overlap", f"{inp.tile.overlap} must be less than half the tile size")
@@ -424,12 +492,54 @@ def _check_task(spec: PluginSpec) -> None:
                   for i, c in enumerate(out.classes)]
         if len(set(values)) != len(values):
             raise spec.error("output.classes", f"class values must be unique, got {values}")
-    if task == "restoration" and out.layout == "NHW":
+    if task == "restoration" and out.layout in ("NHW", "NDHW"):
         raise spec.error("output.layout", "restoration outputs are NCHW or NHWC")
     if task == "restoration" and inp.color == "luma" and inp.resize not in ("tile", "none", "stretch"):
         pass  # luma works with every geometry; nothing to refuse
     if not any(p == "CPUExecutionProvider" for p in spec.runtime.providers):
         spec.runtime.providers = [*spec.runtime.providers, "CPUExecutionProvider"]
+
+
+# -- wave 2: volumetric layouts, per-image normalisation, constants ---------------------------------
+VOLUME_RESIZE = ("none", "stretch", "tile")
+
+
+def _check_wave2(spec: PluginSpec) -> None:
+    """Rules of the wave-2 fields (3-D layouts, tiles, spacing, standardize/clip, constants)."""
+    inp, out, task = spec.input, spec.output, spec.task
+    out3 = out.layout in ("NCDHW", "NDHWC", "NDHW")
+    if not inp.is_volumetric:
+        if out3:
+            raise spec.error("output.layout", f"{out.layout} is a 3-D layout; input.layout {inp.layout} is 2-D")
+        if inp.spacing is not None:
+            raise spec.error("input.spacing", "is for 3-D layouts (NCDHW, NDHWC); 2-D models run on each slice")
+        if inp.size is not None and len(inp.size) == 3:
+            raise spec.error("input.size", f"[depth, height, width] is for 3-D layouts; input.layout is {inp.layout}")
+        return
+    if task != "segmentation":
+        raise spec.error("input.layout", f"{inp.layout} (3-D) models are supported for segmentation, not {task}")
+    if not out3:
+        if "layout" in out.model_fields_set:
+            raise spec.error("output.layout", f"a 3-D model's output is NCDHW, NDHWC or NDHW, got {out.layout}")
+        out.layout = "NCDHW"
+    if inp.resize not in VOLUME_RESIZE:
+        raise spec.error("input.resize", f"{inp.resize} is not available for 3-D models (use none, stretch or "
+                                         "tile)")
+    if inp.color not in ("gray", "rgb"):
+        raise spec.error("input.color", f"{inp.color} is not available for 3-D models (gray or rgb)")
+    if inp.size is not None and len(inp.size) != 3:
+        raise spec.error("input.size", "a 3-D model's size is [depth, height, width]")
+    if out.decoder is not None:
+        raise spec.error("output.decoder", "custom decoders are not available for 3-D layouts")
+    if inp.resize == "tile":
+        if inp.tile is None:
+            inp.tile = TileSpec.model_construct(_fields_set=set(), size=64, overlap=8)  # the graph may fix it
+        if not isinstance(inp.tile.size, int) and len(inp.tile.size) == 2:
+            raise spec.error("input.tile.size", "a 3-D tile is one int or [depth, height, width]")
+        for size, ov in zip(inp.tile.dhw, inp.tile.overlap3):
+            if ov * 2 >= size:
+                raise spec.error("input.tile.overlap", f"{list(inp.tile.overlap3)} must be less than half the "
+                                                       f"tile size {list(inp.tile.dhw)}")
 
 
 # -- checksum -------------------------------------------------------------------------------------

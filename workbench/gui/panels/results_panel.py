@@ -298,10 +298,14 @@ class ResultsPanel(QtWidgets.QWidget):
         if result is None:
             return
         lines = []
+        volume = result.mask.shape[0] > 1  # a stack or volume: voxels and mm³ (issue 12)
         for cls in result.classes:
-            area = f", {cls.area_mm2:.1f} mm²" if cls.area_mm2 is not None else ""
-            lines.append(f"<span style='color:{cls.color}'>■</span> {cls.value} {cls.name}: "
-                         f"{cls.pixels:,} px{area}")
+            if volume:
+                mm3 = getattr(cls, "volume_mm3", None)
+                size = f"{cls.pixels:,} voxels" + (f", {mm3:,.1f} mm³" if mm3 is not None else "")
+            else:
+                size = f"{cls.pixels:,} px" + (f", {cls.area_mm2:.1f} mm²" if cls.area_mm2 is not None else "")
+            lines.append(f"<span style='color:{cls.color}'>■</span> {cls.value} {cls.name}: {size}")
         self.seg_classes.setText("<br>".join(lines) or "no classes")
 
     # -- user input -------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ _TASK_COLORS = {"classification": "#8e6bd1", "segmentation": "#2f9e6e", "detecti
 
 # badge states -> (background, text colour); readable on the dark and the light theme
 _BADGE_STYLES = {"idle": ("rgba(128,128,128,0.22)", None), "loading": ("rgba(214,160,40,0.35)", None),
-                 "ready": ("#2e7d4f", "#ffffff"), "error": ("#b03a3a", "#ffffff")}
+                 "ready": ("#2e7d4f", "#ffffff"), "error": ("#b03a3a", "#ffffff"),
+                 "fallback": ("#b7791f", "#ffffff")}  # GPU wanted, CPU used (gpu_badge.py)
 
 
 def short_provider(provider: str) -> str:
@@ -130,7 +131,7 @@ class PluginCard(QtWidgets.QFrame):
         self.set_provider_state("idle", "not loaded")
 
     def set_provider_state(self, state: str, text: str, tooltip: str | None = None) -> None:
-        """``state``: ``idle`` (no session yet), ``loading``, ``ready`` or ``error``."""
+        """``state``: ``idle`` (no session yet), ``loading``, ``ready``, ``fallback`` or ``error``."""
         background, foreground = _BADGE_STYLES[state]
         fg = f"color: {foreground};" if foreground else ""
         self.badge.setStyleSheet(f"background: {background}; {fg} border-radius: 7px; padding: 0px 6px;"
@@ -139,5 +140,6 @@ class PluginCard(QtWidgets.QFrame):
         self.badge.setToolTip(tooltip or {"idle": "No session yet: the model loads on its first run",
                                           "loading": "Creating the ONNX Runtime session…",
                                           "ready": "The execution provider this session really uses",
-                                          "error": "The last run failed"}[state])
+                                          "error": "The last run failed",
+                                          "fallback": "The GPU was wanted; the session runs on CPU"}[state])
         self.badge_state = state

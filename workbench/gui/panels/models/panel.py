@@ -8,7 +8,8 @@ from ....inference.spec import PluginSpec
 from ...inference_worker import InferenceJob, RunRequest
 from ...qt import Qt, QtCore, QtWidgets
 from ..base import make_dock
-from .cards import ElidedLabel, PluginCard, model_card_html, model_card_tooltip, short_provider
+from .cards import ElidedLabel, PluginCard, model_card_html, model_card_tooltip
+from .gpu_badge import provider_badge
 from .runs import RunsSection
 
 
@@ -212,8 +213,7 @@ class ModelsPanel(RunsSection, QtWidgets.QWidget):
         elif plugin_id in self._failures:
             card.set_provider_state("error", "error", self._failures[plugin_id])
         elif plugin_id in self._providers:
-            card.set_provider_state("ready", short_provider(self._providers[plugin_id]),
-                                    f"Session runs on {self._providers[plugin_id]}")
+            card.set_provider_state(*provider_badge(card.spec.runtime.providers, self._providers[plugin_id]))
         else:
             card.set_provider_state("idle", "not loaded")
 
@@ -240,7 +240,8 @@ class ModelsPanel(RunsSection, QtWidgets.QWidget):
         self.card_label.setVisible(spec is not None)
         stack = image is not None and image.n_slices > 1
         self.run_image_button.setVisible(not stack)
-        self.run_slice_button.setVisible(stack)
+        volumetric = spec is not None and spec.input.is_volumetric  # 3-D models run on the whole volume
+        self.run_slice_button.setVisible(stack and not volumetric)
         self.run_stack_button.setVisible(stack)
         enabled = spec is not None and image is not None
         for button in (self.run_image_button, self.run_slice_button, self.run_stack_button):

@@ -51,6 +51,8 @@ class RunsSection:
             self._mw.show_status(f"{spec.name}: click the object (AI click tool, A)", 6000)
             return
         slices = [int(self._mw.view_state.slice_index)] if scope == "slice" and image.n_slices > 1 else None
+        if spec.input.is_volumetric:
+            slices = None  # a 3-D model sees the whole volume (double-click and drop included)
         self._queue.append(RunRequest(spec, image, slices, reason))
         self._start_next()
 

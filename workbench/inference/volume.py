@@ -1,0 +1,471 @@
+"""Volumetric (3-D) models: the volume as one tensor, or overlapping 3-D tiles blended into a label map.
+
+``input.layout: NCDHW | NDHWC`` (wave 2 of the plugin contract). The steps, in order:
+
+1. **Orientation** -- ``input.orientation: display`` (default) gives the model the array as the reader
+   displays it (``data[z, y, x]``, radiological: slices inferior -> superior); ``stored`` gives it the
+   voxel order of the file (NIfTI: slowest axis k, then j, then i), the order nnU-Net / SimpleITK
+   pipelines are usually trained on. Both are views: no copy.
+2. **Spacing** -- ``input.spacing: [dz, dy, dx]`` resamples the volume (order 1) to the model's voxel
+   size; the label map comes back with nearest-neighbour. ``resize: stretch`` resamples to
+   ``input.size`` (or the graph's fixed size) the same way.
+3. **Intensity** -- the 2-D chain (:func:`~workbench.inference.preprocess.intensity_map`) with the
+   statistics (percentile, standardize) of the whole volume, applied tile by tile.
+4. **Tiles** -- ``resize: tile``: ``tile.size [d, h, w]`` with ``tile.overlap`` (one int or three),
+   blended with the same partition-of-unity raised-cosine weights as the 2-D tiles
+   (:func:`~workbench.inference.preprocess.blend_weights`), several tiles per ``session.run`` when the
+   graph's batch dimension is dynamic. What is blended is the model's raw output (logits; see
+   :class:`Scoring`), as nnU-Net v2 and MONAI do. ``resize: none``: the whole volume is one tile, padded (with
+   ``pad_value``) to ``multiple_of`` or the graph's fixed size.
+
+Memory: tiles are streamed in z order, and the float accumulator covers only the slab of slices the
+current row of tiles touches: once every tile starting at ``z0`` is done, the slices before the next
+row's start are final, turned into class ids and dropped. Peak memory of a run is therefore about::
+
+    4 B x K x tile_d x H x W               (accumulator: K = 1 for two-class softmax and one-channel
+                                            outputs, else the output channels; H x W in model voxels)
+  + 2 B x D x H x W                        (the uint16 label map)
+  + 4 B x B x C x tile voxels x 2          (one batch of B tiles in and out)
+  + 16 MiB                                 (cached blending weights of one row of tiles)
+  [+ 4 B x D' x H' x W'  (+ 2 B x D' x H' x W')  when resampling: the float volume and label map
+   on the model grid]
+
+on top of the image itself. A tile larger than the volume along an axis is shrunk to the volume
+(rounded up to ``multiple_of``, the rest padded) when the graph's dimension is dynamic, and refused
+(``input.tile.size``) when it is fixed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Generator
+
+import numpy as np
+
+from ..core.errors import CancelledError, InferenceError
+from ..core.image import ImageVolume
+from .decoders import activate, argmax_max, class_values
+from .preprocess import IntensityMap, blend_weights, intensity_map, tile_origins
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .run import Engine
+    from .spec import PluginSpec
+
+Progress = tuple[int, int, str]
+# input elements per session.run when batching tiles: larger batches measured no faster on CPU
+# (tests/bench/test_bench_volume.py) and cost memory
+BATCH_ELEMENTS = 1 << 21
+MAX_BATCH = 8
+WEIGHT_CACHE_BYTES = 16 << 20  # blending weights of one row of tiles kept ready (bounded: memory formula)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+# -- orientation ----------------------------------------------------------------------------------
+@dataclass
+class Oriented:
+    """The volume as the model sees it (a view), its spacing, and the way back for a label map."""
+
+    data: np.ndarray  # (z, y, x[, c]) view in model orientation
+    spacing: tuple[float, float, float]
+    axes: tuple[int, int, int]  # model axis i = display axis axes[i]
+    flips: tuple[bool, bool, bool]  # model axis i runs backwards
+
+    def to_display(self, mask: np.ndarray) -> np.ndarray:
+        """A ``(z, y, x)`` array in model orientation -> the display orientation (a view)."""
+        for i, flip in enumerate(self.flips):
+            if flip:
+                mask = np.flip(mask, axis=i)
+        inverse = np.argsort(self.axes)
+        return np.transpose(mask, inverse)
+
+
+def oriented(image: ImageVolume, orientation: str) -> Oriented:
+    """The image in the model's orientation (see the module notes); only NIfTI differs for ``stored``."""
+    data, spacing = image.data, tuple(image.spacing)
+    meta = image.metadata or {}
+    if orientation != "stored" or "source_affine" not in meta or "affine" not in meta:
+        return Oriented(data, spacing, (0, 1, 2), (False, False, False))  # type: ignore[arg-type]
+    # display index (x, y, z) -> source index (i, j, k) is a signed permutation (the reader only
+    # reorders and flips axes): read it off inv(source affine) @ display affine
+    m = np.linalg.inv(np.asarray(meta["source_affine"], float)) @ np.asarray(meta["affine"], float)
+    perm = np.rint(m[:3, :3]).astype(int)
+    # model axes (k, j, i) = source axes (2, 1, 0); display array axes (z, y, x) = display axes (2, 1, 0)
+    axes, flips = [], []
+    for src_axis in (2, 1, 0):
+        disp_axis = int(np.flatnonzero(perm[src_axis])[0])
+        axes.append(2 - disp_axis)
+        flips.append(bool(perm[src_axis, disp_axis] < 0))
+    view = np.transpose(data, tuple(axes) + ((3,) if data.ndim == 4 else ()))
+    for i, flip in enumerate(flips):
+        if flip:
+            view = np.flip(view, axis=i)
+    sp = tuple(spacing[a] for a in axes)
+    return Oriented(view, sp, tuple(axes), tuple(flips))  # type: ignore[arg-type]
+
+
+# -- resampling -----------------------------------------------------------------------------------
+def resample_linear(data: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Order-1 resampling of a ``(z, y, x[, c])`` volume to ``shape`` (voxel centres aligned, float32)."""
+    from scipy.ndimage import zoom
+
+    factors = [t / s for t, s in zip(shape, data.shape[:3])]
+    if data.ndim == 4:
+        return np.stack([zoom(data[..., c], factors, output=np.float32, order=1, mode="nearest", grid_mode=True)
+                         for c in range(data.shape[3])], axis=-1)
+    return zoom(data, factors, output=np.float32, order=1, mode="nearest", grid_mode=True)
+
+
+def resample_nearest(labels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Nearest-neighbour resampling of a label volume (voxel centres aligned with :func:`resample_linear`)."""
+    idx = [np.minimum(((np.arange(t) + 0.5) * s / t).astype(np.intp), s - 1)
+           for t, s in zip(shape, labels.shape)]
+    return labels[np.ix_(*idx)]
+
+
+# -- the plan -------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """Where the tiles go on the model grid."""
+
+    grid: tuple[int, int, int]  # the (resampled) volume in model voxels
+    padded: tuple[int, int, int]  # the grid padded up to one tile / multiple_of
+    tile: tuple[int, int, int]
+    overlap: tuple[int, int, int]
+    starts: tuple[list[int], list[int], list[int]]
+
+    @property
+    def n_tiles(self) -> int:
+        return len(self.starts[0]) * len(self.starts[1]) * len(self.starts[2])
+
+
+def _round_up(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def model_grid(spec: PluginSpec, orient: Oriented, image: ImageVolume, graph_dhw: tuple[int | None, ...]
+               ) -> tuple[int, int, int]:
+    """The volume's shape in model voxels (after ``input.spacing`` or ``resize: stretch``).
+
+    Raises
+    ------
+    PluginError
+        ``input.spacing`` given but the image's voxel size is unknown; ``stretch`` without a size.
+    """
+    shape = tuple(int(s) for s in orient.data.shape[:3])
+    inp = spec.input
+    if inp.resize == "stretch":
+        size = tuple(graph_dhw) if all(d is not None for d in graph_dhw) else tuple(inp.size or ())
+        if len(size) != 3:
+            raise spec.error("input.size", "resize: stretch of a 3-D model needs [depth, height, width] (or a "
+                                           "graph with fixed dimensions)")
+        return size  # type: ignore[return-value]
+    if inp.spacing is None:
+        return shape  # type: ignore[return-value]
+    if not image.spacing_known:
+        raise spec.error("input.spacing", f"the model needs the voxel size, {image.display_name} has none "
+                                          "(spacing unknown); open a DICOM/NIfTI file or set the spacing")
+    return tuple(max(1, int(round(n * s / t))) for n, s, t in zip(shape, orient.spacing, inp.spacing))  # type: ignore
+
+
+def plan_tiles(spec: PluginSpec, grid: tuple[int, int, int], graph_dhw: tuple[int | None, ...]) -> Plan:
+    """Tile size and origins over the model grid (one tile = the whole padded volume unless ``tile``).
+
+    Raises
+    ------
+    PluginError
+        A tile larger than the volume along an axis the graph fixes (``input.tile.size``), or a volume
+        larger than a fixed graph input with ``resize: none`` (``input.resize``).
+    """
+    m = spec.input.multiple_of
+    names = ("z", "y", "x")
+    if spec.input.resize == "tile":
+        tile = list(spec.input.tile.dhw)  # type: ignore[union-attr]
+        overlap = list(spec.input.tile.overlap3)  # type: ignore[union-attr]
+        for a in range(3):
+            if grid[a] < tile[a]:
+                if graph_dhw[a] is not None:
+                    raise spec.error("input.tile.size", f"{list(spec.input.tile.dhw)} is larger than the "  # type: ignore
+                                                        f"volume {grid[0]}x{grid[1]}x{grid[2]} (z y x, model "
+                                                        f"voxels) along {names[a]}, and the graph fixes that "
+                                                        "size; use a larger volume or a model with dynamic dims")
+                tile[a] = _round_up(grid[a], m)  # dynamic dim: shrink the tile to the volume
+                overlap[a] = min(overlap[a], max(0, tile[a] // 2 - 1))
+        padded = tuple(max(g, t) for g, t in zip(grid, tile))
+        starts = tuple(tile_origins(p, t, o) for p, t, o in zip(padded, tile, overlap))
+        return Plan(grid, padded, tuple(tile), tuple(overlap), starts)  # type: ignore[arg-type]
+    padded = []
+    for a in range(3):
+        fixed = graph_dhw[a]
+        if fixed is not None:
+            if grid[a] > fixed:
+                raise spec.error("input.resize", f"the volume is {grid[0]}x{grid[1]}x{grid[2]} (z y x), larger "
+                                                 f"than the model input along {names[a]} ({fixed}); use resize: "
+                                                 "tile or stretch")
+            padded.append(fixed)
+        else:
+            padded.append(_round_up(grid[a], m))
+    p = tuple(padded)
+    return Plan(grid, p, p, (0, 0, 0), ([0], [0], [0]))  # type: ignore[arg-type]
+
+
+# -- tensors --------------------------------------------------------------------------------------
+def fill_tile(dst: np.ndarray, vol: np.ndarray, origin: tuple[int, int, int], imap: IntensityMap,
+              fill: list[float], layout: str) -> None:
+    """Write one tile (raw values -> model values) into ``dst`` (``(C, d, h, w)`` or ``(d, h, w, C)``).
+
+    The part of the tile outside the volume gets ``fill`` (the pad value through the intensity map).
+    """
+    channels = imap.a.shape[0]
+    tile = dst.shape[1:] if layout == "NCDHW" else dst.shape[:3]
+    region = tuple(slice(o, min(o + t, n)) for o, t, n in zip(origin, tile, vol.shape[:3]))
+    inner = tuple(slice(0, r.stop - r.start) for r in region)
+    src = vol[region]
+    partial = any(r.stop - r.start < t for r, t in zip(region, tile))
+    kind_int = dst.dtype.kind in "ui"
+    for c in range(channels):
+        d = dst[c] if layout == "NCDHW" else dst[..., c]
+        if partial:
+            d[...] = fill[c]
+        plane = src if src.ndim == 3 else src[..., c if src.shape[3] > 1 else 0]
+        a, b = float(imap.a[c]), float(imap.b[c])
+        if kind_int:
+            vals = np.asarray(plane, np.float32)
+            if imap.clip is not None:
+                vals = np.clip(vals, imap.clip[0], imap.clip[1])
+            info = np.iinfo(dst.dtype)
+            d[inner] = np.clip(np.rint(vals * a + b), info.min, info.max)
+            continue
+        target = d[inner]
+        if target.dtype != np.float32 and target.dtype != np.float64:  # fp16 graphs: map in float32, cast once
+            vals = np.asarray(plane, np.float32)
+            if imap.clip is not None:
+                vals = np.clip(vals, imap.clip[0], imap.clip[1])
+            target[...] = vals * np.float32(a) + np.float32(b)
+            continue
+        # straight into the tensor, in its float type (float32 scalars: int16 * float32 stays float32):
+        # a * clip(x, lo, hi) + b == clip(a * x + b, a * lo + b, a * hi + b) for a > 0
+        if a > 0 and imap.clip is not None or imap.clip is None:
+            np.multiply(plane, target.dtype.type(a), out=target, casting="unsafe")
+            if b != 0.0:
+                target += target.dtype.type(b)
+            if imap.clip is not None:
+                np.clip(target, a * imap.clip[0] + b, a * imap.clip[1] + b, out=target)
+        else:
+            np.clip(plane, imap.clip[0], imap.clip[1], out=target, casting="unsafe")
+            target *= a
+            target += b
+
+
+def tile_channels(out: np.ndarray, spec: PluginSpec, tile: tuple[int, int, int]) -> np.ndarray:
+    """One tile's model output (no batch dim) -> a ``(C, d, h, w)`` view, or ``(d, h, w)`` class ids (NDHW).
+
+    Raises
+    ------
+    InferenceError
+        The output does not cover the input tile.
+    """
+    layout = spec.output.layout
+    if layout == "NDHW":
+        ids = out[0] if out.ndim == 4 and out.shape[0] == 1 else out
+        if ids.shape != tuple(tile):
+            raise InferenceError(f"segmentation output has shape {list(out.shape)}; NDHW expects {list(tile)}",
+                                 path=spec.id)
+        return ids
+    if out.ndim == 3:
+        out = out[np.newaxis] if layout == "NCDHW" else out[..., np.newaxis]
+    if out.ndim != 4:
+        raise InferenceError(f"segmentation output has shape {list(out.shape)}; {layout} expects 5 dims",
+                             path=spec.id)
+    chw = out if layout == "NCDHW" else np.moveaxis(out, -1, 0)
+    if tuple(chw.shape[1:]) != tuple(tile):
+        raise InferenceError(f"segmentation output {list(out.shape)} does not cover the input tile {list(tile)} "
+                             "(z y x); 3-D outputs must have the input's size", path=spec.id)
+    return chw
+
+
+@dataclass
+class Scoring:
+    """What is blended and how the blended map becomes class ids.
+
+    3-D tiles blend the model's raw outputs (logits), as nnU-Net v2 and MONAI's sliding-window
+    inference do; the activation and thresholds apply to the blended map. Argmax and thresholds need no
+    activation at all (softmax keeps the order, sigmoid(x) > t <=> x > logit(t)), so no ``exp`` runs
+    per voxel, and a two-class softmax blends one channel, ``l1 - l0`` (class 1 <=> ``l1 - l0 > 0``).
+    """
+
+    mode: str  # "diff" (2-class softmax), "argmax", "threshold" (1 channel / multi_label), "votes" (NDHW ids)
+    values: np.ndarray  # uint16 label value per channel
+    threshold: float = 0.0
+    softmax_first: bool = False  # multi_label with softmax: probabilities needed before the threshold
+
+    def scores(self, chw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``(K, d, h, w)`` float32 scores to blend (written into ``out`` when given)."""
+        if self.mode == "votes":
+            n = len(self.values)
+            return np.eye(n, dtype=np.float32)[np.clip(chw.astype(np.int64), 0, n - 1)].transpose(3, 0, 1, 2)
+        if self.mode == "diff":
+            res = out if out is not None else np.empty((1,) + chw.shape[1:], np.float32)
+            np.subtract(chw[1], chw[0], out=res[0], casting="unsafe")
+            return res
+        if out is not None:
+            np.copyto(out, chw, casting="unsafe")
+            return out
+        return np.array(chw, dtype=np.float32)
+
+    def ids(self, acc: np.ndarray) -> np.ndarray:
+        """Blended ``(K, ...)`` scores -> uint16 class ids."""
+        if self.mode == "diff":
+            return np.where(acc[0] > 0, self.values[1], self.values[0]).astype(np.uint16, copy=False)
+        if self.mode == "threshold":
+            if self.softmax_first:
+                acc = activate(acc, "softmax", axis=0)
+            best, top = argmax_max(acc)
+            ids = self.values[best]
+            ids[~(top > self.threshold)] = 0
+            return ids
+        best, _ = argmax_max(acc)
+        return best if np.array_equal(self.values, np.arange(len(self.values))) else self.values[best]
+
+
+def scoring(spec: PluginSpec, channels: int | None) -> Scoring:
+    """The :class:`Scoring` of a plugin whose output has ``channels`` channels (``None``: class ids)."""
+    out = spec.output
+    if channels is None:  # NDHW class ids: tiles vote
+        values = np.asarray([c.value if c.value is not None else i for i, c in enumerate(out.classes or [])],
+                            np.uint16)
+        return Scoring("votes", values)
+    values = class_values(spec, channels)
+    act = out.activation
+    if channels == 1 or out.multi_label:
+        t = float(out.threshold)
+        if act == "sigmoid":
+            t = float(np.log(t / (1.0 - t))) if 0.0 < t < 1.0 else (-np.inf if t <= 0 else np.inf)
+        return Scoring("threshold", values, t, softmax_first=act == "softmax" and channels > 1)
+    if channels == 2 and act == "softmax":
+        return Scoring("diff", values)
+    return Scoring("argmax", values)
+
+
+# -- the run --------------------------------------------------------------------------------------
+def _to_model_colour(data: np.ndarray, color: str) -> np.ndarray:
+    if color == "gray" and data.ndim == 4:
+        return data[..., :3].astype(np.float32) @ _LUMA
+    if data.ndim == 4 and data.shape[3] == 4:
+        return data[..., :3]
+    return data
+
+
+def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool],
+               timing: dict[str, float]) -> Generator[Progress, None, np.ndarray]:
+    """Run a 3-D plugin on the whole volume; yields ``(done, total, message)`` per tile and returns the
+    ``(z, y, x)`` uint16 label map in the image's display geometry.
+
+    Raises
+    ------
+    PluginError, InferenceError, CancelledError
+    """
+    spec = engine.spec
+    info = engine.model.input
+    if image.n_slices < 2:
+        raise spec.error("input.layout", f"{spec.input.layout} is a 3-D model; {image.display_name} is a 2-D "
+                                         "image (one slice); open a volume")
+    t0 = time.perf_counter()
+    orient = oriented(image, spec.input.orientation)
+    graph_dhw = (info.depth, info.height, info.width)
+    grid = model_grid(spec, orient, image, graph_dhw)
+    plan = plan_tiles(spec, grid, graph_dhw)
+    data = _to_model_colour(orient.data, spec.input.color)
+    stats_source = _to_model_colour(image.data, spec.input.color)  # contiguous: statistics without a copy
+    imap = intensity_map(spec, image, stats_source, colour=stats_source.ndim == 4)
+    resampled = grid != tuple(data.shape[:3])
+    if resampled:
+        data = resample_linear(data, grid)
+    channels = imap.a.shape[0]
+    fill = [imap.apply_scalar(spec.input.pad_value, c) for c in range(channels)]
+    timing["preprocess"] += (time.perf_counter() - t0) * 1000.0
+
+    layout, dtype = spec.input.layout, info.dtype
+    tile = plan.tile
+    tile_voxels = tile[0] * tile[1] * tile[2] * channels
+    batch = 1
+    if info.batch_dynamic:
+        batch = int(max(1, min(MAX_BATCH, BATCH_ELEMENTS // max(1, tile_voxels))))
+    if spec.output.layout == "NDHW" and not spec.output.classes:
+        raise spec.error("output.classes", "NDHW (class id) outputs of a 3-D model need the class list")
+    score: Scoring | None = None
+    zs, ys, xs = plan.starts
+    weights = [dict(zip(st, blend_weights(st, t, o))) if len(st) > 1 else {st[0]: np.ones(t, np.float32)}
+               for st, t, o in zip(plan.starts, tile, plan.overlap)]
+    pd, ph, pw = plan.padded
+    gd, gh, gw = plan.grid
+    labels = np.zeros(plan.grid, dtype=np.uint16)
+    acc: np.ndarray | None = None
+    base = 0  # first z of the accumulator slab
+    total = plan.n_tiles
+    done = 0
+    name = spec.output.name
+    shape_in = (batch, channels) + tile if layout == "NCDHW" else (batch,) + tile + (channels,)
+    buf = np.empty(shape_in, dtype=dtype)
+    weight_cache: dict[tuple[bytes, bytes, bytes], np.ndarray] = {}  # at most 3 x 3 x 3 distinct ramps
+    keys = [{st: wv.tobytes() for st, wv in axis.items()} for axis in weights]
+    for k, z0 in enumerate(zs):
+        weight_cache.clear()  # a row shares its z ramp: the cache holds at most this row's (y, x) ramps
+        row = [(z0, y0, x0) for y0 in ys for x0 in xs]
+        for i in range(0, len(row), batch):
+            if cancel():
+                raise CancelledError()
+            group = row[i:i + batch]
+            t1 = time.perf_counter()
+            tensor = buf if len(group) == batch else buf[:len(group)]
+            for j, origin in enumerate(group):
+                fill_tile(tensor[j], data, origin, imap, fill, layout)
+            t2 = time.perf_counter()
+            outputs = engine.model.run(tensor)
+            t3 = time.perf_counter()
+            out = outputs[name] if name is not None else next(iter(outputs.values()))
+            if out.shape[0] != len(group):
+                raise InferenceError(f"model output {list(out.shape)} has no batch dimension of {len(group)}",
+                                     path=spec.id)
+            for j, (tz, ty, tx) in enumerate(group):
+                chw = tile_channels(out[j], spec, tile)
+                if score is None:
+                    score = scoring(spec, None if chw.ndim == 3 else chw.shape[0])
+                    k_ch = len(score.values) if score.mode == "votes" else 1 if score.mode == "diff" else chw.shape[0]
+                    scratch = np.empty((k_ch,) + tuple(tile), np.float32)
+                if acc is None:  # the slab of the current row of tiles (see the module notes)
+                    acc = np.zeros((k_ch, tile[0], ph, pw), np.float32)
+                probs = score.scores(chw, out=scratch)
+                key = (keys[0][tz], keys[1][ty], keys[2][tx])  # tiles with the same ramps share a weight
+                w = weight_cache.get(key)
+                if w is None:
+                    w = (weights[0][tz][:, None, None] * weights[1][ty][None, :, None]
+                         * weights[2][tx][None, None, :]).astype(np.float32)
+                    if (len(weight_cache) + 1) * w.nbytes <= WEIGHT_CACHE_BYTES:
+                        weight_cache[key] = w
+                probs *= w
+                acc[:, tz - base:tz - base + tile[0], ty:ty + tile[1], tx:tx + tile[2]] += probs
+            timing["preprocess"] += (t2 - t1) * 1000.0
+            timing["inference"] += (t3 - t2) * 1000.0
+            timing["postprocess"] += (time.perf_counter() - t3) * 1000.0
+            for _ in group:
+                done += 1
+                yield (done, total, f"tile {done}/{total}" if total > 1 else "volume")
+        t4 = time.perf_counter()
+        # slices before the next row's start are final: class ids, then slide the slab
+        end = zs[k + 1] if k + 1 < len(zs) else pd
+        n_final = end - base
+        keep_z = min(n_final, max(0, gd - base))
+        if keep_z > 0:
+            labels[base:base + keep_z] = score.ids(acc[:, :keep_z, :gh, :gw])  # type: ignore[index, union-attr]
+        if k + 1 < len(zs):
+            rest = acc.shape[1] - n_final  # type: ignore[union-attr]
+            acc[:, :rest] = acc[:, n_final:]  # type: ignore[index]  (numpy buffers the overlap)
+            acc[:, rest:] = 0  # type: ignore[index]
+            base = end
+        timing["postprocess"] += (time.perf_counter() - t4) * 1000.0
+    t5 = time.perf_counter()
+    if resampled:
+        labels = resample_nearest(labels, tuple(orient.data.shape[:3]))  # type: ignore[arg-type]
+    mask = np.ascontiguousarray(orient.to_display(labels))
+    timing["postprocess"] += (time.perf_counter() - t5) * 1000.0
+    return mask
