@@ -88,6 +88,12 @@ class PromptSession:
         self.input_name = spec.input.name or inputs[0].name
         if self.input_name not in [i.name for i in inputs]:
             raise spec.error("input.name", f"graph has no input {self.input_name!r}")
+        # input.dtype may be left out (read from the graph, as the Engine does)
+        from ..session import _ORT_TYPES
+
+        node = next(i for i in inputs if i.name == self.input_name)
+        declared = spec.input.dtype
+        self.input_dtype = np.dtype(declared if declared else _ORT_TYPES.get(node.type, np.float32))
         self._lock = threading.Lock()
 
     # -- shared -----------------------------------------------------------------------------------
@@ -138,7 +144,7 @@ class PromptSession:
         _, plane = self._plane(image, index)
         lb = Letterbox.fit(plane.shape[:2], self.prompt.size, pad=self.prompt.pad, spacing=self._spacing(image))
         x = lb.image(plane, self.spec.input.pad_value)
-        x = (x[None, None] if x.ndim == 2 else np.moveaxis(x, -1, 0)[None]).astype(self.spec.input.dtype)
+        x = (x[None, None] if x.ndim == 2 else np.moveaxis(x, -1, 0)[None]).astype(self.input_dtype)
         outs = self.model.get_outputs()
         names = [o.name for o in outs]
         want = self.prompt.embedding or names[0]
@@ -209,7 +215,7 @@ class PromptSession:
         x, box, lb = channel_input(plane, prompt, prev, size=p.size, context=p.context, min_size=p.min_size,
                                    first_size=p.first_size, encoding=p.encoding, radius=p.radius,
                                    use_previous=p.previous_mask, pad=p.pad, spacing=self._spacing(image))
-        out = self._run(self.model, {self.input_name: x[None].astype(self.spec.input.dtype)})[0]
+        out = self._run(self.model, {self.input_name: x[None].astype(self.input_dtype)})[0]
         out = np.asarray(out, np.float32)
         crop_logits = lb.back(out.reshape(out.shape[-2:]))
         y0, x0, y1, x1 = box
