@@ -64,6 +64,9 @@ def build_gui_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .core.log import setup_logging
+
+    setup_logging()  # library warnings into our log file, not onto stderr before our one line
     try:
         commands = _command_modules()
         if argv and argv[0] in commands or argv[:1] in (["-h"], ["--help"]):
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(run_gui(args.files, screenshot=args.screenshot) or 0)
     except WorkbenchError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:  # a backstop: sizes are checked before allocating, but not every library says so
+        print("workbench: error: out of memory (the input or an option implies arrays larger than this "
+              "machine can hold; see the log)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)

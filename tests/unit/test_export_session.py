@@ -366,10 +366,20 @@ def test_dicom_seg_round_trip(tmp_path):
     assert numbers.shape == (4, 16, 12) and np.array_equal(numbers, expected)
     import pydicom
 
+    from workbench.export.deid import replacement_uid
+
+    # de-identified by default (issue 11): UIDs remapped consistently (study and every referenced instance)
     ds = pydicom.dcmread(out, stop_before_pixels=True)
-    assert ds.Modality == "SEG"
+    assert ds.Modality == "SEG" and ds.PatientIdentityRemoved == "YES"
+    assert ds.StudyInstanceUID == replacement_uid(session.image.metadata["StudyInstanceUID"])
+    refs = {item.ReferencedSOPInstanceUID for s in ds.ReferencedSeriesSequence for item in s.ReferencedInstanceSequence}
+    assert refs == {replacement_uid(u) for u in session.image.metadata["sop_instance_uids"]}
+    # keep_identity: the original study and instances, for the source PACS
+    kept = export_label_map(session, tmp_path / "seg_id.dcm", keep_identity=True)[0]
+    ds = pydicom.dcmread(kept, stop_before_pixels=True)
     assert ds.StudyInstanceUID == session.image.metadata["StudyInstanceUID"]
     refs = {item.ReferencedSOPInstanceUID for s in ds.ReferencedSeriesSequence for item in s.ReferencedInstanceSequence}
     assert refs == set(session.image.metadata["sop_instance_uids"])
+    assert "PatientIdentityRemoved" not in ds or ds.PatientIdentityRemoved != "YES"
     with pytest.raises(ExportError, match="empty"):
         export_label_map(capture(Document(session.image)), tmp_path / "empty.dcm")

@@ -18,6 +18,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         help="execution provider (default: the setting, normally auto = the plugin's list, "
                              "filtered, CPU last)")
     parser.add_argument("--no-overlay", action="store_true", help="do not write the overlay PNGs")
+    parser.add_argument("--force", action="store_true",
+                        help="allow outputs to overwrite input images (refused by default)")
     parser.add_argument("--report", action="store_true",
                         help="also write a de-identified report per image: <stem>_report.html and "
                              "<stem>_report.pdf (see docs/REPORTS.md)")
@@ -43,7 +45,13 @@ def write_outputs(args: argparse.Namespace, engine: Any, result: Result, image: 
         reports = write_report(result, image, out_dir, stem, plugin_meta=engine.spec.meta,
                                image_label=f"image {number}", show_name=args.report_names,
                                dates=args.report_dates)
-    written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay, reports=reports)
+    try:
+        written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay,
+                                   reports=reports)
+    except BaseException:  # all or nothing per image (a full disk): no report without its outputs
+        for path in reports.values():
+            Path(path).unlink(missing_ok=True)
+        raise
     written.update(reports)
     return written
 

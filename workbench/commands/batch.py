@@ -28,34 +28,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="images decoded and preprocessed ahead of inference (default 2)")
 
 
-def list_images(folder: Path, recursive: bool = False) -> list[Path]:
-    """Image files of ``folder`` by suffix, sorted (hidden files skipped)."""
-    if not folder.is_dir():
-        raise WorkbenchError("not a folder", path=folder)
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    files = [p for p in pattern if p.is_file() and not p.name.startswith(".")
-             and p.name.lower().endswith(IMAGE_SUFFIXES)]
-    return sorted(files)
+def list_images(folder: Path, recursive: bool = False, *, exclude: Path | None = None) -> list[Path]:
+    """Image files of ``folder`` by suffix, sorted (hidden files skipped).
+
+    ``exclude`` is the output folder: nothing below it, and no file listed in a ``summary.csv`` of it (the
+    outputs of an earlier run), is taken as an input -- a batch never reads its own outputs. Dangling
+    symlinks, symlink loops and files that are not regular (FIFOs, devices) are skipped with a note.
+    """
+    from ..io.folders import scan_folder
+
+    return scan_folder(folder, recursive=recursive, suffixes=IMAGE_SUFFIXES, exclude=exclude,
+                       exclude_listed=_listed_outputs(exclude) if exclude is not None else ())
+
+
+def _listed_outputs(out_dir: Path) -> set[str]:
+    """File names an earlier run recorded in ``out_dir/summary.csv`` (its json/mask/output/overlay/report
+    columns)."""
+    path = out_dir / "summary.csv"
+    names: set[str] = set()
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+            for row in csv.DictReader(fh):
+                for key in ("json", "mask", "output", "overlay", "report_html", "report_pdf"):
+                    if row.get(key):
+                        names.add(str(out_dir / _unescape_cell(row[key])))
+    except OSError:
+        pass
+    return names
+
+
+def _unescape_cell(value: str) -> str:
+    from ..io.csv_safe import unescape_cell
+
+    return unescape_cell(value)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.results import DetectionResult
-    from ..export.detections import write_detections_csv
-    from ..export.prediction import output_stem
-    from ..inference.run import Engine, run_many
-    from ..io import read_image
-    from ..io.atomic import DeferredSync, atomic_write_text
+    from ..inference.run import Engine
+    from ..io.paths import check_output, protecting
 
     folder = Path(args.folder)
-    files = list_images(folder, args.recursive)
+    out_dir = Path(args.output)
+    check_output(out_dir, inputs=[folder], option="-o", force=args.force, folder=True)
+    files = list_images(folder, args.recursive, exclude=out_dir)
     if not files:
         raise WorkbenchError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=folder)
     settings = load_settings()
     provider = args.provider or settings.provider
     engine = Engine(args.model, provider=provider, settings=settings)
     warn_provider(provider, engine.provider)
-    out_dir = Path(args.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkbenchError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
+    with protecting(files, enabled=not args.force):
+        return _run(args, engine, settings, folder, files, out_dir)
+
+
+def _run(args, engine, settings, folder: Path, files: list[Path], out_dir: Path) -> int:
+    from ..core.results import DetectionResult
+    from ..export.detections import write_detections_csv
+    from ..export.prediction import output_stem
+    from ..inference.run import run_many
+    from ..io import read_image
+    from ..io.atomic import DeferredSync, atomic_write_text
+    from ..io.csv_safe import escape_row
+    from ..io.folders import display
 
     def reader(path: Path):
         return read_image(path, max_pixels=settings.max_pixels)
@@ -117,15 +155,20 @@ def run(args: argparse.Namespace) -> int:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
-    for row in rows:
-        w.writerow(row)
-    atomic_write_text(out_dir / "summary.csv", buf.getvalue())
+    for row in rows:  # text cells escaped against formula injection; undecodable file-name bytes as U+FFFD
+        w.writerow(escape_row({k: display(v) if isinstance(v, str) else v for k, v in row.items()}))
+    summary_path = out_dir / "summary.csv"
+    try:
+        atomic_write_text(summary_path, buf.getvalue())
+    except OSError as exc:  # a full disk: the failed images' files are already gone (write_prediction)
+        raise WorkbenchError(f"cannot write the summary ({exc.strerror or exc}); {len(rows) - failures} of "
+                             f"{len(rows)} images were written", path=summary_path) from exc
     if detections:
         write_detections_csv(out_dir / "detections.csv", detections)
     ok = len(rows) - failures
-    print(f"{ok}/{len(rows)} images done -> {out_dir / 'summary.csv'}" +
+    print(display(f"{ok}/{len(rows)} images done -> {summary_path}") +
           (f"; {failures} failed (see the error column)" if failures else ""))
     for row in rows:
         if row.get("status") == "error":
-            print(f"workbench: error: {row['image']}: {row['error']}", file=sys.stderr)
+            print(display(f"workbench: error: {row['image']}: {row['error']}"), file=sys.stderr)
     return 2 if failures else 0

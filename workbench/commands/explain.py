@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="also write <stem>_saliency_report.html and .pdf (the figure, what the map means and "
                         "what it does not, parameters, cost; de-identified)")
     g.add_argument("--provider", default=None, choices=("auto", "cpu", "cuda"), help="execution provider")
+    g.add_argument("--force", action="store_true", help="allow outputs to overwrite the input (refused by default)")
 
 
 def method_params(args: argparse.Namespace, method: str) -> dict:
@@ -100,11 +101,17 @@ def run(args: argparse.Namespace) -> int:
     if bar:
         bar[0].close()
     stem = output_stem(image, Path(args.image).name)
-    written = write_explanation(expl, image, Path(args.output), stem, cmap=args.colormap, opacity=args.opacity)
-    if args.report:
-        from ..export.heatmap_report import write_heatmap_report
+    from ..io.paths import check_output, protecting  # issue 11: outputs never overwrite the input
 
-        written.update(write_heatmap_report(expl, image, Path(args.output), stem))
+    if Path(args.image).is_dir():
+        check_output(args.output, inputs=[args.image], option="-o", force=args.force, folder=True)
+    with protecting([args.image], enabled=not args.force):
+        written = write_explanation(expl, image, Path(args.output), stem, cmap=args.colormap,
+                                    opacity=args.opacity)
+        if args.report:
+            from ..export.heatmap_report import write_heatmap_report
+
+            written.update(write_heatmap_report(expl, image, Path(args.output), stem))
     peak = expl.peak
     what = (f"{expl.target['label']} ({expl.target['score']:.3f})" if expl.target else
             ", ".join(f"{r['name']}: {r['mean_uncertainty']:.3f}" for r in expl.summary))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..core.errors import ExportError
 
@@ -23,23 +24,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-changed-source", action="store_true",
                         help="open the session even if the source image's size/content changed since saving "
                              "(its shape must still match)")
+    parser.add_argument("--keep-identity", action="store_true",
+                        help="DICOM SEG: keep the patient/study identity and the original UIDs (to send the SEG "
+                             "back to the source PACS); default: de-identified (PS3.15 basic profile)")
+    parser.add_argument("--force", action="store_true",
+                        help="allow an output to overwrite the session, its source image or another session")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.session_exports import export_label_map, export_measurements, export_reports
     from ..session import read_session
 
     if not (args.mask or args.measurements or args.report):
         raise ExportError("nothing to export: give --mask OUT, --measurements CSV and/or --report DIR")
+    from ..io.paths import check_output, protecting
+
+    # check what can be checked before the (possibly slow) read, then again with the source's files
+    for option, value, is_folder in (("--mask", args.mask, False), ("--measurements", args.measurements, False),
+                                     ("--report", args.report, True)):
+        if value:
+            check_output(value, inputs=[args.session], option=option, force=args.force, folder=is_folder)
     session = read_session(args.session, allow_changed_source=args.allow_changed_source)
+    inputs = [Path(args.session), *session_sources(session)]
+    for option, value in (("--mask", args.mask), ("--measurements", args.measurements)):
+        if value:
+            check_output(value, inputs=inputs, option=option, force=args.force)
+            check_output(Path(value).with_name(Path(value).name + ".provenance.json"), inputs=inputs,
+                         option=option, force=args.force)
     written = []
+    with protecting(inputs, enabled=not args.force):
+        written += _write(args, session)
+    for path in written:
+        print(path)
+    return 0
+
+
+def session_sources(session) -> list[Path]:
+    """The source image of a session and, for a DICOM series, every file of it."""
+    image = session.image
+    found: list[Path] = []
+    if image.path is not None:
+        found.append(Path(image.path))
+    for name in image.metadata.get("files", []) or []:
+        found.append(Path(name))
+    return found
+
+
+def _write(args: argparse.Namespace, session) -> list[Path]:
+    from ..export.session_exports import export_label_map, export_measurements, export_reports
+
+    written: list[Path] = []
     if args.mask:
-        written += export_label_map(session, args.mask)
+        written += export_label_map(session, args.mask, keep_identity=args.keep_identity)
     if args.measurements:
         written += export_measurements(session, args.measurements)
     if args.report:
         formats = ("html", "pdf") if args.report_format == "both" else (args.report_format,)
         written += export_reports(session, args.report, formats=formats)
-    for path in written:
-        print(path)
-    return 0
+    return written

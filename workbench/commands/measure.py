@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the output of `workbench segment` or `predict`")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--csv", metavar="FILE", default=None, help="also write the table as CSV")
+    parser.add_argument("--force", action="store_true",
+                        help="allow --csv to overwrite an input, a session or a source DICOM image")
 
 
 def measure_files(image_path: str, mask_path: str):
@@ -49,8 +51,11 @@ def measure_files(image_path: str, mask_path: str):
 
 def run(args: argparse.Namespace) -> int:
     from ..export.measurements import write_csv
+    from ..io.paths import check_output
     from ..processing import format_table
 
+    if args.csv:
+        check_output(args.csv, inputs=[args.image, args.mask], option="--csv", force=args.force)
     stats, vol, spacing = measure_files(args.image, args.mask)
     if args.csv:
         write_csv(stats, args.csv)

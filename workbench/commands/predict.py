@@ -19,17 +19,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.prediction import output_stem
-    from ..inference.run import Engine, predict
-    from ..io import read_image
+    from ..inference.run import Engine
+    from ..io.paths import check_output, protecting
 
+    out_dir = Path(args.output)
+    # a DICOM folder given as input must not receive the outputs (they would join the series); the image
+    # files themselves are protected below, whatever their names
+    check_output(out_dir, inputs=[p for p in args.images if Path(p).is_dir()], option="-o", force=args.force,
+                 folder=True)
     settings = load_settings()
     provider = args.provider or settings.provider
     engine = Engine(args.model, provider=provider, settings=settings)
     warn_provider(provider, engine.provider)
-    out_dir = Path(args.output)
-    failures = 0
     used_stems: set[str] = set()
+    with protecting(args.images, enabled=not args.force):
+        return _loop(args, engine, settings, out_dir, used_stems)
+
+
+def _loop(args, engine, settings, out_dir: Path, used_stems: set[str]) -> int:
+    from ..export.prediction import output_stem
+    from ..inference.run import predict
+    from ..io import read_image
+
+    failures = 0
     for number, name in enumerate(args.images, start=1):
         try:
             image = read_image(name, max_pixels=settings.max_pixels)

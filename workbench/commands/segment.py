@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connectivity", type=int, default=None, choices=[4, 8, 6, 18, 26],
                         help="4/8: per plane; 6/18/26: through the stack (default 8 on a plane, 26 on a stack)")
     parser.add_argument("--value", type=int, default=1, help="label value written for the mask (default 1)")
+    parser.add_argument("--force", action="store_true",
+                        help="allow -o to overwrite an input, a session or a source DICOM image")
     parser.add_argument("--into", metavar="LABELS", default=None,
                         help="write the mask into this existing label map (same size as IMAGE; e.g. a mask "
                              "exported earlier) instead of an empty one, with the --overwrite rule of the GUI")
@@ -269,6 +271,7 @@ def _write_into(path: Path, mask: np.ndarray, args: argparse.Namespace) -> np.nd
 
 def run(args: argparse.Namespace) -> int:
     from ..io import read_image
+    from ..io.paths import check_output
     from ..processing import to_scalar
 
     steps = list(args.steps or [])
@@ -290,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.name.lower().endswith((".png", ".tif", ".tiff", ".nii", ".nii.gz")):
         raise ProcessingError(f"-o {out}: the mask must be .png, .tif/.tiff or .nii/.nii.gz")
+    check_output(out, inputs=[args.image, *([args.into] if args.into else [])], option="-o", force=args.force)
     vol = read_image(args.image)
     image = to_scalar(vol.data)
     spacing = vol.spacing if vol.spacing_known else None

@@ -29,11 +29,24 @@ class Settings(BaseModel):
     theme: str = Field("dark", pattern="^(dark|light)$")
     recent_files: list[str] = Field(default_factory=list)
     undo_max_mb: int = Field(512, ge=16)
+    # issue 11 (bounds, integrity, recovery)
+    inference_time_limit_s: float = Field(600.0, ge=0, description="cancel one model run after this many "
+                                          "seconds (0 = no limit)")
+    extra_providers: list[str] = Field(default_factory=list, description="ONNX Runtime providers allowed "
+                                       "besides the local ones (CPU, CUDA, TensorRT, DirectML, CoreML, "
+                                       "OpenVINO, ROCm)")
+    autosave_interval_s: int = Field(60, ge=0, description="write a recovery file this often while there are "
+                                     "unsaved edits (0 = only after operations)")
     # NVIDIA GPU (workbench/inference/gpu.py, docs/GPU.md)
     cuda_device_id: int = Field(0, ge=0, description="CUDA device of every CUDA session")
     cuda_mem_limit_mb: int = Field(0, ge=0, description="GPU memory arena limit per session in MiB (0 = none)")
     cudnn_conv_algo_search: str = Field("HEURISTIC", pattern="^(HEURISTIC|EXHAUSTIVE|DEFAULT)$")
     allow_tensorrt: bool = Field(False, description="try TensorRT when a plugin lists it (engine build: minutes)")
+    # PACS (workbench/pacs/nodes.py validates the nodes; no credentials are ever stored here)
+    pacs_nodes: list[dict] = Field(default_factory=list, description="configured DICOM / DICOMweb nodes")
+    pacs_ae_title: str | None = Field(None, description="our AE title (default: site file, then WORKBENCH)")
+    pacs_storage_port: int | None = Field(None, ge=0, le=65535, description="port of our C-MOVE storage SCP")
+    pacs_cache_mb: int | None = Field(None, ge=1, description="size cap of the local study cache")
 
 
 def config_dir() -> Path:
@@ -42,6 +55,16 @@ def config_dir() -> Path:
     if override:
         return Path(override)
     return Path(platformdirs.user_config_dir("workbench", appauthor=False))
+
+
+def data_dir() -> Path:
+    """The folder of the log and of crash-recovery files (``WORKBENCH_DATA_DIR`` overrides it)."""
+    override = os.environ.get("WORKBENCH_DATA_DIR")
+    if override:
+        return Path(override)
+    if os.environ.get("WORKBENCH_CONFIG_DIR"):  # tests and portable installs: keep everything together
+        return Path(os.environ["WORKBENCH_CONFIG_DIR"]) / "data"
+    return Path(platformdirs.user_data_dir("workbench", appauthor=False))
 
 
 def settings_path() -> Path:

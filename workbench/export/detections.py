@@ -11,6 +11,8 @@ from ..core.errors import ExportError
 from ..core.image import ImageVolume
 from ..core.results import DetectionResult
 from ..io.atomic import atomic_write_text
+from ..io.csv_safe import escape_cell
+from ..io.folders import display
 
 CSV_FIELDS = ("image", "slice", "index", "label", "score", "x1", "y1", "x2", "y2", "plugin_id",
               "plugin_version", "sha256", "provider")
@@ -28,9 +30,9 @@ def detections_csv_text(items: Iterable[tuple[str, DetectionResult]]) -> str:
     for name, result in items:
         info = result.info
         for det in result.detections:
-            writer.writerow([name, det.slice_index, det.index, det.label, f"{det.score:.5f}",
-                             *(f"{v:.2f}" for v in det.box), info.plugin_id, info.plugin_version, info.sha256,
-                             info.provider])
+            writer.writerow([escape_cell(display(name)), det.slice_index, det.index, escape_cell(det.label),
+                             f"{det.score:.5f}", *(f"{v:.2f}" for v in det.box), info.plugin_id,
+                             info.plugin_version, info.sha256, info.provider])
     return buf.getvalue()
 
 

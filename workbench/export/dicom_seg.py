@@ -60,7 +60,8 @@ def _source_datasets(image: ImageVolume, path: Path) -> list[Any]:
 
 def write_dicom_seg(path: str | Path, labels: np.ndarray, image: ImageVolume, *,
                     names: Mapping[int, str] | None = None, colors: Mapping[int, str] | None = None,
-                    description: str = "Workbench label map", algorithm: Sequence[Mapping[str, Any]] = ()) -> Path:
+                    description: str = "Workbench label map", algorithm: Sequence[Mapping[str, Any]] = (),
+                    keep_identity: bool = False, salt: str | bytes | None = None) -> Path:
     """Write ``labels`` (the label map of ``image``) as a DICOM SEG file, atomically.
 
     Parameters
@@ -78,6 +79,15 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, image: ImageVolume, *,
     algorithm : sequence of mapping, optional
         Model runs behind the labels (``plugin_name``, ``plugin_version``): with any, the segments are
         marked SEMIAUTOMATIC and the algorithm is identified; otherwise MANUAL.
+    keep_identity : bool
+        Default False: the source headers are de-identified first (:func:`workbench.export.deid.
+        deidentify_dataset`, PS3.15 Basic Profile: names, IDs, dates, institution, descriptions removed or
+        emptied, PatientIdentityRemoved YES, every instance UID replaced by a keyed hash, so the SEG
+        references the de-identified copies of the same series consistently). True copies the patient and
+        study identity and references the original UIDs: for sending the SEG back to the source PACS.
+    salt : str or bytes, optional
+        Key of the pseudonym and the replacement UIDs (default: the installation's salt); the same salt
+        gives the same UIDs as a de-identified export of the source images.
 
     Returns
     -------
@@ -108,6 +118,17 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, image: ImageVolume, *,
     if not values:
         raise ExportError("the label map is empty: a DICOM SEG needs at least one labelled pixel", path=path)
     sources = _source_datasets(image, path)
+    if not keep_identity:
+        from .deid import deidentify_dataset
+
+        sources = [deidentify_dataset(ds, salt=salt) for ds in sources]
+        for ds in sources:
+            name = str(ds.get("PatientName", "") or "")
+            if name and "^" not in name:
+                ds.PatientName = name + "^"  # the pseudonym as a family name (one PN component)
+            for keyword in _TYPE2:
+                if keyword not in ds:
+                    setattr(ds, keyword, "")
     if len(sources) == 1 and int(getattr(sources[0], "NumberOfFrames", 1) or 1) != lab.shape[0]:
         raise ExportError(f"source has {getattr(sources[0], 'NumberOfFrames', 1)} frames, the label map "
                           f"{lab.shape[0]} slices", path=path)
@@ -166,6 +187,10 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, image: ImageVolume, *,
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise ExportError(f"highdicom cannot build the SEG ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''})", path=path) from exc
+    if not keep_identity:
+        seg.PatientIdentityRemoved = "YES"
+        seg.DeidentificationMethod = sources[0].DeidentificationMethod
+        seg.LongitudinalTemporalInformationModified = sources[0].LongitudinalTemporalInformationModified
     try:
         with atomic_path(path) as tmp:
             seg.save_as(tmp)
@@ -174,7 +199,8 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, image: ImageVolume, *,
     return path
 
 
-def read_dicom_seg_labels(path: str | Path, image: ImageVolume) -> tuple[np.ndarray, dict[int, str]]:
+def read_dicom_seg_labels(path: str | Path, image: ImageVolume, *,
+                          salt: str | bytes | None = None) -> tuple[np.ndarray, dict[int, str]]:
     """Read a SEG back as a ``(z, y, x)`` array of segment numbers in the order of ``image``'s slices, and
     the segment labels by number (for tests and round trips).
 
@@ -189,6 +215,10 @@ def read_dicom_seg_labels(path: str | Path, image: ImageVolume) -> tuple[np.ndar
     try:
         seg = hd.seg.segread(str(path))
         uids = list(image.metadata.get("sop_instance_uids") or [])
+        if str(getattr(seg, "PatientIdentityRemoved", "")) == "YES":
+            from .deid import replacement_uid  # a de-identified SEG references the keyed-hash UIDs
+
+            uids = [replacement_uid(u, salt=salt) for u in uids]
         if len(uids) == 1 and image.n_slices > 1:
             arr = seg.get_pixels_by_source_frame(source_sop_instance_uid=uids[0],
                                                  source_frame_numbers=list(range(1, image.n_slices + 1)),

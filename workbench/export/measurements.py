@@ -15,6 +15,8 @@ def write_csv(stats: Sequence[LabelStats], path: str | Path) -> Path:
 
     Missing values are empty cells; ``bbox`` is ``"z0 y0 x0 z1 y1 x1"``.
     """
+    from ..io.csv_safe import escape_cell
+
     path = Path(path)
     try:
         with atomic_open(path, "w") as fh:
@@ -22,7 +24,9 @@ def write_csv(stats: Sequence[LabelStats], path: str | Path) -> Path:
             writer.writerow(COLUMNS)
             for s in stats:
                 d = s.as_dict()
-                writer.writerow([format_value(d[c]) if c != "bbox" else format_value(s.bbox) for c in COLUMNS])
+                # text cells escaped against spreadsheet formula injection (a label named "=HYPERLINK(...)")
+                writer.writerow([escape_cell(format_value(d[c]) if c != "bbox" else format_value(s.bbox))
+                                 for c in COLUMNS])
     except OSError as exc:
         raise ExportError(f"cannot write the measurements CSV ({exc.strerror or exc})", path=path) from exc
     return path

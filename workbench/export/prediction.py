@@ -78,6 +78,20 @@ def write_prediction(result: Result, image: ImageVolume, out_dir: str | Path, *,
     out_dir = output_dir(out_dir)
     stem = stem or output_stem(image)
     written: dict[str, Path] = {}
+    try:
+        return _write_all(result, image, out_dir, stem, overlay, written, reports)
+    except BaseException:
+        # all or nothing per image: a full disk midway leaves no orphan mask without its JSON
+        for path in written.values():
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        raise
+
+
+def _write_all(result: Result, image: ImageVolume, out_dir: Path, stem: str, overlay: bool,
+               written: dict[str, Path], reports: Mapping[str, Path] | None) -> dict[str, Path]:
     names: dict[str, str] = {}
     if isinstance(result, SegmentationResult):
         path = out_dir / f"{stem}_mask{mask_suffix(image)}"
@@ -133,5 +147,6 @@ def write_overlay_png(path: str | Path, rgb: np.ndarray) -> Path:
 
 def _provenance(result: Result) -> dict[str, Any]:
     info = result.info
-    return {"source": info.source_path, "plugin_id": info.plugin_id, "plugin_version": info.plugin_version,
+    # no source path: it is often the patient's name (the <stem>.json beside the file names the input)
+    return {"plugin_id": info.plugin_id, "plugin_version": info.plugin_version,
             "sha256": info.sha256, "provider": info.provider}

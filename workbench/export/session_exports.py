@@ -84,7 +84,7 @@ def default_mask_suffix(image: ImageVolume) -> str:
     return mask_suffix(image)
 
 
-def export_label_map(session: Session, path: str | Path) -> list[Path]:
+def export_label_map(session: Session, path: str | Path, *, keep_identity: bool = False) -> list[Path]:
     """Write the whole label map; the format follows the suffix.
 
     ``.png`` (one slice; 8-bit when the values fit, else 16-bit), ``.tif``/``.tiff`` (one page per slice,
@@ -114,8 +114,8 @@ def export_label_map(session: Session, path: str | Path) -> list[Path]:
                         names={lab.value: lab.name for lab in session.label_table},
                         colors={lab.value: lab.color for lab in session.label_table},
                         algorithm=[asdict(r.info) for r in session.results
-                                   if isinstance(r, SegmentationResult)])
-        what = "DICOM SEG"
+                                   if isinstance(r, SegmentationResult)], keep_identity=keep_identity)
+        what = "DICOM SEG" if keep_identity else "DICOM SEG (de-identified)"
     else:
         write_mask(path, data, like=session.image)
         what = "label map"

@@ -27,9 +27,12 @@ def run_gui(files: list[str], screenshot: str | None = None) -> int:
     Returns the exit status: 0, or 2 when ``screenshot`` is given and a file failed to open (the reason is
     printed as one line on stderr) or the PNG could not be written.
     """
+    from .launch import prepare_platform
     from .main_window import MainWindow
     from .theme import apply_theme
 
+    if QtWidgets.QApplication.instance() is None:
+        prepare_platform(screenshot=screenshot is not None)  # Qt would abort (core dump) without a display
     app = create_app()
     settings_error = None
     try:
@@ -42,6 +45,8 @@ def run_gui(files: list[str], screenshot: str | None = None) -> int:
     window.show()
     if settings_error:
         window.show_error(settings_error)
+    if screenshot is None and window.recovery is not None and window.recovery.offer_restore():
+        files = []  # restoring the unsaved work of a crashed session wins over the files of this start
     if files:
         window.open_paths(files)
     if screenshot is None:

@@ -174,7 +174,10 @@ class CanvasWidget(QtWidgets.QWidget):
 
     def add_preview_item(self, item: QtWidgets.QGraphicsItem) -> None:
         """Show a tool's preview item (image coordinates) above everything else."""
-        self._preview.addToGroup(item)
+        # setParentItem, not addToGroup: addToGroup keeps the item's *scene* position, so a parentless item
+        # (whose coordinates are scene = widget pixels) got an inverse transform and every rect set in image
+        # coordinates afterwards was drawn small near the top-left corner (issue 11)
+        item.setParentItem(self._preview)
 
     def add_overlay_item(self, item: QtWidgets.QGraphicsItem, z: float) -> None:
         """Show a dock's overlay item (image coordinates) at stacking order ``z`` (labels 2, detections 3,
@@ -341,6 +344,8 @@ class CanvasWidget(QtWidgets.QWidget):
         image = self.document.image
         mode = state.compare_mode if (state.restoration is not None and image is not None) else "off"
         self.side_view.setVisible(mode == "side")
+        # boxes belong to the original image: never drawn over a difference (noise) map
+        self.detection_overlay.setVisible(mode != "difference")
         self._swipe_clip.setVisible(mode == "swipe")
         self._swipe_line.setVisible(mode == "swipe")
         if mode == "swipe":

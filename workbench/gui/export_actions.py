@@ -45,7 +45,9 @@ class ExportActions:
         if session is None:
             return False
         target = Path(path)
-        return self._start(lambda _p, _c: export_label_map(session, target), f"Exporting {target.name}",
+        keep = self.keep_identity_action.isChecked()
+        return self._start(lambda _p, _c: export_label_map(session, target, keep_identity=keep),
+                           f"Exporting {target.name}",
                            lambda written: self.window.show_status(f"Mask written to {written[0]}"))
 
     def export_mask_now(self, path: str | Path) -> bool:
@@ -54,7 +56,7 @@ class ExportActions:
         if session is None:
             return False
         try:
-            written = export_label_map(session, path)
+            written = export_label_map(session, path, keep_identity=self.keep_identity_action.isChecked())
         except WorkbenchError as exc:
             self.window.show_error(str(exc))
             return False

@@ -136,8 +136,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.undo.changed.connect(self._update_undo_actions)
         # sessions and exports (File menu); connected after the handlers above so it titles the window last
         self.session = SessionController(self)
+        # crash recovery (issue 11): autosave of unsaved work; off for screenshots and test windows
+        self.recovery = None
+        if persist:
+            from .recovery_hooks import RecoveryHooks
+
+            self.recovery = RecoveryHooks(self)
         self.session.install(self.file_menu, self.quit_action)
         self.export_action = self.session.export_mask_action
+        self.send_pacs_action = QtGui.QAction("Send to P&ACS…", self)  # with the exports, above Quit
+        self.send_pacs_action.setStatusTip("Send the label map (DICOM SEG) and report (PDF) to a PACS node")
+        self.send_pacs_action.triggered.connect(self.send_to_pacs_dialog)
+        self.file_menu.insertAction(self.quit_action, self.send_pacs_action)
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
         self.canvas.cursor_moved.connect(self.cursor_label.setText)
         self._update_undo_actions()
@@ -207,6 +217,8 @@ class MainWindow(QtWidgets.QMainWindow):
                      "Open a folder of DICOM files as one series")
         self.recent_menu = m.addMenu("Open &recent")
         self._fill_recent_menu()
+        self.pacs_action = self._action(m, "&PACS…", self.pacs_dialog, None,
+                                        "Search a PACS, retrieve studies into the local cache and open them")
         m.addSeparator()
         # session and export actions are inserted above Quit by SessionController.install
         self.file_menu = m
@@ -353,6 +365,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.show_status(message)
         self.load_settled.emit(False)
 
+    def pacs_dialog(self):
+        from .pacs_dialog import open_pacs_dialog
+
+        return open_pacs_dialog(self)
+
+    def send_to_pacs_dialog(self):
+        from .pacs_send import open_send_dialog
+
+        return open_send_dialog(self)
+
     def open_dialog(self) -> None:
         files, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open image", self._last_dir(), IMAGE_FILTER)
         if files:
@@ -438,6 +460,8 @@ class MainWindow(QtWidgets.QMainWindow):
                              f"({self.document.segmentation_policy})")
         elif isinstance(result, RestorationResult) and self.view_state.restoration is None:
             self.view_state.set_compare("swipe", restoration=result)
+        if not isinstance(result, RestorationResult) and self.view_state.compare_mode != "off":
+            self.view_state.set_compare("off")  # a new result is shown on the image, not on a compare view
 
     def _on_results_changed(self) -> None:
         results = self.document.results
@@ -554,5 +578,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._job is not None:
             self._job.cancel()
         self.save_layout()
+        if self.recovery is not None:
+            self.recovery.close()  # a clean quit: nothing to recover
         super().closeEvent(event)
 

@@ -97,6 +97,9 @@ class SessionController(ExportActions, QtCore.QObject):
         self._update_title()
 
     def _update_title(self) -> None:
+        hooks = getattr(self.window, "recovery", None)  # crash recovery: clean = no recovery file needed
+        if hooks is not None:
+            hooks.on_dirty_changed(self.dirty)
         image = self.window.document.image
         if image is None:
             self.window.setWindowTitle("Workbench")
@@ -128,6 +131,11 @@ class SessionController(ExportActions, QtCore.QObject):
         menu.insertSeparator(before)
         self.export_mask_action = action("&Export mask…", self.export_mask_dialog, "Ctrl+E",
                                          "Write the whole label map: PNG (2D), NIfTI / TIFF (stacks), DICOM SEG")
+        # issue 11: DICOM SEG is de-identified unless the user asks for the identity (sending it back to the PACS)
+        self.keep_identity_action = action("Keep patient identity in DICOM SEG", lambda: None, None,
+                                           "Off (default): the SEG is de-identified (PS3.15 basic profile). On: "
+                                           "patient/study identity and original UIDs, for the source PACS")
+        self.keep_identity_action.setCheckable(True)
         self.export_csv_action = action("Export &measurements CSV…", self.export_measurements_dialog, None,
                                         "Per-label pixels, area/volume and intensity statistics")
         self.export_report_action = action("Export &report…", self.export_report_dialog, None,

@@ -161,6 +161,10 @@ class SegmentationDecoder:
             return ids
         a = _squeeze_batch(arr, 3)
         if a.ndim == 2:  # [H, W] single-channel output without batch or channel dim
+            if arr.ndim < 3 and min(a.shape) < min(8, *ctx.model_hw):
+                # a rank-2 [1, C] vector (a classifier's output) is not a mask: it would decode as empty
+                raise ctx.error(f"segmentation output has shape {list(arr.shape)} (rank {arr.ndim}); a mask "
+                                f"needs [N, C, H, W] or [H, W] near the input size {list(ctx.model_hw)}")
             return a[np.newaxis]
         if a.ndim != 3:
             raise ctx.error(f"segmentation output has shape {list(arr.shape)}; {layout} expects 4 dims")

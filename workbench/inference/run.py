@@ -120,6 +120,15 @@ class Engine:
         return len(tile_origins(max(image.height, th), th, ov)) * len(tile_origins(max(image.width, tw), tw, ov))
 
     # -- inference + decoding ----------------------------------------------------------------------
+    def _run_model(self, tensor: np.ndarray, image: ImageVolume) -> dict[str, np.ndarray]:
+        """One model run; its errors name the image as well as the plugin."""
+        try:
+            return self.model.run(tensor)
+        except InferenceError as exc:
+            if image.path is None:
+                raise
+            raise InferenceError(str(exc), path=image.path) from exc
+
     def execute(self, image: ImageVolume, slices: Iterable[int] | None = None, *,
                 prepared: Prepared | None = None, cancel: Cancel = None) -> Generator[Progress, None, Result]:
         """Run on ``image`` (or on an already :meth:`prepare`-d image); yields ``(done, total, message)``
@@ -173,7 +182,7 @@ class Engine:
                 continue
             else:
                 t0 = time.perf_counter()
-                outputs = self.model.run(plane.tensor)  # type: ignore[arg-type]
+                outputs = self._run_model(plane.tensor, image)  # type: ignore[arg-type]
                 t1 = time.perf_counter()
                 part = self.decoder.decode(outputs, ctx)
                 timing["inference"] += (t1 - t0) * 1000.0
@@ -258,7 +267,7 @@ class Engine:
             t0 = time.perf_counter()
             tensor = tile_tensor(plane, (y, x), (th, tw), layout, dtype, out=buf)
             t1 = time.perf_counter()
-            outputs = self.model.run(tensor)
+            outputs = self._run_model(tensor, ctx.image)
             t2 = time.perf_counter()
             ctx.input_tensor = tensor
             dense = self.decoder.dense(outputs, ctx)

@@ -21,6 +21,7 @@ import numpy as np
 from ..core.errors import InferenceError, PluginError
 from ..core.settings import Settings, load_settings
 from . import gpu
+from .guards import allowed_providers, check_array, check_output_types, ort_log_captured, run_with_limit
 from .iobinding import bind_on_device
 from .spec import PluginSpec, verify_sha256
 
@@ -55,7 +56,7 @@ def _fold(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
+def resolve_providers(requested: list[str], choice: str = "auto", extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The providers to ask ONNX Runtime for, CPU always last.
 
     Parameters
@@ -65,6 +66,8 @@ def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
     choice : {"auto", "cpu", "cuda", "tensorrt"}
         ``auto``: the plugin's list filtered by ``onnxruntime.get_available_providers()``; ``cpu``: CPU
         only; ``cuda``: CUDA then CPU (an error when this onnxruntime has no CUDA provider).
+    extra : list of str
+        Providers allowed besides the local ones (``Settings.extra_providers``); others are dropped.
     """
     available = _ort().get_available_providers()
     if choice == "cpu":
@@ -79,7 +82,7 @@ def resolve_providers(requested: list[str], choice: str = "auto") -> list[str]:
         return [CUDA, CPU]
     if choice != "auto":
         raise PluginError(f"--provider {choice}: expected auto, cpu, cuda or tensorrt")
-    chosen = [p for p in requested if p in available and p != CPU]
+    chosen = [p for p in allowed_providers(requested, extra) if p in available and p != CPU]
     return list(dict.fromkeys(chosen)) + [CPU]
 
 
@@ -117,6 +120,7 @@ class LoadedModel:
     metadata: dict[str, str] = field(default_factory=dict)
     load_ms: float = 0.0
     constants: dict[str, np.ndarray] = field(default_factory=dict)  # input.constants, as graph tensors
+    time_limit_s: float = 0.0  # Settings.inference_time_limit_s: one run is cancelled after this (0: none)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, tensor: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -130,13 +134,15 @@ class LoadedModel:
         names = names or self.output_names
         feed = {self.input.name: tensor, **self.constants} if self.constants else {self.input.name: tensor}
         try:
-            outs = self.session.run(names, feed)
+            outs = run_with_limit(self.session, names, feed, limit_s=self.time_limit_s,
+                                  what=str(self.spec.manifest_path))
         except _ort_errors() as exc:
             raise InferenceError(f"model failed at run time on input {list(tensor.shape)}: {_fold(exc)}",
                                  path=self.spec.id) from exc
         result = {}
         for name, arr in zip(names, outs):
             arr = np.asarray(arr)
+            check_array(name, arr, self.spec.id)
             if arr.dtype == np.float16:
                 arr = arr.astype(np.float32)  # fp16 graphs: decoders and blending work in float32
             # one summing pass (NaN and Inf propagate into the sum) instead of a boolean copy per output;
@@ -355,7 +361,7 @@ def session_options(threads: int):
     # thread on a 2-core machine; latency is unchanged without it at intra_op_threads=1.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    opts.log_severity_level = 3
+    opts.log_severity_level = 2  # warnings and up, captured into our log (guards.ort_log_captured)
     return opts
 
 
@@ -408,9 +414,10 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
     """
     settings = settings if settings is not None else load_settings()
     threads = settings.intra_op_threads
-    providers = gpu.apply_provider_policy(resolve_providers(spec.runtime.providers, provider), provider, settings)
+    providers = gpu.apply_provider_policy(
+        resolve_providers(spec.runtime.providers, provider, tuple(settings.extra_providers)), provider, settings)
     key = (str(spec.model_path), spec.model.sha256, tuple(providers), threads, spec.input.model_dump_json(),
-           spec.output.name, spec.output.boxes, spec.output.scores)
+           spec.output.name, spec.output.boxes, spec.output.scores, settings.inference_time_limit_s)
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
@@ -418,19 +425,28 @@ def get_session(spec: PluginSpec, provider: str = "auto", settings: Settings | N
         verify_sha256(spec)  # before any session exists: a tampered file never gets loaded
         t0 = time.perf_counter()
         try:
-            session = gpu.create_session(str(spec.model_path), session_options(threads), providers, settings)
+            with ort_log_captured():  # ORT's own (coloured) lines into our log, not before our message
+                session = gpu.create_session(str(spec.model_path), session_options(threads), providers, settings)
         except _ort_errors() as exc:
             raise spec.error("model.file", _load_message(spec, exc)) from exc
+        if hasattr(session, "disable_fallback"):
+            session.disable_fallback()  # a failing run raises; no silent provider switch printed to stdout
         gpu.check_requested(provider, session.get_providers()[0])
         session = bind_on_device(session)  # CUDA: tiles/slices reuse device buffers (inference/iobinding.py)
-        info, names, shapes = check_graph(spec, session)
-        meta = session.get_modelmeta()
+        try:
+            check_output_types(spec, session)
+            info, names, shapes = check_graph(spec, session)
+            meta = session.get_modelmeta()
+            metadata = {"producer": meta.producer_name, "graph": meta.graph_name, "version": str(meta.version),
+                        **dict(meta.custom_metadata_map)}
+        except UnicodeDecodeError as exc:  # names or metadata that are not UTF-8 (a corrupt or forged file)
+            raise spec.error("model.file", f"{spec.model.file} holds names or metadata that are not UTF-8 "
+                                           f"({exc.reason} at byte {exc.start})") from exc
         model = LoadedModel(spec=spec, session=session, provider=session.get_providers()[0],
                             providers=list(session.get_providers()), input=info, output_names=names,
-                            output_shapes=shapes,
-                            metadata={"producer": meta.producer_name, "graph": meta.graph_name,
-                                      "version": str(meta.version), **dict(meta.custom_metadata_map)},
-                            constants=constant_tensors(spec, session.get_inputs()))
+                            output_shapes=shapes, metadata=metadata,
+                            constants=constant_tensors(spec, session.get_inputs()),
+                            time_limit_s=float(settings.inference_time_limit_s))
         if warmup:
             model.run(np.zeros(warmup_shape(spec, info), dtype=info.dtype))
         model.load_ms = (time.perf_counter() - t0) * 1000.0

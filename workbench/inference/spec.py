@@ -10,6 +10,7 @@ and the dotted field: ``plugins/x/plugin.yaml: input.size: graph expects [240, 3
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import threading
@@ -20,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ..core.errors import PluginError
+from ..io.folders import require_regular
+from ..io.safe_yaml import safe_load
 from .promptable.contract import PromptSpec, check_prompt_spec
 
 SCHEMA_VERSION = 1
@@ -38,6 +41,19 @@ class ModelFile(_Strict):
 
     file: str = Field(min_length=1)
     sha256: str
+    # ONNX external-data files the graph loads (relative name -> sha256); required when the graph has any
+    external_data: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("external_data")
+    @classmethod
+    def _hex64_each(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, digest in value.items():
+            digest = str(digest).strip().lower()
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"{name}: must be the 64 hex digits of the file's SHA-256")
+            out[name] = digest
+        return out
 
     @field_validator("sha256")
     @classmethod
@@ -394,7 +410,8 @@ def load_plugin(folder: str | Path, *, source: str = "path") -> PluginSpec:
         raise PluginError("no plugin.yaml in this folder" if folder.is_dir() else "plugin folder not found",
                           path=_display(manifest if folder.is_dir() else folder))
     try:
-        raw = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+        require_regular(manifest, error=PluginError, what="plugin.yaml")
+        raw = safe_load(manifest.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -496,6 +513,7 @@ def _check_task(spec: PluginSpec) -> None:
         raise spec.error("output.layout", "restoration outputs are NCHW or NHWC")
     if task == "restoration" and inp.color == "luma" and inp.resize not in ("tile", "none", "stretch"):
         pass  # luma works with every geometry; nothing to refuse
+    _check_sizes(spec)
     if not any(p == "CPUExecutionProvider" for p in spec.runtime.providers):
         spec.runtime.providers = [*spec.runtime.providers, "CPUExecutionProvider"]
 
@@ -542,16 +560,47 @@ def _check_wave2(spec: PluginSpec) -> None:
                                                        f"tile size {list(inp.tile.dhw)}")
 
 
+def _check_sizes(spec: PluginSpec) -> None:
+    """Refuse sizes whose tensors could not be allocated (``input.size: [100000, 100000]`` is 40 GB of
+    float32; ``multiple_of: 1000000000`` pads every image to at least that square) before anything is."""
+    from .guards import tensor_budget
+
+    inp = spec.input
+    itemsize = 8 if inp.dtype in ("float64", "int64") else 4
+    budget = tensor_budget()
+    side = [inp.multiple_of] * (3 if inp.is_volumetric else 2)
+    checks = [("input.size", inp.size), ("input.multiple_of", side)]
+    if inp.tile is not None:
+        checks.append(("input.tile.size", list(inp.tile.dhw if inp.is_volumetric else inp.tile.hw)))
+    for fld, dims in checks:
+        if not dims:
+            continue
+        # the input tensor plus a float32 output of a few channels (segmentation/restoration maps)
+        voxels = math.prod(int(d) for d in dims)
+        need = voxels * (inp.channels * itemsize + 4 * max(2, len(spec.output.classes or [])))
+        if need > budget:
+            shown = " x ".join(str(d) for d in dims)
+            raise spec.error(fld, f"{shown} needs about {need / 2**30:.3g} GiB per tensor, more than "
+                                  f"this machine can give ({budget / 2**30:.3g} GiB)")
+
+
 # -- checksum -------------------------------------------------------------------------------------
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_HASH_CACHE: dict[tuple, str] = {}
 _HASH_LOCK = threading.Lock()
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, cached by (path, size, mtime) so that re-opening a plugin costs nothing."""
+    """SHA-256 of a file, cached so that re-opening a plugin costs nothing.
+
+    The cache key is (path, device, inode, size, mtime, ctime): replacing the file (new inode), rewriting
+    it in place (mtime) or restoring its old mtime with ``touch -d`` / ``os.utime`` (which sets ctime)
+    all miss the cache and re-hash. Only FIFOs/devices are refused before opening (they would hang).
+    """
+    from ..io.folders import require_regular
+
     path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    st = require_regular(path, error=PluginError, what="model file")
+    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     with _HASH_LOCK:
         if key in _HASH_CACHE:
             return _HASH_CACHE[key]
@@ -580,3 +629,57 @@ def verify_sha256(spec: PluginSpec) -> None:
     if actual != spec.model.sha256:
         raise spec.error("model.sha256", f"{spec.model.file} has sha256 {actual}, the manifest says "
                                          f"{spec.model.sha256} (file changed or corrupted)")
+    verify_external_data(spec)
+
+
+def model_files(spec: PluginSpec) -> list[Path]:
+    """Every file the graph loads: the model and its external-data files (resolved, inside the folder).
+
+    Raises
+    ------
+    PluginError
+        The model is not a readable ONNX file, or an external-data location leaves the plugin folder.
+    """
+    from .guards import external_data_files
+
+    path = spec.model_path
+    try:
+        names = external_data_files(path)
+    except (ValueError, OSError) as exc:
+        raise spec.error("model.file", f"{spec.model.file} is not a readable ONNX file ({exc})") from exc
+    files = [path]
+    for name in names:
+        target = path.parent / name
+        if Path(name).is_absolute() or not _inside(spec.folder, target):
+            raise spec.error("model.external_data", f"{spec.model.file} loads {name!r}, outside the plugin folder")
+        files.append(target.resolve())
+    return files
+
+
+def verify_external_data(spec: PluginSpec) -> None:
+    """Every external-data file the graph loads must be listed in ``model.external_data`` with its sha256,
+    and match it (swapping the weights file must not change results silently).
+
+    Raises
+    ------
+    PluginError
+    """
+    files = model_files(spec)[1:]
+    listed = {str(Path(k)): v for k, v in spec.model.external_data.items()}
+    base = spec.model_path.parent
+    missing = []
+    for target in files:
+        rel = os.path.relpath(target, base)
+        if not target.is_file():
+            raise spec.error("model.external_data", f"{spec.model.file} loads {rel!r}, which is missing")
+        actual = file_sha256(target)
+        expected = listed.get(str(Path(rel)))
+        if expected is None:
+            missing.append(f"{rel}: {actual}")
+        elif actual != expected:
+            raise spec.error("model.external_data", f"{rel} has sha256 {actual}, the manifest says {expected} "
+                                                    "(file changed or corrupted)")
+    if missing:
+        raise spec.error("model.external_data", f"{spec.model.file} loads external data not covered by a "
+                                                f"checksum; add to plugin.yaml model.external_data: "
+                                                f"{{{', '.join(missing)}}}")

@@ -85,6 +85,31 @@ class DeferredSync:
 
 
 _DEFERRED: ContextVar[DeferredSync | None] = ContextVar("workbench_deferred_sync", default=None)
+_UMASK: int | None = None
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read once (``/proc/self/status`` where it exists: reading it through
+    ``os.umask`` means setting it for a moment, which is not safe while other threads create files)."""
+    global _UMASK
+    if _UMASK is None:
+        with _UMASK_LOCK:
+            if _UMASK is None:
+                value = None
+                try:
+                    with open("/proc/self/status", encoding="ascii") as fh:
+                        for line in fh:
+                            if line.startswith("Umask:"):
+                                value = int(line.split()[1], 8)
+                                break
+                except (OSError, ValueError):
+                    value = None
+                if value is None:
+                    value = os.umask(0o022)
+                    os.umask(value)
+                _UMASK = value
+    return _UMASK
 
 
 @contextmanager
@@ -94,11 +119,19 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     ``suffix`` defaults to the target's suffix(es) so that writers that pick a format by extension
     (OpenCV, tifffile, nibabel) see the right one.
     """
+    from .paths import check_protected
+
     path = Path(path)
+    check_protected(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(path.suffixes) or ".tmp"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    # mkstemp creates 0600; a file the user exports gets what open() would give it (0666 minus the umask)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except (AttributeError, OSError):  # Windows has no fchmod; permissions there are ACLs anyway
+        pass
     os.close(fd)
     tmp = Path(tmp_name)
     try:

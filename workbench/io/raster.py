@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.errors import ImageReadError
 from ..core.image import ImageVolume
-from ._common import as_volume_dtype, check_pixels, decoding
+from ._common import as_volume_dtype, check_pixels, decoding, first_line
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -188,6 +188,58 @@ def _raster_volume(path: Path, arr: np.ndarray, fmt: str) -> ImageVolume:
 
 
 # -- TIFF --------------------------------------------------------------------------------------------
+#: IFDs (pages) walked before tifffile sees the file; more is refused (a 1-pixel page per IFD would still
+#: exceed any sane stack long before this)
+MAX_TIFF_PAGES = 200_000
+
+
+def check_ifd_chain(path: Path) -> None:
+    """Walk the IFD chain (entry counts and next-IFD offsets only) and refuse a loop, an offset outside the
+    file, more than :data:`MAX_TIFF_PAGES` pages, or a BitsPerSample outside 1..64.
+
+    Why: a forged chain (IFD 1 -> IFD 2 -> IFD 1) with an absurd BitsPerSample sent tifffile into minutes
+    of work and gigabytes of memory before any of our checks could run (found by the reader fuzz)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+            if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+                return  # not ours to judge: tifffile reports it
+            bo = "<" if head[:2] == b"II" else ">"
+            magic = struct.unpack(bo + "H", head[2:4])[0]
+            big = magic == 43
+            if magic not in (42, 43) or (big and len(head) < 16):
+                return
+            size = path.stat().st_size
+            offset = struct.unpack(bo + "Q", head[8:16])[0] if big else struct.unpack(bo + "I", head[4:8])[0]
+            count_fmt, count_size = (bo + "Q", 8) if big else (bo + "H", 2)
+            entry_size, next_fmt, next_size = (20, bo + "Q", 8) if big else (12, bo + "I", 4)
+            seen: set[int] = set()
+            while offset:
+                if offset in seen:
+                    raise ImageReadError(f"TIFF IFD chain loops back to offset {offset}", path=path)
+                if offset + count_size > size:
+                    raise ImageReadError(f"TIFF IFD offset {offset} lies outside the file ({size} bytes)", path=path)
+                seen.add(offset)
+                if len(seen) > MAX_TIFF_PAGES:
+                    raise ImageReadError(f"TIFF with more than {MAX_TIFF_PAGES:,} pages", path=path)
+                fh.seek(offset)
+                (n,) = struct.unpack(count_fmt, fh.read(count_size))
+                entries = fh.read(min(n, 4096) * entry_size)
+                for k in range(len(entries) // entry_size):
+                    entry = entries[k * entry_size:(k + 1) * entry_size]
+                    tag, typ = struct.unpack(bo + "HH", entry[:4])
+                    (values,) = struct.unpack(bo + ("Q" if big else "I"), entry[4:12] if big else entry[4:8])
+                    if tag == 258 and typ == 3 and values == 1:  # BitsPerSample, one SHORT: inline
+                        bits = struct.unpack(bo + "H", entries[k * entry_size + (12 if big else 8):][:2])[0]
+                        if not 1 <= bits <= 64:
+                            raise ImageReadError(f"TIFF BitsPerSample {bits} is not 1..64", path=path)
+                fh.seek(offset + count_size + n * entry_size)
+                raw = fh.read(next_size)
+                if len(raw) < next_size:
+                    return  # truncated: tifffile reports it
+                (offset,) = struct.unpack(next_fmt, raw)
+    except OSError as exc:
+        raise ImageReadError(f"cannot read ({first_line(exc)})", path=path) from exc
 def read_tiff(path: Path, max_pixels: int) -> ImageVolume:
     """Multi-page / multi-sample TIFF -> ``(z, y, x)`` or ``(z, y, x, c)``.
 
@@ -198,6 +250,7 @@ def read_tiff(path: Path, max_pixels: int) -> ImageVolume:
     import tifffile
 
     size = path.stat().st_size
+    check_ifd_chain(path)
     with decoding(path, "TIFF"), _captured_log("tifffile") as log:
         with tifffile.TiffFile(path) as tif:
             if not tif.series:
@@ -230,7 +283,8 @@ def read_tiff(path: Path, max_pixels: int) -> ImageVolume:
                 data = None
     if data is None:
         data = _tiff_via_opencv(path, shape, axes, compression)
-    data = _tiff_to_zyx(path, np.asarray(data), axes)
+    with decoding(path, "TIFF file"):  # a forged header can declare axes the decoded array lacks
+        data = _tiff_to_zyx(path, np.asarray(data), axes)
     spacing_known = resolution is not None
     dy, dx = resolution if resolution is not None else (1.0, 1.0)
     return ImageVolume(

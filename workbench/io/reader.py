@@ -9,6 +9,7 @@ from . import raster, volume
 from ._common import CancelFn, ProgressFn, check_cancel, first_line, report, resolve_max_pixels
 from .dicom.header import has_dicom_preamble
 from .dicom.volume import read_dicom_file, read_dicom_folder
+from .folders import require_regular
 
 # Suffixes tried as DICOM without the 128-byte preamble + "DICM" (legacy / stripped files).
 _DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima"}
@@ -89,8 +90,9 @@ def read_image(path: str | Path, *, max_pixels: int | None = None, series_uid: s
         ``cancel()`` returned True.
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageReadError("no such file or folder", path=path)
+    if not path.is_dir():
+        # before anything opens it: a FIFO would block the open, /dev/urandom would never end
+        require_regular(path, what="image")
     limit = resolve_max_pixels(max_pixels)
     check_cancel(cancel, path)
     fmt = sniff_format(path)

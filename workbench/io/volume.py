@@ -39,6 +39,9 @@ def read_npy(path: Path, max_pixels: int) -> ImageVolume:
     if dtype.hasobject:
         raise ImageReadError("NumPy file holds Python objects, not pixels (refused: loading runs code)",
                              path=path)
+    if dtype.names is not None or dtype.subdtype is not None or dtype.kind not in "biuf":
+        raise ImageReadError(f"NumPy file holds {dtype} values (structured, string or complex), not pixels",
+                             path=path)
     pix = _npy_pixel_shape(path, tuple(shape))
     check_pixels(path, pix, max_pixels, "array")
     need = data_offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -113,6 +116,10 @@ def _check_gzip_size(path: Path, img) -> None:
 
 def read_nifti(path: Path, max_pixels: int) -> ImageVolume:
     import nibabel as nib
+
+    from ..core.log import adopt_library_loggers
+
+    adopt_library_loggers()  # nibabel's own stderr handler: its header notes go to our log instead
 
     with decoding(path, "NIfTI file"):
         img: Any = nib.load(str(path))  # a Nifti1Image or Nifti2Image (nibabel types it as FileBasedImage)

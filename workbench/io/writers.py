@@ -244,13 +244,17 @@ def write_nifti(path: str | Path, volume_or_array: ImageVolume | np.ndarray, *,
     else:
         dz, dy, dx = spacing if spacing is not None else (1.0, 1.0, 1.0)
         aff = np.diag([-float(dx), -float(dy), float(dz), 1.0])
+    if not np.all(np.isfinite(aff)) or abs(float(np.linalg.det(aff[:3, :3]))) < 1e-12:
+        # e.g. a DICOM series whose slices all share one position: zero slice spacing, no 3-D geometry
+        raise ExportError("the image geometry is degenerate (the affine is not invertible: slices share one "
+                          "position?); write the mask as .tif instead", path=path)
     # (z, y, x[, c]) -> NIfTI's (i, j, k[, c]) = (x, y, z)
     order = (2, 1, 0) + ((3,) if data.ndim == 4 else ())
-    img = nib.Nifti1Image(np.transpose(data, order), aff)
-    img.header.set_xyzt_units("mm")
-    img.set_qform(aff, code=1)
-    img.set_sform(aff, code=1)
     try:
+        img = nib.Nifti1Image(np.transpose(data, order), aff)
+        img.header.set_xyzt_units("mm")
+        img.set_qform(aff, code=1)
+        img.set_sform(aff, code=1)
         with atomic_path(path) as tmp:
             nib.save(img, str(tmp))
     except (OSError, ValueError, TypeError, nib.spatialimages.HeaderDataError) as exc:

@@ -35,6 +35,20 @@ def _radius_scales(radius: float, units: str, spacing: Sequence[float] | None, n
     return r, (1.0,) * ndim
 
 
+#: cells of a ball beyond which we refuse rather than allocate (400 MB of bool; a ball that size is
+#: larger than any image the radius could sensibly apply to)
+MAX_BALL_CELLS = 400_000_000
+
+
+def _check_extent(r: float, scales: Sequence[float], what: str) -> None:
+    cells = 1.0
+    for s in scales:
+        cells *= 2 * np.floor(r / s + 1e-9) + 1
+    if cells > MAX_BALL_CELLS:
+        raise ProcessingError(f"{what} {r:g} gives a ball of {cells:.3g} pixels (limit {MAX_BALL_CELLS:,}); "
+                              "give a smaller radius")
+
+
 def structuring_element(radius: float, *, units: str = "px", spacing: Sequence[float] | None = None,
                         ndim: int = 2) -> np.ndarray:
     """The (elliptical) ball of ``radius``: offsets whose physical length is ``<= radius``.
@@ -42,6 +56,7 @@ def structuring_element(radius: float, *, units: str = "px", spacing: Sequence[f
     Returns a bool array with odd side lengths, centred on the middle element.
     """
     r, scales = _radius_scales(radius, units, spacing, ndim, "radius")
+    _check_extent(r, scales, "radius")
     half = [int(np.floor(r / s + 1e-9)) for s in scales]
     grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
     d2 = sum((g * s) ** 2 for g, s in zip(grids, scales))
@@ -219,6 +234,9 @@ def smooth(mask: np.ndarray, radius: float, *, method: str = "gaussian", units: 
         return m.copy()
     if method == "gaussian":
         sigma = [r / s for s in scales]
+        if max(sigma) > 4 * max(m.shape):  # scipy's kernel is 8 sigma long: 1e12 would be 15 TiB
+            raise ProcessingError(f"smoothing radius {radius:g} {units} is {max(sigma):.3g} pixels, more than 4x "
+                                  f"the image ({'x'.join(map(str, m.shape))}); give a smaller radius")
         if m.ndim == 2:
             blurred = cv2.GaussianBlur(m.astype(np.float32), (0, 0), sigmaX=sigma[1], sigmaY=sigma[0],
                                        borderType=cv2.BORDER_REPLICATE)

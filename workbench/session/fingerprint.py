@@ -13,7 +13,18 @@ FINGERPRINT_HEAD_BYTES = 1 << 20
 
 
 # -- fingerprint of the source -------------------------------------------------------------------------
+def _regular_files(folder: Path) -> list[Path]:
+    from ..io.folders import log_note, scan_folder
+
+    return scan_folder(folder, recursive=True, hidden=True, note=log_note)
+
+
 def _head_sha256(path: Path, n: int) -> str:
+    import errno
+    import stat
+
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device as the source would block the open
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO or a device)", str(path))
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         h.update(fh.read(n))
@@ -46,7 +57,7 @@ def source_fingerprint(path: str | Path, files: list[str] | None = None) -> dict
     path = Path(path)
     if path.is_dir():
         members = sorted(Path(f) for f in files) if files else \
-            sorted(p for p in path.rglob("*") if p.is_file())
+            _regular_files(path)
         h = hashlib.sha256()
         size, mtime = 0, 0.0
         for member in members:

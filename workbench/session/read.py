@@ -122,10 +122,11 @@ def read_session(path: str | Path, *, max_pixels: int | None = None, allow_chang
         raise SessionError("no such session file", path=path)
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError) as exc:
         raise _bad(path, f"not a zip archive or truncated: {exc}") from exc
     # CRC mismatches, truncated entries, bad npz or zlib streams: the archive is damaged
-    damaged = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+    damaged = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, KeyError,
+               IndexError, TypeError, RuntimeError)  # NotImplementedError: a forged compression method
     with zf:
         try:
             manifest = _read_manifest(zf, path)

@@ -315,9 +315,11 @@ class ResultsPanel(QtWidgets.QWidget):
             return
         result = results[row]
         self._selected[type(result)] = result
+        state = self._mw.view_state
         if isinstance(result, RestorationResult):
-            state = self._mw.view_state
             state.set_compare("swipe" if state.compare_mode == "off" else None, restoration=result)
+        elif state.compare_mode != "off":
+            state.set_compare("off")  # another result is shown: not over a swipe or a difference map
         self.refresh()
         self.list.setCurrentRow(row)
 

@@ -84,7 +84,9 @@ class PaintOptions:
     gate: bool = False
     lo: float = 0.0
     hi: float = 255.0
-    overwrite: str = "any"
+    # issue 11: "background only" by default -- a threshold or region grow must never erase a label drawn
+    # by hand unless the user asks ("any label")
+    overwrite: str = "background"
     mask_label: int = 1
     erase_polygon: bool = False
 

@@ -79,6 +79,21 @@ def write_plugin_folder(proposal: Proposal, target: str | Path, *, manifest: dic
         model_dst = staging / "model.onnx"
         shutil.copyfile(proposal.graph.path, model_dst)
         m["model"] = {"file": "model.onnx", "sha256": file_sha256(model_dst)}
+        # ONNX external data (issue 11): copy every file the graph loads and put it under the checksum
+        from ..guards import external_data_files
+
+        external = {}
+        for name in external_data_files(model_dst):
+            src = Path(proposal.graph.path).parent / name
+            rel = Path(name)
+            if rel.is_absolute() or ".." in rel.parts or not src.is_file():
+                raise PluginError(f"the model loads external data {name!r}, which is missing or outside its "
+                                  "folder", path=proposal.graph.path)
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, staging / rel)
+            external[rel.as_posix()] = file_sha256(staging / rel)
+        if external:
+            m["model"]["external_data"] = external
         out = m.get("output", {})
         labels = out.get("labels")
         if labels and len(labels) > MAX_INLINE_LABELS:

@@ -301,6 +301,11 @@ def _describe(path: Path, ds) -> _Slice | None:
     frames = _parts_first_int(_raw_parts(ds, _T_FRAMES)) or 1
     slope = _parts_first_float(_raw_parts(ds, _T_SLOPE))
     intercept = _parts_first_float(_raw_parts(ds, _T_INTERCEPT))
+    for tag, name, value in ((_T_SLOPE, "RescaleSlope", slope), (_T_INTERCEPT, "RescaleIntercept", intercept)):
+        parts = _raw_parts(ds, tag)
+        if value is None and parts and str(parts[0]).strip():
+            # NaN / Inf / garbage: dropping it would shift every value (HU off by 1024); refuse instead
+            raise ImageReadError(f"{name} is {str(parts[0]).strip()!r}, not a finite number", path=path)
     if slope is None and intercept is None:
         rescale = _functional(ds, "PixelValueTransformationSequence", "RescaleSlope")
         if rescale is not None:  # enhanced multi-frame

@@ -1,7 +1,6 @@
 """Folder scan: every file's header once, image files grouped by series (`list_dicom_series`)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,14 +26,11 @@ class SeriesInfo:
 
 # -- folder scan ---------------------------------------------------------------------------------------
 def _iter_files(folder: Path) -> list[Path]:
-    out: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith(".") or name.upper() == "DICOMDIR":
-                continue
-            out.append(Path(root) / name)
-    return out
+    # regular files only (a FIFO or a device inside the folder would hang the open); dangling links and
+    # symlink loops are skipped with a note in the log
+    from ..folders import log_note, scan_folder
+
+    return [p for p in scan_folder(folder, recursive=True, note=log_note) if p.name.upper() != "DICOMDIR"]
 
 
 def _scan_folder(folder: Path, progress: ProgressFn | None, cancel: CancelFn | None,

@@ -270,6 +270,8 @@ class RunsSection:
         missing = [i for i in self._mw.settings.run_on_drop if i not in by_id]
         if missing:
             self._mw.show_status(f"run on drop: plugin {', '.join(missing)} not installed, skipped")
+        # a re-opened (or recovered) session already holds these results: running again would add duplicates
+        done = {getattr(getattr(r, "info", None), "plugin_id", None) for r in self._mw.document.results}
         for plugin_id in self._mw.settings.run_on_drop:
-            if plugin_id in by_id:
+            if plugin_id in by_id and plugin_id not in done:
                 self.run_plugin(by_id[plugin_id], "slice" if image.n_slices > 1 else "image", reason="drop")

@@ -67,6 +67,7 @@ class PaintSection:
         self.overwrite_combo.setToolTip(
             "Which pixels painting may change: any label, only unlabelled pixels, or unlabelled pixels and one "
             "chosen label.\nThe eraser removes any label, only the current label, or only the chosen label.")
+        self.overwrite_combo.setCurrentIndex(self.overwrite_combo.findData(self.options.overwrite))
         self.overwrite_combo.currentIndexChanged.connect(self._on_overwrite)
         self.mask_label_combo = QtWidgets.QComboBox()
         self.mask_label_combo.setToolTip("The label the 'background + label' rule may overwrite")
