@@ -87,7 +87,8 @@ def test_manual_labels_are_kept_unless_asked(window, qtbot, ai):
     assert (labels[:, :20] == 2).all()  # the manual label 2 stays
     assert np.array_equal(labels == 1, disk(20, 30) & (np.arange(64) >= 20)[None, :])
     window.undo_action.trigger()
-    ai.ai_section.overwrite_check.setChecked(True)  # asked: the Paint over rule (any label) applies
+    ai.ai_section.overwrite_check.setChecked(True)  # asked: the Paint over rule applies
+    ai.overwrite_combo.setCurrentIndex(ai.overwrite_combo.findData("any"))  # Paint over: any label
     click(window.canvas, 20, 30)
     settle(qtbot, ctl)
     assert ctl.accept()
