@@ -131,3 +131,38 @@ def test_segment_into_an_existing_label_map_keeps_labels_by_the_brush_rules(tmp_
     code, io = run_cli("segment", COINS, "--threshold", "otsu", "--into", tmp_path / "base.png",
                        "--overwrite", "selected", "-o", over, capsys=capsys)
     assert code == 2 and "--selected N" in io.err and "\n" not in io.err.strip()
+
+
+def test_segment_from_mask_aligns_a_nifti_and_corrects_it(tmp_path, capsys):
+    """--from-mask: File > Import mask…'s code path on the command line (issue 15 item 3)."""
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.zeros((20, 16, 4), np.int16), np.eye(4)), str(tmp_path / "img.nii.gz"))
+    data = np.zeros((10, 8, 2), np.uint16)
+    data[2, 3, 1] = 300  # a 16-bit label on a 2 mm grid: resampled onto the 1 mm image grid
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(data, affine), str(tmp_path / "mask.nii.gz"))
+    out = tmp_path / "aligned.nii.gz"
+    code, io = run_cli("segment", tmp_path / "img.nii.gz", "--from-mask", tmp_path / "mask.nii.gz", "-o", out,
+                       capsys=capsys)
+    assert code == 0, io.err
+    assert "resampled" in io.out and "1 labels" in io.out
+    got = read_image(out)
+    image = read_image(tmp_path / "img.nii.gz")
+    assert got.shape == image.shape and set(np.unique(got.data).tolist()) == {0, 300}
+    # a step corrects it: a threshold of the (all-zero) image adds label 1 wherever nothing is labelled
+    code, io = run_cli("segment", tmp_path / "img.nii.gz", "--from-mask", tmp_path / "mask.nii.gz",
+                       "--threshold=-1:1", "--overwrite", "background", "-o", out, capsys=capsys)
+    assert code == 0, io.err
+    fixed = read_image(out).data
+    assert np.count_nonzero(fixed == 300) == np.count_nonzero(got.data == 300) and (fixed > 0).all()
+
+
+def test_segment_from_mask_refuses_a_mask_of_another_size_in_one_line(tmp_path, capsys):
+    from workbench.io import write_png
+
+    write_png(tmp_path / "small.png", np.ones((10, 10), np.uint8))
+    code, io = run_cli("segment", COINS, "--from-mask", tmp_path / "small.png", "-o", tmp_path / "m.png",
+                       capsys=capsys)
+    assert code == 2 and "small.png" in io.err and "does not match the image" in io.err
+    assert len(io.err.strip().splitlines()) == 1

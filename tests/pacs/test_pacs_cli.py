@@ -81,7 +81,7 @@ def test_send_seg_and_pdf_and_find_them_back(orthanc, pacs_env, tmp_path, capsys
     labels = np.zeros(image.shape[:3], np.uint8)
     labels[:, 4:10, 4:10] = 1
     out_dir = tmp_path / "results"
-    seg = write_dicom_seg(out_dir / "seg.dcm", labels, image)
+    seg = write_dicom_seg(out_dir / "seg.dcm", labels, image, keep_identity=True)  # to join the CT study
     import pydicom
 
     pdf = write_encapsulated_pdf(out_dir / "report.dcm", b"%PDF-1.4\n%test\n", pydicom.dcmread(orthanc.ct.files[0]))

@@ -195,9 +195,17 @@ def test_custom_decoder_only_when_trusted(tmp_path):
     folder = F.write_plugin(tmp_path / "custom", F.constant_output([1, 3, 8, 8], {"o": np.zeros((1, 5))}),
                             manifest, files={"mydecoder.py": code})
     with pytest.raises(PluginError, match=r"output.decoder: mydecoder:decode is code shipped with the plugin; "
-                                          r"it runs only after you trust the plugin"):
+                                          r"it runs only after you trust the plugin: run `workbench models "
+                                          r"trust .*custom` \(trust is recorded in .*settings.json\)"):
         Engine(folder, settings=Settings())
-    result = predict(folder, _rgb(8, 8), settings=Settings(trusted_plugins=["custom"]))
+    # trust by id (the old settings key) is no longer honoured: any folder can claim an id
+    with pytest.raises(PluginError, match=r"trust by id in trusted_plugins is no longer honoured"):
+        Engine(folder, settings=Settings(trusted_plugins=["custom"]))
+    from workbench.inference.spec import load_plugin
+    from workbench.inference.trust import content_hash
+
+    digest = content_hash(load_plugin(folder)).sha256
+    result = predict(folder, _rgb(8, 8), settings=Settings(trusted_code=[{"sha256": digest}]))
     assert result.top[0].label == "q" and result.top[0].score == pytest.approx(0.75)
 
 

@@ -32,28 +32,10 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 def write_outputs(args: argparse.Namespace, engine: Any, result: Result, image: Any, out_dir: Path,
                   stem: str, number: int) -> dict[str, Path]:
-    """The per-image files of ``predict``/``batch``: JSON, mask/restored, overlay and, with ``--report``,
-    the HTML + PDF report (recorded in the JSON as ``"report": {"html": ..., "pdf": ...}``).
-    ``number`` is the image's 1-based position among the inputs, the report's name for it."""
-    from ..export.prediction import write_prediction
+    """The per-image files of ``predict``/``batch``: :func:`workbench.export.outputs.write_outputs`."""
+    from ..export.outputs import write_outputs as write
 
-    reports: dict[str, Path] = {}
-    if getattr(args, "report", False):
-        from ..export.report import write_report
-
-        # the report first, so the JSON is written once, naming it (never read back and rewritten)
-        reports = write_report(result, image, out_dir, stem, plugin_meta=engine.spec.meta,
-                               image_label=f"image {number}", show_name=args.report_names,
-                               dates=args.report_dates)
-    try:
-        written = write_prediction(result, image, out_dir, stem=stem, overlay=not args.no_overlay,
-                                   reports=reports)
-    except BaseException:  # all or nothing per image (a full disk): no report without its outputs
-        for path in reports.values():
-            Path(path).unlink(missing_ok=True)
-        raise
-    written.update(reports)
-    return written
+    return write(args, engine.spec.meta, result, image, out_dir, stem, number)
 
 
 def summary(result: Result) -> str:

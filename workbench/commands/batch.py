@@ -1,23 +1,29 @@
-"""``workbench batch -m PLUGIN DIR -o DIR``: a folder of images, prefetched, with progress and summary.csv."""
+"""``workbench batch -m PLUGIN DIR -o DIR [--workers N | --scheduler ADDRESS] [--resume]``: a folder of
+images, prefetched, with progress and summary.csv; on all cores or a Dask cluster (docs/SCALING.md)."""
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
 from pathlib import Path
 
+from ..batch.plan import IMAGE_SUFFIXES, SUMMARY_FIELDS, ItemOutcome, OutputOptions, list_images  # noqa: F401
 from ..core.errors import WorkbenchError
 from ..core.settings import load_settings
-from ._inference_cli import ProgressBar, add_common, summary, warn_provider, write_outputs
+from ._inference_cli import ProgressBar, add_common, warn_provider
 
 NAME = "batch"
-HELP = "run a model plugin over a folder of images (prefetching, progress bar, summary CSV)"
+HELP = "run a model plugin over a folder of images (prefetching, progress bar, summary CSV; --workers/--scheduler)"
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz", ".npy")
-SUMMARY_FIELDS = ("image", "status", "error", "task", "result", "provider", "preprocess_ms", "inference_ms",
-                  "postprocess_ms", "json", "mask", "output", "overlay", "report_html", "report_pdf")
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,46 +31,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
     parser.add_argument("-r", "--recursive", action="store_true", help="also search sub-folders")
     parser.add_argument("--prefetch", type=int, default=2, metavar="N",
-                        help="images decoded and preprocessed ahead of inference (default 2)")
-
-
-def list_images(folder: Path, recursive: bool = False, *, exclude: Path | None = None) -> list[Path]:
-    """Image files of ``folder`` by suffix, sorted (hidden files skipped).
-
-    ``exclude`` is the output folder: nothing below it, and no file listed in a ``summary.csv`` of it (the
-    outputs of an earlier run), is taken as an input -- a batch never reads its own outputs. Dangling
-    symlinks, symlink loops and files that are not regular (FIFOs, devices) are skipped with a note.
-    """
-    from ..io.folders import scan_folder
-
-    return scan_folder(folder, recursive=recursive, suffixes=IMAGE_SUFFIXES, exclude=exclude,
-                       exclude_listed=_listed_outputs(exclude) if exclude is not None else ())
-
-
-def _listed_outputs(out_dir: Path) -> set[str]:
-    """File names an earlier run recorded in ``out_dir/summary.csv`` (its json/mask/output/overlay/report
-    columns)."""
-    path = out_dir / "summary.csv"
-    names: set[str] = set()
-    try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-            for row in csv.DictReader(fh):
-                for key in ("json", "mask", "output", "overlay", "report_html", "report_pdf"):
-                    if row.get(key):
-                        names.add(str(out_dir / _unescape_cell(row[key])))
-    except OSError:
-        pass
-    return names
-
-
-def _unescape_cell(value: str) -> str:
-    from ..io.csv_safe import unescape_cell
-
-    return unescape_cell(value)
+                        help="images decoded and preprocessed ahead of inference (default 2; serial run)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive, metavar="N",
+                       help="run on a local Dask cluster of N worker processes (loopback only, no dashboard; "
+                            "needs the 'cluster' extra)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (workers must see DIR, "
+                            "-o and the plugin at the same paths)")
+    parser.add_argument("--threads-per-worker", type=_positive, metavar="T",
+                        help="with --workers: inputs each worker runs at once (default: cores / (N x "
+                             "intra-op threads))")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip inputs whose outputs exist from a run of the same plugin (sha256) and "
+                             "options into the same -o folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.run import Engine
+    distributed = args.workers is not None or args.scheduler is not None
+    if args.threads_per_worker is not None and args.workers is None:
+        raise WorkbenchError("--threads-per-worker needs --workers N")
+    if args.scheduler is not None and "://" not in args.scheduler:
+        raise WorkbenchError(f"--scheduler {args.scheduler}: expected tcp://HOST:PORT (or tls://, ucx://)")
+    if distributed:
+        from ..batch.cluster import require_distributed
+
+        require_distributed()
     from ..io.paths import check_output, protecting
 
     folder = Path(args.folder)
@@ -75,100 +67,102 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=folder)
     settings = load_settings()
     provider = args.provider or settings.provider
-    engine = Engine(args.model, provider=provider, settings=settings)
-    warn_provider(provider, engine.provider)
+    engine = None
+    if distributed:  # the workers load the session; the client only resolves and checks the plugin
+        from ..inference.decoders import decoder_for
+        from ..inference.registry import find_plugin
+
+        spec = find_plugin(args.model, settings)
+        decoder_for(spec, settings)  # an untrusted custom decoder is refused here, not on every worker
+    else:
+        from ..inference.run import Engine
+
+        engine = Engine(args.model, provider=provider, settings=settings)
+        warn_provider(provider, engine.provider)
+        spec = engine.spec
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WorkbenchError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from exc
     with protecting(files, enabled=not args.force):
-        return _run(args, engine, settings, folder, files, out_dir)
+        return _run(args, engine, spec, provider, settings, folder, files, out_dir)
 
 
-def _run(args, engine, settings, folder: Path, files: list[Path], out_dir: Path) -> int:
-    from ..core.results import DetectionResult
-    from ..export.detections import write_detections_csv
-    from ..export.prediction import output_stem
-    from ..inference.run import run_many
-    from ..io import read_image
-    from ..io.atomic import DeferredSync, atomic_write_text
-    from ..io.csv_safe import escape_row
+def _run(args, engine, spec, provider, settings, folder: Path, files: list[Path], out_dir: Path) -> int:
+    from ..batch.plan import plan_items, write_summary
+    from ..batch.resume import check_record, completed, remove_stale_temporaries, run_record, write_record
     from ..io.folders import display
 
-    def reader(path: Path):
-        return read_image(path, max_pixels=settings.max_pixels)
+    distributed = engine is None
+    options = OutputOptions(no_overlay=args.no_overlay, report=args.report, report_names=args.report_names,
+                            report_dates=args.report_dates, recursive=args.recursive)
+    plans = plan_items(files, folder, recursive=args.recursive)
+    record = run_record(spec, options)
+    done: dict[int, ItemOutcome] = {}
+    if args.resume:
+        check_record(out_dir, record)
+        remove_stale_temporaries(out_dir)
+        for plan in plans:
+            outcome = completed(out_dir, plan, spec.sha256, options)
+            if outcome is not None:
+                done[plan.number] = outcome
+        print(f"resume: {len(done)} of {len(plans)} inputs already done, {len(plans) - len(done)} to run",
+              file=sys.stderr)
+    write_record(out_dir, record)
+    todo = [p for p in plans if p.number not in done]
+    bar = ProgressBar(len(todo), f"{spec.id}")
+    try:
+        if not todo:
+            ran: dict[int, ItemOutcome] = {}
+        elif distributed:
+            ran = _run_on_cluster(args, todo, spec, provider, settings, options, out_dir, bar)
+        else:
+            from ..batch.serial import run_serial
 
-    rows: list[dict] = []
-    detections: list[tuple[str, DetectionResult]] = []
-    bar = ProgressBar(len(files), f"{engine.spec.id}")
-    stems: dict[str, int] = {}
-    number = {path: k for k, path in enumerate(files, start=1)}  # reports name images "image <k>"
-    # Writing runs on its own threads so that PNG encoding overlaps the next inference. The outputs skip
-    # their per-file fsync (still atomic: temp file + os.replace); one os.sync() makes them all durable
-    # before summary.csv is written -- see workbench.io.atomic.DeferredSync for why that is enough.
-    writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-writer")
-    deferred = DeferredSync()
-    pending: list[tuple[dict, Future]] = []
-    failures = 0
-    try:
-        for done, item in enumerate(run_many(engine, files, reader, prefetch=max(1, args.prefetch)), start=1):
-            name = str(Path(item.source).relative_to(folder))
-            row = {"image": name}
-            if item.error is not None:
-                failures += 1
-                row.update(status="error", error=str(item.error))
-                rows.append(row)
-                bar.update(done, f"error: {name}")
-                continue
-            result, image = item.result, item.image
-            stem = output_stem(image, Path(name).name)
-            if args.recursive and Path(name).parent != Path("."):
-                stem = str(Path(name).parent / stem).replace("/", "_").replace("\\", "_")
-            if stem in stems:
-                stems[stem] += 1
-                stem = f"{stem}_{stems[stem]}"
-            else:
-                stems[stem] = 0
-            t = result.info.timing_ms
-            row.update(status="ok", error="", task=result.info.task, result=summary(result),
-                       provider=result.info.provider, preprocess_ms=round(t.get("preprocess", 0.0), 2),
-                       inference_ms=round(t.get("inference", 0.0), 2),
-                       postprocess_ms=round(t.get("postprocess", 0.0), 2))
-            if isinstance(result, DetectionResult):
-                detections.append((name, result))
-            pending.append((row, writer.submit(deferred.run, write_outputs, args, engine, result, image, out_dir,
-                                               stem, number.get(item.source, done))))
-            rows.append(row)
-            bar.update(done, name)
-        for row, fut in pending:
-            try:
-                written = fut.result()
-            except WorkbenchError as exc:
-                failures += 1
-                row.update(status="error", error=str(exc))
-                continue
-            row.update({k: v.name for k, v in written.items()})
-    finally:
-        writer.shutdown(wait=True)
-        deferred.close()
+            ran = run_serial(engine, todo, options, out_dir, prefetch=args.prefetch,
+                             on_done=lambda n, name, failed: bar.update(n, f"error: {name}" if failed else name))
+    except KeyboardInterrupt:
         bar.close()
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for row in rows:  # text cells escaped against formula injection; undecodable file-name bytes as U+FFFD
-        w.writerow(escape_row({k: display(v) if isinstance(v, str) else v for k, v in row.items()}))
-    summary_path = out_dir / "summary.csv"
-    try:
-        atomic_write_text(summary_path, buf.getvalue())
-    except OSError as exc:  # a full disk: the failed images' files are already gone (write_prediction)
-        raise WorkbenchError(f"cannot write the summary ({exc.strerror or exc}); {len(rows) - failures} of "
-                             f"{len(rows)} images were written", path=summary_path) from exc
-    if detections:
-        write_detections_csv(out_dir / "detections.csv", detections)
-    ok = len(rows) - failures
-    print(display(f"{ok}/{len(rows)} images done -> {summary_path}") +
+        print("workbench: cancelled; every output written so far is complete: run again with --resume to "
+              "finish", file=sys.stderr)
+        raise
+    bar.close()
+    outcomes = [done.get(p.number) or ran[p.number] for p in plans]
+    write_summary(out_dir, outcomes)
+    failures = sum(o.failed for o in outcomes)
+    print(display(f"{len(outcomes) - failures}/{len(outcomes)} images done -> {out_dir / 'summary.csv'}") +
           (f"; {failures} failed (see the error column)" if failures else ""))
-    for row in rows:
-        if row.get("status") == "error":
-            print(display(f"workbench: error: {row['image']}: {row['error']}"), file=sys.stderr)
+    for outcome in outcomes:
+        if outcome.failed:
+            print(display(f"workbench: error: {outcome.row['image']}: {outcome.row['error']}"), file=sys.stderr)
     return 2 if failures else 0
+
+
+def _run_on_cluster(args, todo, spec, provider, settings, options, out_dir, bar) -> dict[int, ItemOutcome]:
+    from ..batch.cluster import connect, describe_cluster, local_layout, run_distributed, start_local
+
+    model = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
+    cluster = None
+    if args.scheduler:
+        client = connect(args.scheduler)
+        worker_settings = settings
+    else:
+        layout = local_layout(args.workers, intra_op=settings.intra_op_threads, threads=args.threads_per_worker)
+        print(f"workbench: {layout.describe()}", file=sys.stderr)
+        worker_settings = settings.model_copy(update={"intra_op_threads": layout.intra_op})
+        cluster, client = start_local(layout)
+    try:
+        if args.scheduler:
+            print(f"workbench: {describe_cluster(client, args.scheduler)}", file=sys.stderr)
+
+        bar.t0 = time.perf_counter()  # img/s of the run, not of the cluster start
+
+        def on_done(n: int, plan, outcome: ItemOutcome) -> None:
+            bar.update(n, f"error: {plan.name}" if outcome.failed else plan.name)
+
+        return run_distributed(client, todo, model=model, provider=provider, settings=worker_settings,
+                               sha256=spec.sha256, options=options, out_dir=out_dir, on_done=on_done)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

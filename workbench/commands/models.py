@@ -1,4 +1,5 @@
-"""``workbench models list`` / ``workbench models check PATH`` / ``workbench models import MODEL.onnx -o DIR``."""
+"""``workbench models list`` / ``workbench models check PATH`` / ``workbench models import MODEL.onnx -o DIR``
+/ ``workbench models trust PLUGIN`` / ``workbench models untrust PLUGIN``."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ._models_import import add_import_parser  # models import: its own module
 
     add_import_parser(sub)
+    # trust / untrust of plugin code (issue 21): workbench/commands/_trust_cli.py
+    from ._trust_cli import add_trust_parsers
+
+    add_trust_parsers(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
         from ._models_import import run_import
 
         return run_import(args)
+    if args.action in ("trust", "untrust"):
+        from ._trust_cli import run_trust
+
+        return run_trust(args)
     return _check(args)
 
 

@@ -4,6 +4,10 @@ Selection steps (``--threshold``, ``--grow``) compute a mask from the image; whe
 they work inside it (threshold within the ROI, grow without leaving it). Clean-up steps (``--islands``,
 ``--fill-holes``, ``--dilate``...) change the current mask. Every step calls the same
 :mod:`workbench.processing` function the GUI uses.
+
+``--from-mask FILE`` starts from an existing mask (a model's or a colleague's) aligned to IMAGE by
+:func:`workbench.io.mask_import.read_mask` -- File > Import mask… of the GUI: steps then correct it, and with no
+step the aligned mask alone is written (e.g. a DICOM SEG or a NIfTI of another grid onto the image's grid).
 """
 from __future__ import annotations
 
@@ -62,8 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--into", metavar="LABELS", default=None,
                         help="write the mask into this existing label map (same size as IMAGE; e.g. a mask "
                              "exported earlier) instead of an empty one, with the --overwrite rule of the GUI")
+    parser.add_argument("--from-mask", metavar="FILE", default=None,
+                        help="start from an existing mask aligned to IMAGE: a PNG/TIFF label image of its size, a "
+                             "NIfTI (resampled by the affines) or a DICOM SEG of the series; with no steps it is "
+                             "just written to -o on IMAGE's grid")
     parser.add_argument("--overwrite", choices=["any", "background", "selected"], default="any",
-                        help="with --into: paint over any label (default), only over background, or over "
+                        help="with --into / --from-mask: paint over any label (default), only over background, or over "
                              "background and label --selected (the brush's rules)")
     parser.add_argument("--selected", type=int, default=None, metavar="N",
                         help="the label the 'selected' rule may paint over")
@@ -246,23 +254,42 @@ def _write(path: Path, labels: np.ndarray, vol) -> None:
         raise ProcessingError(f"{path}: the mask must be .png, .tif/.tiff or .nii/.nii.gz")
 
 
-def _write_into(path: Path, mask: np.ndarray, args: argparse.Namespace) -> np.ndarray:
-    """The label map at ``path`` with ``mask`` written as label ``--value`` by the document's paint rule
-    (:func:`workbench.core.edits.paint_rule` / :func:`~workbench.core.edits.write_mask`, as the GUI does)."""
-    from ..core.edits import paint_rule, write_mask
-    from ..core.labels import LabelMap
+def _read_into(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The ``--into`` label map: an integer array of the image's size."""
     from ..io import read_image
 
-    if args.overwrite == "selected" and args.selected is None:
-        raise ProcessingError("--overwrite selected: give the label it may paint over with --selected N")
     base = read_image(path).data
-    if base.ndim != 3 or not np.issubdtype(base.dtype, np.integer) or base.shape != mask.shape:
-        raise ProcessingError(f"--into {path}: needs an integer label map of the image's size {mask.shape}, "
+    if base.ndim != 3 or not np.issubdtype(base.dtype, np.integer) or base.shape != shape:
+        raise ProcessingError(f"--into {path}: needs an integer label map of the image's size {shape}, "
                               f"got {base.dtype} {base.shape}")
     if base.size and (base.min() < 0 or base.max() > 65535):
         raise ProcessingError(f"--into {path}: label values must be 0..65535")
+    return base.astype(np.uint16)
+
+
+def _from_mask(path: Path, vol) -> tuple[np.ndarray, str]:
+    """The ``--from-mask`` label map on ``vol``'s grid (the GUI's File > Import mask code path) and a note."""
+    from ..core.edits import import_mask
+    from ..core.labels import LabelMap
+    from ..io.mask_import import read_mask
+
+    imported = read_mask(path, vol)
+    labels = LabelMap((vol.n_slices, vol.height, vol.width))
+    import_mask(labels, imported.data, imported.labels)
+    note = "; ".join([imported.format] + imported.notes)
+    return labels.data, f"{path} ({note}, {len(imported.labels)} labels)"
+
+
+def _write_into(base: np.ndarray, mask: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+    """The label map ``base`` with ``mask`` written as label ``--value`` by the document's paint rule
+    (:func:`workbench.core.edits.paint_rule` / :func:`~workbench.core.edits.write_mask`, as the GUI does)."""
+    from ..core.edits import paint_rule, write_mask
+    from ..core.labels import LabelMap
+
+    if args.overwrite == "selected" and args.selected is None:
+        raise ProcessingError("--overwrite selected: give the label it may paint over with --selected N")
     labels = LabelMap(mask.shape)
-    labels.load(base.astype(np.uint16), [])
+    labels.load(base, [])
     value, overwrite, selected = paint_rule(args.value, args.overwrite, args.selected or 0, erase=False)
     write_mask(labels, mask, name="segment", value=value, overwrite=overwrite, selected=selected)
     data = labels.data
@@ -276,8 +303,10 @@ def run(args: argparse.Namespace) -> int:
 
     steps = list(args.steps or [])
     prompt = parse_prompt(args)  # --click/--box -m PLUGIN
-    if not steps and prompt is None:
-        raise ProcessingError("segment: give at least one step (--threshold, --grow, ...)")
+    if not steps and args.from_mask is None and prompt is None:
+        raise ProcessingError("segment: give at least one step (--threshold, --grow, ...) or --from-mask FILE")
+    if args.from_mask is not None and args.into is not None:
+        raise ProcessingError("segment: --into and --from-mask both give the starting label map; use one")
     # Check every step's syntax before reading the image, so a typo fails fast.
     for name, raw in steps:
         if name == "threshold":
@@ -297,10 +326,20 @@ def run(args: argparse.Namespace) -> int:
     vol = read_image(args.image)
     image = to_scalar(vol.data)
     spacing = vol.spacing if vol.spacing_known else None
+    imported = ""
+    if args.from_mask is not None:
+        base, imported = _from_mask(Path(args.from_mask), vol)
+        if not steps:
+            labels = base if int(base.max(initial=0)) > 255 else base.astype(np.uint8)
+            _write(out, labels, vol)
+            print(f"{out}: imported {imported}, {int(np.count_nonzero(labels))} labelled pixels", file=sys.stdout)
+            return 0
     initial = prompt_mask(args, vol, prompt) if prompt is not None else None
     mask = run_steps(image, steps, spacing=spacing, connectivity=args.connectivity, initial=initial)
-    if args.into is not None:
-        labels = _write_into(Path(args.into), mask, args)
+    if args.from_mask is not None:
+        labels = _write_into(base, mask, args)
+    elif args.into is not None:
+        labels = _write_into(_read_into(Path(args.into), mask.shape), mask, args)
     else:
         dtype = np.uint8 if args.value <= 255 else np.uint16
         labels = mask.astype(dtype) * dtype(args.value)
@@ -312,5 +351,7 @@ def run(args: argparse.Namespace) -> int:
             extra = f" ({n * spacing[1] * spacing[2]:.6g} mm²)"
         else:
             extra = f" ({n * spacing[0] * spacing[1] * spacing[2]:.6g} mm³)"
+    if imported:
+        extra += f", on the mask imported from {imported}"
     print(f"{out}: {n} pixels{extra}", file=sys.stdout)
     return 0

@@ -6,7 +6,8 @@ knows about widgets: a tool or dock gathers its options and calls one of these.
 - :func:`paint_rule`: which pixels a brush / polygon / tool result may overwrite (painting or erasing);
 - :func:`write_mask`: a mask painted with a label, and inside an ROI what the mask drops cleared;
 - :func:`split_label`: every island of a label its own label;
-- :func:`merge_segmentation`: a model's segmentation written into the label map with a policy.
+- :func:`merge_segmentation`: a model's segmentation written into the label map with a policy;
+- :func:`import_mask`: an imported mask (:func:`workbench.io.mask_import.read_mask`) and its labels.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import ProcessingError
-from .labels import LabelMap
+from .labels import Label, LabelMap, default_color
 
 #: ``overwrite`` rules of :meth:`~workbench.core.labels.LabelEdit.paint` a user can choose.
 OVERWRITE_MODES = ("any", "background", "selected")
@@ -197,5 +198,81 @@ def merge_segmentation(labels: LabelMap, mask: np.ndarray, classes: Sequence[_Cl
                 edit.assign(box, np.where(current == 0, plane, current)[np.newaxis])
 
 
+def import_mask(labels: LabelMap, mask: np.ndarray, entries: Sequence[Label], *, overwrite: bool = False,
+                name: str = "Import mask") -> dict[int, int]:
+    """Write an imported mask and its label table entries into the label map as one undo step.
+
+    A file value keeps its number when no pixel carries it and the table has no entry of that number other
+    than a default one (``"label N"``); otherwise it becomes the next free value, so the labels already in
+    the document keep their names, colours and pixels.
+
+    Parameters
+    ----------
+    labels : LabelMap
+    mask : ndarray of uint
+        ``(z, y, x)`` values of the file on the label map's grid (0 = none).
+    entries : sequence of Label
+        The file's name and colour of each value in ``mask``.
+    overwrite : bool
+        False (default): the mask is written only where the label map is 0, so manual labels are never
+        overwritten; True: the mask's pixels replace whatever label was there (elsewhere nothing changes).
+    name : str
+        The undo step's name.
+
+    Returns
+    -------
+    dict
+        File value -> label value it was written as.
+
+    Raises
+    ------
+    ProcessingError
+        The mask's shape is not the label map's, or no free label values are left.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim == 2:
+        mask = mask[np.newaxis]
+    if mask.shape != labels.shape:
+        raise ProcessingError(f"mask shape {mask.shape} does not match the image {labels.shape}")
+    present = set(np.unique(mask).tolist()) - {0}
+    by_value = {int(e.value): e for e in entries}
+    in_data = set(np.unique(labels.data).tolist())
+    taken = in_data | {v for v, lab in labels.labels.items() if lab.name != f"label {v}"}
+    mapping: dict[int, int] = {}
+    candidate = 1
+    for value in sorted(present):
+        if value not in taken:
+            target = value
+        else:
+            while candidate in taken or candidate in present or candidate in labels.labels:
+                candidate += 1
+            if candidate > 65535:
+                raise ProcessingError("import mask: no free label values left")
+            target = candidate
+        taken.add(target)
+        mapping[int(value)] = target
+    table = []
+    for value, target in mapping.items():
+        entry = by_value.get(value)
+        table.append(Label(target, entry.name if entry else f"label {target}",
+                           entry.color if entry else default_color(target)))
+    lut = np.zeros(int(max(present, default=0)) + 1, dtype=np.uint16)
+    for value, target in mapping.items():
+        lut[value] = target
+    h, w = labels.shape[1], labels.shape[2]
+    with labels.undo.group(name):
+        labels.put_labels(table, name)
+        with labels.edit(name) as edit:
+            for z in range(labels.shape[0]):  # slice by slice: temporaries stay one plane in size
+                plane = lut[mask[z]]
+                write = plane > 0
+                if not overwrite:
+                    write &= labels.data[z] == 0
+                if write.any():
+                    box = (slice(z, z + 1), slice(0, h), slice(0, w))
+                    edit.assign(box, np.where(write, plane, labels.data[z])[np.newaxis])
+    return mapping
+
+
 __all__ = ["OVERWRITE_MODES", "MERGE_POLICIES", "MAX_SPLIT_LABELS", "paint_rule", "write_mask", "split_label",
-           "merge_segmentation"]
+           "merge_segmentation", "import_mask"]

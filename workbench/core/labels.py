@@ -104,6 +104,13 @@ class LabelMap:
         self._table_step(f"Add label {value}", {value: None}, {value: label})
         return self.labels[value]
 
+    def put_labels(self, entries: list[Label], name: str) -> None:
+        """Add (or replace) label table entries as one undo step, e.g. the labels of an imported mask."""
+        if not entries:
+            return
+        before = {lab.value: self.labels.get(lab.value) for lab in entries}
+        self._table_step(name, before, {lab.value: lab for lab in entries})
+
     def remove_label(self, value: int) -> None:
         """Remove label ``value`` from the table and clear its pixels, as one undo step."""
         value = int(value)

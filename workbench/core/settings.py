@@ -4,27 +4,48 @@
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import sys
+import threading
 from pathlib import Path
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import WorkbenchError
 
 SCHEMA_VERSION = 1
 
 
+class TrustedPlugin(BaseModel):
+    """One ``workbench models trust`` record: the plugin's content hash (its .py files, plugin.yaml and
+    model file(s)), with the id and folder it had when trusted (shown to the user, not used for trust)."""
+
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    id: str = ""
+    folder: str = ""
+    files: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseModel):
-    """Everything the user can set; defaults are what a fresh install uses."""
+    """Everything the user can set; defaults are what a fresh install uses.
+
+    Unknown keys (a misspelt ``trusted_plugin``) are kept when the file is saved again and reported once
+    per file by :func:`load_settings`, never silently ignored.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     schema_version: int = SCHEMA_VERSION
     max_pixels: int = Field(250_000_000, ge=1, description="refuse images with more pixels than this")
     intra_op_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0 = runtime default)")
     provider: str = Field("auto", pattern="^(auto|cpu|cuda|tensorrt)$")
     plugin_dirs: list[str] = Field(default_factory=list)
-    trusted_plugins: list[str] = Field(default_factory=list, description="plugin ids allowed to run code")
+    trusted_plugins: list[str] = Field(default_factory=list,
+                                       description="obsolete: plugin ids are no longer trusted (any folder can "
+                                                   "claim an id); see trusted_code")
     run_on_drop: list[str] = Field(default_factory=list, description="plugin ids run on every opened image")
     theme: str = Field("dark", pattern="^(dark|light)$")
     recent_files: list[str] = Field(default_factory=list)
@@ -47,6 +68,9 @@ class Settings(BaseModel):
     pacs_ae_title: str | None = Field(None, description="our AE title (default: site file, then WORKBENCH)")
     pacs_storage_port: int | None = Field(None, ge=0, le=65535, description="port of our C-MOVE storage SCP")
     pacs_cache_mb: int | None = Field(None, ge=1, description="size cap of the local study cache")
+    # -- plugin code trust (issue 21 / 11): keyed by content hash, written by `workbench models trust` --
+    trusted_code: list[TrustedPlugin] = Field(default_factory=list,
+                                              description="plugins allowed to run their own decoder code")
 
 
 def config_dir() -> Path:
@@ -78,7 +102,9 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings()
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
+        _warn_unknown(path, settings)
+        return settings
     except (OSError, ValueError, ValidationError) as exc:
         first = str(exc).splitlines()
         detail = first[0] if first else type(exc).__name__
@@ -86,3 +112,25 @@ def load_settings(path: Path | None = None) -> Settings:
             err = exc.errors()[0]
             detail = f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
         raise WorkbenchError(f"invalid settings file ({detail})", path=path) from exc
+
+
+_WARNED: set[tuple[str, str]] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def unknown_keys(settings: Settings) -> list[str]:
+    """Keys of the settings file that are no setting (misspelt or from a newer version)."""
+    return sorted((settings.model_extra or {}).keys())
+
+
+def _warn_unknown(path: Path, settings: Settings) -> None:
+    """One stderr line per unknown key and file per process (the GUI and every command load settings)."""
+    known = list(Settings.model_fields)
+    for key in unknown_keys(settings):
+        with _WARNED_LOCK:
+            if (str(path), key) in _WARNED:
+                continue
+            _WARNED.add((str(path), key))
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        print(f"workbench: warning: {path}: unknown setting {key!r} is ignored{hint}", file=sys.stderr)

@@ -10,15 +10,14 @@ Per-slice return values: classification -> ``(C,)`` scores; segmentation -> ``(H
 detection -> list of :class:`Detection`; restoration -> ``(H*s, W*s[, 3])`` array in the input's dtype.
 
 A plugin may name its own decoder (``output.decoder: module:function``, a .py file of the plugin folder)
-with the same signature as ``decode``; it runs only when the user listed the plugin id in
-``Settings.trusted_plugins`` because it is arbitrary code.
+with the same signature as ``decode``; it runs only when the user trusted the plugin's exact content
+(:mod:`workbench.inference.trust`) because it is arbitrary code. :mod:`workbench.inference.custom_decoder`
+loads it and validates what it returns.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,12 +28,27 @@ from ..core.labels import default_color
 from ..core.results import Detection
 from ..core.settings import Settings
 from .preprocess import PreparedPlane, luma_to_rgb, resize_plane
+from .results import DetectionCandidates  # noqa: F401 (re-exported for plugin authors)
 from .spec import PluginSpec
 
 
 @dataclass
 class DecodeContext:
-    """Everything a decoder may need about the slice being decoded."""
+    """Everything a decoder may need about the slice being decoded (documented for plugin authors in
+    docs/PLUGINS.md, "Writing a decoder").
+
+    Attributes
+    ----------
+    spec : PluginSpec
+        The validated plugin.yaml (``spec.output``, ``spec.labels``, ``spec.folder``...).
+    image : ImageVolume
+        The whole image being run (all slices, raw values).
+    prepared : PreparedPlane
+        The slice as the model saw it: ``index``, ``geometry`` (``src_hw``, ``dst_hw``, ``pad``, ``scale``,
+        ``boxes_to_source()``, ``to_source()``), ``intensity``, ``tensor``, ``source_dtype``/``source_shape``.
+    input_tensor : ndarray or None
+        The tensor given to the model (a tile in tile mode).
+    """
 
     spec: PluginSpec
     image: ImageVolume
@@ -43,12 +57,34 @@ class DecodeContext:
 
     @property
     def model_hw(self) -> tuple[int, int]:
+        """(height, width) of the model input in pixels: the frame of raw detection candidates."""
         t = self.input_tensor
         if t is None:
             return self.prepared.geometry.dst_hw
         return (t.shape[2], t.shape[3]) if self.spec.input.layout == "NCHW" else (t.shape[1], t.shape[2])
 
+    @property
+    def params(self) -> dict[str, Any]:
+        """``output.params`` of the manifest: the decoder's own free-form parameters (strides, anchors...)."""
+        return self.spec.output.params
+
+    @property
+    def labels(self) -> list[str]:
+        """Class labels (``output.labels`` / ``labels_file``)."""
+        return self.spec.labels
+
+    @property
+    def slice_index(self) -> int:
+        """Index of the slice being decoded in ``image`` (0 for 2D images)."""
+        return self.prepared.index
+
+    @property
+    def source_hw(self) -> tuple[int, int]:
+        """(height, width) of the original slice: the shape a segmentation mask must have."""
+        return self.prepared.geometry.src_hw
+
     def error(self, message: str) -> InferenceError:
+        """An error to ``raise`` for outputs the decoder cannot use (one line, names the plugin)."""
         return InferenceError(message, path=self.spec.id)
 
 
@@ -272,21 +308,27 @@ class _DetectionBase:
         return len(ctx.spec.labels) or None
 
     def decode(self, outputs: dict[str, np.ndarray], ctx: DecodeContext) -> list[Detection]:
-        out = ctx.spec.output
-        boxes, scores, cls = self.candidates(outputs, ctx)
-        sel = scores >= out.score_threshold
-        boxes, scores, cls = boxes[sel], scores[sel], cls[sel]
-        keep = nms(boxes, scores, cls, iou_threshold=out.iou_threshold, max_detections=out.max_detections)
-        boxes = ctx.prepared.geometry.boxes_to_source(boxes[keep])
-        labels = ctx.spec.labels
-        dets = []
-        for b, s, c in zip(boxes, scores[keep], cls[keep]):
-            if b[2] <= b[0] or b[3] <= b[1]:
-                continue  # entirely in the letterbox padding: nothing of the image inside
-            dets.append(Detection(index=int(c), label=label_of(labels, int(c)), score=float(s),
-                                  box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
-                                  slice_index=ctx.prepared.index))
-        return dets
+        return finish_detections(*self.candidates(outputs, ctx), ctx)
+
+
+def finish_detections(boxes: np.ndarray, scores: np.ndarray, cls: np.ndarray,
+                      ctx: DecodeContext) -> list[Detection]:
+    """Candidates (xyxy in model-input pixels, scores, class ids) -> threshold, class-aware NMS, boxes in
+    the original image: the one pipeline of every built-in format and of custom raw candidates."""
+    out = ctx.spec.output
+    sel = scores >= out.score_threshold
+    boxes, scores, cls = boxes[sel], scores[sel], cls[sel]
+    keep = nms(boxes, scores, cls, iou_threshold=out.iou_threshold, max_detections=out.max_detections)
+    boxes = ctx.prepared.geometry.boxes_to_source(boxes[keep])
+    labels = ctx.spec.labels
+    dets = []
+    for b, s, c in zip(boxes, scores[keep], cls[keep]):
+        if b[2] <= b[0] or b[3] <= b[1]:
+            continue  # entirely in the letterbox padding: nothing of the image inside
+        dets.append(Detection(index=int(c), label=label_of(labels, int(c)), score=float(s),
+                              box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                              slice_index=ctx.prepared.index))
+    return dets
 
 
 def _rows(arr: np.ndarray, width: int | None, min_width: int, ctx: DecodeContext, fmt: str) -> np.ndarray:
@@ -510,37 +552,6 @@ def register_decoder(key: str, decoder: Any) -> None:
     DECODERS[key] = decoder
 
 
-@dataclass
-class CustomDecoder:
-    """A trusted plugin's own ``module:function`` as a decoder (not tileable)."""
-
-    function: Callable[[dict[str, np.ndarray], DecodeContext], Any]
-    tileable: bool = False
-
-    def decode(self, outputs, ctx):
-        return self.function(outputs, ctx)
-
-
-def _load_custom(spec: PluginSpec) -> CustomDecoder:
-    module_name, func_name = spec.output.decoder.split(":")  # type: ignore[union-attr]
-    path = spec.folder / (module_name.replace(".", "/") + ".py")
-    unique = f"workbench_plugin_{spec.id.replace('-', '_')}_{module_name.replace('.', '_')}"
-    try:
-        mod_spec = importlib.util.spec_from_file_location(unique, path)
-        if mod_spec is None or mod_spec.loader is None:
-            raise ImportError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.modules[unique] = module
-        mod_spec.loader.exec_module(module)
-    # the plugin's code can raise anything while importing: report it as the plugin's fault
-    except Exception as exc:
-        raise spec.error("output.decoder", f"importing {path.name} failed: {type(exc).__name__}: {exc}") from exc
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise spec.error("output.decoder", f"{path.name} has no function {func_name!r}")
-    return CustomDecoder(func)
-
-
 def decoder_for(spec: PluginSpec, settings: Settings | None = None) -> Any:
     """The decoder of a plugin: its trusted ``output.decoder`` or the built-in one for its task/format.
 
@@ -550,12 +561,9 @@ def decoder_for(spec: PluginSpec, settings: Settings | None = None) -> Any:
         A custom decoder of an untrusted plugin, or no decoder for the task/format.
     """
     if spec.output.decoder is not None:
-        trusted = settings.trusted_plugins if settings is not None else []
-        if spec.id not in trusted:
-            raise spec.error("output.decoder", f"{spec.output.decoder} is code shipped with the plugin; it runs "
-                                               f"only after you trust the plugin (add {spec.id!r} to "
-                                               "trusted_plugins in the settings)")
-        return _load_custom(spec)
+        from .custom_decoder import load_custom_decoder  # trust check, import, return validation
+
+        return load_custom_decoder(spec, settings)
     key = f"detection:{spec.output.format}" if spec.task == "detection" else spec.task
     if key not in DECODERS:
         raise spec.error("output.format" if spec.task == "detection" else "task", f"no decoder for {key!r}")

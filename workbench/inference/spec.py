@@ -2,7 +2,8 @@
 
 Field names are a public interface (docs/PLUGINS.md, DESIGN.md section 2): fields may be added, never
 renamed. Unknown keys are refused (a typo such as ``mutiple_of`` would otherwise be silently ignored, the
-classic source of "my model gives garbage" reports), except inside the free-form ``meta`` block.
+classic source of "my model gives garbage" reports), except inside the free-form ``meta`` and
+``output.params`` blocks.
 
 Every error is a :class:`~workbench.core.errors.PluginError` whose one-line message names the YAML file
 and the dotted field: ``plugins/x/plugin.yaml: input.size: graph expects [240, 320]``.
@@ -245,7 +246,20 @@ class OutputSpec(_Strict):
     scale: int = Field(1, ge=1)
     range: list[float] | None = None
     residual: bool = False
+    # -- custom decoder (issue 21) ------------------------------------------------------------------
+    # ``decoder`` names a trusted plugin's own ``module:function``; ``params`` is free-form and reaches it
+    # as ``ctx.params``. With a decoder, detection needs no built-in ``format``.
     decoder: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name", "boxes", "scores", mode="before")
+    @classmethod
+    def _output_name(cls, value):
+        # exporters name outputs by node number (``name: 845``); YAML reads an unquoted 845 as an int
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+    # -- end custom decoder -------------------------------------------------------------------------
 
     @field_validator("range")
     @classmethod
@@ -496,8 +510,9 @@ def _check_task(spec: PluginSpec) -> None:
     if inp.intensity.window is not None and inp.intensity.percentile is not None:
         raise spec.error("input.intensity.percentile", "give either window or percentile, not both")
     if task == "detection":
-        if out.format is None:
-            raise spec.error("output.format", f"required for detection: one of {', '.join(DETECTION_FORMATS)}")
+        if out.format is None and out.decoder is None:
+            raise spec.error("output.format", f"required for detection without output.decoder: one of "
+                                              f"{', '.join(DETECTION_FORMATS)}")
         if out.format == "boxes_scores" and (not out.boxes or not out.scores):
             raise spec.error("output.boxes" if not out.boxes else "output.scores",
                              "boxes_scores needs the names of the boxes and scores outputs")

@@ -57,7 +57,9 @@ def build_outbox(session: Any, folder: str | Path, *, seg: bool = True, report: 
     if seg:
         if session.label_data is None or not session.label_data.any():
             raise ExportError("Send to PACS: the label map is empty (nothing for a DICOM SEG)")
-        written = export_label_map(session, folder / "segmentation.dcm")
+        # identified on purpose: the SEG must join the source study on the PACS the user chose (the
+        # de-identification default of file exports does not apply to sending back; docs/PACS.md)
+        written = export_label_map(session, folder / "segmentation.dcm", keep_identity=True)
         out += [p for p in written if p.suffix == ".dcm"]
     if report:
         header = source_header(session.image)

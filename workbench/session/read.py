@@ -149,7 +149,26 @@ def read_session(path: str | Path, *, max_pixels: int | None = None, allow_chang
             raise _bad(path, f"damaged archive: {type(exc).__name__}: {exc}") from exc
     view = manifest.get("view") or {}
     return Session(image=image, label_data=label_data, label_table=table, results=results, view=view,
-                   manifest=manifest, path=path, heatmaps=heatmaps)
+                   manifest=manifest, path=path, heatmaps=heatmaps,
+                   annotations=_read_annotations(manifest.get("annotations") or [], path, image))
+
+
+def _read_annotations(entries: Any, path: Path, image: Any) -> list:
+    """The rulers of the manifest (issue 15); older sessions have none."""
+    from ..core.annotations import Ruler
+
+    if not isinstance(entries, list):
+        raise _bad(path, "manifest.json: 'annotations' is not a list")
+    rulers = []
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("type") == "ruler":
+            try:
+                ruler = Ruler.from_json(entry)
+            except ValueError as exc:
+                raise _bad(path, f"manifest.json: {exc}") from None
+            if 0 <= ruler.z < image.n_slices:
+                rulers.append(ruler)
+    return rulers
 
 
 def _read_labels(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path,

@@ -18,6 +18,10 @@ def apply_session(document: Document, session: Session) -> None:
         from .heatmaps import restore_heatmaps
 
         restore_heatmaps(document, session.heatmaps)
+    if session.annotations:
+        from ..core.annotations import annotations_of
+
+        annotations_of(document).load(session.annotations)
 
 
 def load_session(path: str | Path, *, max_pixels: int | None = None,

@@ -18,6 +18,7 @@ from ..qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from ..tools.editing import known_spacing, scalar_volume
 from ..workers import BackgroundJob
 from .base import make_dock
+from .rulers_section import RulersSection
 
 DEBOUNCE_MS = 400
 
@@ -102,6 +103,8 @@ class MeasurePanel(QtWidgets.QWidget):
         self.splitter = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
+        self.rulers = RulersSection(main_window)  # issue 15: the ruler tool and its measurements
+        self.splitter.addWidget(self.rulers)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
         layout = QtWidgets.QVBoxLayout(self)

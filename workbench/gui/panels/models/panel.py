@@ -11,6 +11,7 @@ from ..base import make_dock
 from .cards import ElidedLabel, PluginCard, model_card_html, model_card_tooltip
 from .gpu_badge import provider_badge
 from .runs import RunsSection
+from .trust_box import attach_trust_box
 
 
 class ModelsPanel(RunsSection, QtWidgets.QWidget):
@@ -163,6 +164,7 @@ class ModelsPanel(RunsSection, QtWidgets.QWidget):
         for spec in self.plugins:
             card = PluginCard(spec, run_on_drop=spec.id in run_on_drop)
             card.run_on_drop_toggled.connect(self.set_run_on_drop)
+            attach_trust_box(card, spec, self._mw)  # plugins with their own decoder code (issue 21)
             item = QtWidgets.QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, spec.id)
             item.setSizeHint(card.sizeHint())
