@@ -84,6 +84,10 @@ def _check(args: argparse.Namespace) -> int:
     print(f"manifest  ok  {spec.manifest_path}: {spec.id} {spec.version} ({spec.task})")
     verify_sha256(spec)
     print(f"sha256    ok  {spec.model.file} {spec.sha256}")
+    if spec.task == "promptable":  # clicks, not a whole-image run (commands/_prompt_cli.py)
+        from ._prompt_cli import check_promptable
+
+        return check_promptable(spec, args, settings)
     engine = Engine(spec, provider=args.provider, settings=settings)
     info = engine.model.input
     shape = ["?" if d is None else d for d in info.shape]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ProcessingError
+from ._prompt_cli import add_prompt_arguments, parse_prompt, prompt_mask
 
 NAME = "segment"
 HELP = "classic segmentation of an image (threshold, region grow, islands, morphology), steps in order"
@@ -74,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "background and label --selected (the brush's rules)")
     parser.add_argument("--selected", type=int, default=None, metavar="N",
                         help="the label the 'selected' rule may paint over")
+    add_prompt_arguments(parser)  # --click/--box -m PLUGIN: a promptable model's mask (commands/_prompt_cli.py)
     parser.set_defaults(steps=None)
 
 
@@ -161,7 +163,7 @@ def parse_radius(text: str, option: str) -> tuple[float, str]:
 
 # -- the pipeline ---------------------------------------------------------------------------------
 def run_steps(image: np.ndarray, steps: list[tuple[str, Any]], *, spacing: tuple[float, float, float] | None,
-              connectivity: int | None = None) -> np.ndarray:
+              connectivity: int | None = None, initial: np.ndarray | None = None) -> np.ndarray:
     """Apply the parsed ``steps`` to a scalar ``(z, y, x)`` image; returns the final bool mask.
 
     ``spacing`` is ``None`` when unknown. Steps are ``(name, raw text)`` as the command line gave them.
@@ -171,7 +173,7 @@ def run_steps(image: np.ndarray, steps: list[tuple[str, Any]], *, spacing: tuple
     plane = image.shape[0] == 1
     img = image[0] if plane else image
     sp = None if spacing is None else (tuple(spacing[1:]) if plane else tuple(spacing))
-    mask: np.ndarray | None = None
+    mask: np.ndarray | None = None if initial is None else (initial[0] if plane else initial)
 
     def need_mask(step: str) -> np.ndarray:
         if mask is None:
@@ -300,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
     from ..processing import to_scalar
 
     steps = list(args.steps or [])
-    if not steps and args.from_mask is None:
+    prompt = parse_prompt(args)  # --click/--box -m PLUGIN
+    if not steps and args.from_mask is None and prompt is None:
         raise ProcessingError("segment: give at least one step (--threshold, --grow, ...) or --from-mask FILE")
     if args.from_mask is not None and args.into is not None:
         raise ProcessingError("segment: --into and --from-mask both give the starting label map; use one")
@@ -331,7 +334,8 @@ def run(args: argparse.Namespace) -> int:
             _write(out, labels, vol)
             print(f"{out}: imported {imported}, {int(np.count_nonzero(labels))} labelled pixels", file=sys.stdout)
             return 0
-    mask = run_steps(image, steps, spacing=spacing, connectivity=args.connectivity)
+    initial = prompt_mask(args, vol, prompt) if prompt is not None else None
+    mask = run_steps(image, steps, spacing=spacing, connectivity=args.connectivity, initial=initial)
     if args.from_mask is not None:
         labels = _write_into(base, mask, args)
     elif args.into is not None:

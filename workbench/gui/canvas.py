@@ -368,6 +368,10 @@ class CanvasWidget(QtWidgets.QWidget):
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_down):
             self._drag = "pan"
             view.setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif button == Qt.MouseButton.RightButton and getattr(self._tool, "takes_right_button", False) \
+                and self.document.image is not None and view is self.view:
+            self._drag = "tool"  # e.g. the AI click tool: right click excludes
+            self._tool.press(self._event(view, ev))
         elif button == Qt.MouseButton.RightButton:
             self._drag = "wl"
             self._wl_start = self.view_state.window

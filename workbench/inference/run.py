@@ -19,7 +19,7 @@ from typing import Any, Callable, Generator, Iterable, Iterator
 
 import numpy as np
 
-from ..core.errors import CancelledError, InferenceError, WorkbenchError
+from ..core.errors import CancelledError, InferenceError, PluginError, WorkbenchError
 from ..core.image import ImageVolume
 from ..core.labels import default_color
 from ..core.results import (
@@ -75,6 +75,9 @@ class Engine:
                  settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
         self.spec: PluginSpec = find_plugin(plugin, self.settings)
+        if self.spec.task == "promptable":  # clicks in, one object out: inference/promptable/run.py
+            raise PluginError(f"{self.spec.id} is a promptable model: run it with `workbench segment IMAGE -m "
+                              f"{self.spec.id} --click X,Y` or the AI click tool (A)", path=None)
         self.decoder = decoder_for(self.spec, self.settings)  # before the session: refuse untrusted code early
         self.model: LoadedModel = get_session(self.spec, provider, self.settings)
 

@@ -24,10 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ..core.errors import PluginError
 from ..io.folders import require_regular
 from ..io.safe_yaml import safe_load
+from .promptable.contract import PromptSpec, check_prompt_spec
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "plugin.yaml"
-TASKS = ("classification", "segmentation", "detection", "restoration")
+TASKS = ("classification", "segmentation", "detection", "restoration", "promptable")
 DETECTION_FORMATS = ("yolov8", "yolov5", "yolox", "boxes_scores")
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".nii", ".nii.gz", ".npy")
 
@@ -295,7 +296,7 @@ class PluginSpec(_Strict):
     id: str = Field(pattern=r"^[a-z0-9-]+$")
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
-    task: Literal["classification", "segmentation", "detection", "restoration"]
+    task: Literal["classification", "segmentation", "detection", "restoration", "promptable"]
     description: str = ""
     model: ModelFile
     input: InputSpec = Field(default_factory=InputSpec)
@@ -304,6 +305,8 @@ class PluginSpec(_Strict):
     explain: ExplainSpec | None = None  # issue 17: Grad-CAM inputs, see docs/PLUGINS.md
     meta: dict[str, Any] = Field(default_factory=dict)
     sample: str | None = None  # an image for `models check` smoke runs; default: sample.* in the folder
+    # -- promptable segmentation (task: promptable; issue 14): see inference/promptable/contract.py
+    prompt: PromptSpec | None = None
 
     _folder: Path = PrivateAttr(default=Path("."))
     _manifest: Path = PrivateAttr(default=Path(MANIFEST_NAME))
@@ -482,6 +485,7 @@ def _check_files(spec: PluginSpec) -> None:
 
 def _check_task(spec: PluginSpec) -> None:
     inp, out, task = spec.input, spec.output, spec.task
+    check_prompt_spec(spec)  # promptable segmentation (inference/promptable/contract.py)
     _check_wave2(spec)
     if inp.resize == "tile" and not inp.is_volumetric:
         if task not in ("segmentation", "restoration"):

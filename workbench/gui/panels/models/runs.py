@@ -46,6 +46,10 @@ class RunsSection:
             return
         if scope not in ("image", "slice", "stack"):
             raise ValueError(f"scope must be image|slice|stack, got {scope!r}")
+        if spec.task == "promptable":  # clicks, not a whole-image run: the AI click tool (A) takes it
+            self._mw.docks["ToolsDock"].panel.ai_section.select(spec)
+            self._mw.show_status(f"{spec.name}: click the object (AI click tool, A)", 6000)
+            return
         slices = [int(self._mw.view_state.slice_index)] if scope == "slice" and image.n_slices > 1 else None
         if spec.input.is_volumetric:
             slices = None  # a 3-D model sees the whole volume (double-click and drop included)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...qt import Qt, QtGui, QtWidgets
 from ...tools.preview import PREVIEW_COLOR
 from ..base import value_spin
-from .common import TAB_GROW, TAB_ISLANDS, TAB_PAINT
+from .common import TAB_AI, TAB_GROW, TAB_ISLANDS, TAB_PAINT
 
 
 def _swatch(color: str) -> QtGui.QIcon:
@@ -34,7 +34,9 @@ class PaintSection:
                 ("polygon", "Polygon", "Polygon / lasso (P): click vertices, double-click or Enter closes; "
                                        "drag for a freehand lasso; Esc cancels"),
                 ("grow", "Grow", "Region grow (G): click a seed, adjust the tolerance, Apply"),
-                ("pick", "Pick", "Pick an island of the current label by clicking it (Islands tab)")):
+                ("pick", "Pick", "Pick an island of the current label by clicking it (Islands tab)"),
+                ("ai", "AI click", "AI click (A): click an object to segment it with a promptable model; right "
+                                   "click or Shift excludes, drag a box; Enter accepts, Esc discards")):
             button = QtWidgets.QToolButton()
             button.setText(text)
             button.setToolTip(tip)
@@ -133,6 +135,7 @@ class PaintSection:
                                     ("eraser", "E", lambda: self.activate_tool("eraser")),
                                     ("polygon", "P", lambda: self.activate_tool("polygon")),
                                     ("grow", "G", lambda: self.activate_tool("grow")),
+                                    ("ai", "A", lambda: self.activate_tool("ai")),
                                     ("escape", "Esc", self.escape),
                                     ("smaller", "[", lambda: self.step_size(-1)),
                                     ("larger", "]", lambda: self.step_size(1))):
@@ -147,7 +150,8 @@ class PaintSection:
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             sc = QtGui.QShortcut(QtGui.QKeySequence(key), mw.canvas.view)
             sc.setContext(Qt.ShortcutContext.WidgetShortcut)
-            sc.activated.connect(lambda k=key: self.polygon.key(k))
+            sc.activated.connect(lambda k=key: self.ai_click.accept() if self.canvas.tool is self.ai_click.tool
+                                 else self.polygon.key(k))
             self._enter_shortcuts.append(sc)
 
     def _refresh_label_combos(self) -> None:
@@ -210,7 +214,7 @@ class PaintSection:
     # ==============================================================================================
     def tool_for(self, key: str):
         return {"navigate": None, "brush": self.brush, "eraser": self.eraser, "polygon": self.polygon,
-                "grow": self.grow_tool, "pick": self.pick_tool}[key]
+                "grow": self.grow_tool, "pick": self.pick_tool, "ai": self.ai_click.tool}[key]
 
     def activate_tool(self, key: str) -> None:
         """Make ``key`` (navigate|brush|eraser|polygon|grow|pick) the canvas tool and show its options."""
@@ -221,7 +225,7 @@ class PaintSection:
             self.canvas.set_tool(tool)
         self.tool_buttons[key].setChecked(True)
         tab = {"brush": TAB_PAINT, "eraser": TAB_PAINT, "polygon": TAB_PAINT, "grow": TAB_GROW,
-               "pick": TAB_ISLANDS}.get(key)
+               "pick": TAB_ISLANDS, "ai": TAB_AI}.get(key)
         if tab is not None and self.tabs.currentIndex() != tab:
             self.tabs.blockSignals(True)
             self.tabs.setCurrentIndex(tab)
@@ -244,7 +248,7 @@ class PaintSection:
     @property
     def active_tool_key(self) -> str:
         tool = self.canvas.tool
-        for key in ("brush", "eraser", "polygon", "grow", "pick"):
+        for key in ("brush", "eraser", "polygon", "grow", "pick", "ai"):
             if tool is self.tool_for(key):
                 return key
         return "navigate"
@@ -252,6 +256,8 @@ class PaintSection:
     def escape(self) -> None:
         """Esc: cancel the polygon in progress, else the grow seed, else back to navigation."""
         if self.canvas.tool is self.polygon and self.polygon.key(Qt.Key.Key_Escape):
+            return
+        if self.canvas.tool is self.ai_click.tool and self.ai_click.discard():
             return
         if self.canvas.tool is self.grow_tool and self._seed is not None:
             self.clear_seed()

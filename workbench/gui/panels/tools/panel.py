@@ -19,7 +19,8 @@ from ...tools.polygon import PolygonTool
 from ...tools.preview import MaskPreviewItem
 from ...workers import BackgroundJob
 from ..base import make_dock
-from .common import TAB_GROW, TAB_PAINT, TAB_THRESHOLD
+from .ai_click import AIClickSection
+from .common import TAB_AI, TAB_GROW, TAB_PAINT, TAB_THRESHOLD
 from .grow import GrowSection
 from .islands import IslandsSection
 from .paint import PaintSection
@@ -52,6 +53,8 @@ class ToolsPanel(PaintSection, ThresholdSection, GrowSection, IslandsSection, Qt
         self.preview = MaskPreviewItem()
         canvas.add_overlay_item(self.preview, 6)  # above labels (2) and detections (3), below tool previews
 
+        self.ai_section = AIClickSection(self)  # the AI click tool (A): panels/tools/ai_click.py
+        self.ai_click = self.ai_section.controller
         self._build_tool_row()
         self._build_label_row()
         self.tabs = QtWidgets.QTabWidget()
@@ -59,6 +62,7 @@ class ToolsPanel(PaintSection, ThresholdSection, GrowSection, IslandsSection, Qt
         self.tabs.addTab(self._build_threshold_tab(), "Threshold")
         self.tabs.addTab(self._build_grow_tab(), "Grow")
         self.tabs.addTab(self._build_islands_tab(), "Islands")
+        self.tabs.addTab(self.ai_section.widget, "AI click")
         self.tabs.currentChanged.connect(self._on_tab)
 
         self.progress = QtWidgets.QProgressBar()
@@ -195,6 +199,8 @@ class ToolsPanel(PaintSection, ThresholdSection, GrowSection, IslandsSection, Qt
     def _on_tab(self, index: int) -> None:
         if index == TAB_GROW and self.canvas.tool is not self.grow_tool:
             self.activate_tool("grow")
+        elif index == TAB_AI and self.canvas.tool is not self.ai_click.tool:
+            self.activate_tool("ai")
         elif index == TAB_PAINT and self.active_tool_key in ("grow", "pick"):
             self.activate_tool("brush")
         self._refresh_preview()

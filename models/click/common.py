@@ -1,0 +1,28 @@
+"""What training, evaluation and the plugin share: the prompt geometry of the model and its input."""
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.inference.promptable.prompts import Prompt, channel_input
+
+SIZE = 128  # the model's square input
+CONTEXT = 0.4  # crop margin around the previous mask / clicks, times their extent, each side
+MIN_SIZE = 32  # smallest crop (image pixels)
+FIRST_SIZE = 512  # a first click alone sees the whole image, or this square around it on larger images
+ENCODING = "disk"
+RADIUS = 5.0  # model pixels
+PERCENTILE = (0.5, 99.5)
+
+
+def normalize(img: np.ndarray) -> np.ndarray:
+    """The plugin's ``input.intensity.percentile`` of the whole plane, clipped to [0, 1]."""
+    img = img.astype(np.float32)
+    lo, hi = (float(v) for v in np.percentile(img, PERCENTILE))
+    if hi <= lo:
+        hi = lo + 1.0
+    return np.clip((img - lo) / (hi - lo), 0, 1).astype(np.float32)
+
+
+def model_input(plane: np.ndarray, prompt: Prompt, previous: np.ndarray | None):
+    return channel_input(plane, prompt, previous, size=SIZE, context=CONTEXT, min_size=MIN_SIZE,
+                         first_size=FIRST_SIZE, encoding=ENCODING, radius=RADIUS, use_previous=True)
