@@ -32,6 +32,7 @@ def finish_item(engine: Any, item: Any, plan: ItemPlan, options: OutputOptions, 
     result, image = item.result, item.image
     t = result.info.timing_ms
     row.update(status="ok", error="", task=result.info.task, result=result.summary(),
+               warnings="; ".join(result.info.warnings),  # outside meta.expects (issue 20)
                provider=result.info.provider, preprocess_ms=round(t.get("preprocess", 0.0), 2),
                inference_ms=round(t.get("inference", 0.0), 2),
                postprocess_ms=round(t.get("postprocess", 0.0), 2))

@@ -110,7 +110,8 @@ def _outcome(plan: ItemPlan, data: dict[str, Any], files: dict[str, str]) -> Ite
 
     t = data.get("timing_ms", {})
     row: dict[str, Any] = {"image": plan.name, "status": "ok", "error": "", "task": data["task"],
-                           "result": _summary(data), "provider": data["provider"],
+                           "result": _summary(data), "warnings": "; ".join(data.get("warnings", [])),
+                           "provider": data["provider"],
                            "preprocess_ms": round(t.get("preprocess", 0.0), 2),
                            "inference_ms": round(t.get("inference", 0.0), 2),
                            "postprocess_ms": round(t.get("postprocess", 0.0), 2), **files}

@@ -53,6 +53,14 @@ def warn_provider(requested: str, used: str) -> None:
         print(f"workbench: warning: {msg}", file=sys.stderr)
 
 
+def warn_outside(name: str, engine: Any, result: Result) -> None:
+    """One warning line when the image falls outside what the plugin was made for (``meta.expects``)."""
+    from ..inference.expects import warning_line
+
+    if result.info.warnings:
+        print(f"workbench: warning: {warning_line(name, engine.spec.id, result.info.warnings)}", file=sys.stderr)
+
+
 class ProgressBar:
     """A one-line progress bar on stderr (a line per 10% when stderr is not a terminal)."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core.errors import WorkbenchError
 from ..core.settings import load_settings
-from ._inference_cli import add_common, summary, warn_provider, write_outputs
+from ._inference_cli import add_common, summary, warn_outside, warn_provider, write_outputs
 
 NAME = "predict"
 HELP = "run a model plugin on images; writes per image a JSON result, the mask / restored image and an overlay"
@@ -46,6 +46,7 @@ def _loop(args, engine, settings, out_dir: Path, used_stems: set[str]) -> int:
         try:
             image = read_image(name, max_pixels=settings.max_pixels)
             result = predict(engine, image)
+            warn_outside(name, engine, result)
             stem = output_stem(image, Path(name).name)
             if stem in used_stems:  # two inputs with the same stem: keep both outputs
                 stem = f"{stem}_{len(used_stems)}"

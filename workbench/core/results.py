@@ -88,6 +88,7 @@ class RunInfo:
     source_path: str | None = None
     timing_ms: dict[str, float] = field(default_factory=dict)
     slice_indices: list[int] = field(default_factory=list)  # slices the model ran on
+    warnings: list[str] = field(default_factory=list)  # how the image falls outside meta.expects (issue 20)
 
 
 @dataclass

@@ -53,6 +53,7 @@ def result_dict(result: Result, image: ImageVolume, files: dict[str, str] | None
                    "sha256": info.sha256},
         "provider": info.provider,
         "timing_ms": {k: round(float(v), 3) for k, v in info.timing_ms.items()},
+        "warnings": list(info.warnings),  # outside what the plugin was made for (meta.expects; issue 20)
     }
     if image.n_slices > 1:
         out["slices"] = list(info.slice_indices)

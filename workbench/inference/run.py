@@ -34,6 +34,7 @@ from ..core.results import (
 )
 from ..core.settings import Settings, load_settings
 from .decoders import DecodeContext, class_values, decoder_for
+from .expects import check_image, expects_of
 from .preprocess import PreparedPlane, blend_weights, prepare_plane, tile_origins, tile_tensor
 from .registry import find_plugin
 from .session import LoadedModel, get_session
@@ -317,7 +318,8 @@ class Engine:
         return RunInfo(plugin_id=spec.id, plugin_name=spec.name, plugin_version=spec.version,
                        sha256=spec.sha256, provider=self.model.provider, task=spec.task,
                        source_path=str(image.path) if image.path is not None else None,
-                       timing_ms=timing, slice_indices=list(chosen))
+                       timing_ms=timing, slice_indices=list(chosen),
+                       warnings=check_image(expects_of(spec), image))
 
     def _assemble(self, image: ImageVolume, chosen: list[int], parts: list[Any],
                   timing: dict[str, float]) -> Result:

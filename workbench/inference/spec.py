@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ..core.errors import PluginError
 from ..io.folders import require_regular
 from ..io.safe_yaml import safe_load
+from .expects import expects_of
 from .promptable.contract import PromptSpec, check_prompt_spec
 
 SCHEMA_VERSION = 1
@@ -444,6 +445,7 @@ def load_plugin(folder: str | Path, *, source: str = "path") -> PluginSpec:
     spec._source = source
     _check_files(spec)
     _check_task(spec)
+    expects_of(spec)  # issue 20: meta.expects is validated (file: field errors), though meta is free-form
     return spec
 
 

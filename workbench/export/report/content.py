@@ -111,6 +111,8 @@ def build_report(result: Result, image: ImageVolume, *, image_label: str = "imag
     warnings: list[str] = []
     if "BurnedInAnnotation" in fields:
         warnings.append("The file declares burned-in annotation: the pictures may show identifying text.")
+    if info.warnings:  # meta.expects (issue 20): the answer below may be unreliable
+        warnings.append(f"This image is outside what {info.plugin_id} was made for: {'; '.join(info.warnings)}.")
     image_fields: list[tuple[str, str]] = [("Image", image_label)]
     if "format" in fields:
         image_fields.append((field_label("format"), str(fields.pop("format"))))
