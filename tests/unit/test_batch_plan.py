@@ -51,7 +51,8 @@ def test_completed_needs_the_same_sha256_options_and_every_named_file(tmp_path):
     done = completed(out, plan, "f" * 64, OutputOptions())
     assert done is not None and done.skipped
     assert done.row == {"image": "a.png", "status": "ok", "error": "", "task": "segmentation",
-                        "result": "blob: 5 px", "warnings": "", "provider": "CPUExecutionProvider", "preprocess_ms": 1.0,
+                        "result": "blob: 5 px", "warnings": "", "provider": "CPUExecutionProvider",
+                        "preprocess_ms": 1.0,
                         "inference_ms": 2.0, "postprocess_ms": 3.0, "json": "a.json", "mask": "a_mask.png",
                         "overlay": "a_overlay.png"}
     assert completed(out, plan, "e" * 64, OutputOptions()) is None  # another plugin

@@ -9,6 +9,7 @@ from ..display import line_profile
 from ..qt import Qt, QtWidgets, pg
 from ..tools.base import ProfileLineTool
 from .base import make_dock
+from .ood_badge import OodBadge
 
 _TASK_OF = {ClassificationResult: "classification", SegmentationResult: "segmentation",
             DetectionResult: "detection", RestorationResult: "restoration"}
@@ -45,6 +46,7 @@ class ResultsPanel(QtWidgets.QWidget):
                                             "output here.")
         self.placeholder.setWordWrap(True)
         self.placeholder.setObjectName("hint")
+        self.ood_badge = OodBadge()  # issue 20: the shown result's image is outside the plugin's meta.expects
 
         # classification
         self.class_group = QtWidgets.QGroupBox("Classification")
@@ -152,6 +154,7 @@ class ResultsPanel(QtWidgets.QWidget):
         head.addWidget(self.list, 1)
         head.addWidget(self.remove_button, 0, Qt.AlignmentFlag.AlignTop)
         body.addLayout(head)
+        body.addWidget(self.ood_badge)
         body.addWidget(self.placeholder)
         for group in (self.class_group, self.det_group, self.rest_group, self.seg_group):
             body.addWidget(group)
@@ -189,6 +192,7 @@ class ResultsPanel(QtWidgets.QWidget):
         for result in results:
             self.list.addItem(describe(result))
         self.list.blockSignals(False)
+        self.ood_badge.show_for(results[-1] if results else None)  # the newest; a picked row: _on_list_row
         self.list.setVisible(bool(results))
         self.remove_button.setVisible(bool(results))
         self.placeholder.setVisible(not results)
@@ -322,6 +326,7 @@ class ResultsPanel(QtWidgets.QWidget):
             state.set_compare("off")  # another result is shown: not over a swipe or a difference map
         self.refresh()
         self.list.setCurrentRow(row)
+        self.ood_badge.show_for(result)
 
     def _remove_selected(self) -> None:
         row = self.list.currentRow()
