@@ -172,6 +172,7 @@ def write_plugin(folder, sha, metrics):
             "classes": [{"name": n, **({"color": c} if c else {})} for n, c in zip(CLASSES, COLORS)],
         },
         meta={
+            "expects": {"modality": ["MR"], "channels": 1, "bit_depth": [8, 16], "min_size": 32},  # what it was made for (issue 20; docs/PLUGINS.md)
             "training_data": "MNI152 ICBM 2009a sym T1 + GM/WM probability maps (nilearn), all orientations, "
                              f"axial slab z {HELD_OUT_SLAB[0]}-{HELD_OUT_SLAB[1] - 1} held out",
             # Dice per class on the held-out slab, clean and with Gaussian noise sigma 15/255
@@ -259,6 +260,7 @@ checks these Dice values within 0.01 (clean and sigma 15), the baseline's within
 beats the recomputed multi-Otsu wherever this table says it does.
 
 ## Limitations
+- Declared in `meta.expects` (a warning, not a refusal, outside it): MR or no modality, grayscale, 8/16-bit, slices >= 32 px; a colour photograph or a CT gets the "outside what brain-tissue was made for" warning.
 - Trained on a single template (an average of 152 brains, smoother and with higher contrast than any one
   subject's scan): expect lower accuracy on real single-subject T1 images, other field strengths,
   sequences (T2, FLAIR) or pathology. Not validated on patient data.

@@ -161,6 +161,7 @@ def write_plugin(folder, sha, metrics):
         },
         output_spec={"layout": "NCHW", "scale": 1, "range": [0, 1], "residual": False},
         meta={
+            "expects": {"modality": ["MR"], "bit_depth": [8, 16], "min_size": 16},  # what it was made for (issue 20; docs/PLUGINS.md)
             "training_data": "scikit-image sample images (camera and moon held out), MNI152 T1 slices outside "
                              "the held-out slab, pydicom MR_small; synthetic Gaussian and Poisson-Gaussian noise",
             "metrics": {f"heldout_psnr_sigma{s}": {k: p[f"sigma_{s}"]["mean"][k] for k in ("model", "nlm", "tv")}
@@ -250,6 +251,7 @@ Latency: {metrics['latency_ms_512x512_1thread']} ms for a 512x512 image on one C
 checks the mean PSNR per sigma within 0.15 dB, recomputing NLM at sigma 15.
 
 ## Limitations
+- Declared in `meta.expects` (a warning, not a refusal, outside it): MR or no modality (photographs), 8/16-bit, slices >= 16 px; CT and float images are outside its training data and get the warning.
 - Trained on {t['steps']} mini-batches only (a {round(t['seconds'] / 60)}-minute CPU budget): a longer run
   (`--minutes`) improves it, most at low noise.
 - Noise is assumed white (pixel-independent). Correlated noise (e.g. reconstructed CT, JPEG-compressed or

@@ -178,6 +178,7 @@ def write_plugin(folder, sha, metrics):
             "iou_threshold": 0.45, "labels_file": "labels.txt",
         },
         meta={
+            "expects": {"modality": ["MR"], "channels": 1, "bit_depth": [8, 16], "min_size": 32},  # what it was made for (issue 20; docs/PLUGINS.md)
             "training_data": "synthetic spots inserted into scikit-image samples (camera, moon held out), MNI152 "
                              "T1 slices outside the held-out slab and pydicom MR_small",
             "metrics": {"heldout_map50": metrics["model"]["map50"],
@@ -240,6 +241,7 @@ lowered to 0.01 for AP) on the same held-out insertions and checks mAP50 within 
 The plugin's display threshold is 0.3.
 
 ## Limitations
+- Declared in `meta.expects` (a warning, not a refusal, outside it): MR or no modality (photographs), grayscale, 8/16-bit, slices >= 32 px.
 - Trained on synthetic spots only: real lesions (irregular, textured, touching other structures, with
   mass effect) are not represented; a "spot" here is a geometric finding, not a diagnosis.
 - Sizes outside about 6-36 px are missed or boxed poorly; resample the image first.

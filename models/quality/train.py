@@ -101,6 +101,7 @@ def write_plugin(folder, sha, metrics):
         },
         output_spec={"activation": "softmax", "labels_file": "labels.txt"},
         meta={
+            "expects": {"modality": ["MR"], "channels": 1, "bit_depth": [8], "min_size": 32},  # what it was made for (issue 20; docs/PLUGINS.md)
             "training_data": "synthetic degradations of scikit-image samples (camera, moon held out) and MNI152 "
                              "T1 slices outside the held-out slab",
             "metrics": {"heldout_accuracy": metrics["model_accuracy"],
@@ -179,6 +180,7 @@ Latency: {metrics['latency_ms_512x512_1thread']} ms for a 512x512 image on one C
 held-out images and checks the accuracy within 0.02 and that it beats the baseline's.
 
 ## Limitations
+- Declared in `meta.expects` (a warning, not a refusal, outside it): MR or no modality, grayscale, 8-bit only, slices >= 32 px; a CT slice or a 16-bit image gets the "outside what quality was made for" warning.
 - 8-bit images only: values are divided by 255. 16-bit or float images (CT in HU, raw MRI) are outside its
   input range and must be windowed to 8 bits first; the verdict on them is meaningless otherwise.
 - Synthetic degradations of a few dozen source images: real defects (JPEG blocking, ringing, motion
