@@ -53,3 +53,7 @@ def test_batch_summary_has_a_warnings_column(tmp_path, capsys):
     rows = {r["image"]: r for r in csv.DictReader((tmp_path / "out" / "summary.csv").open())}
     assert rows["photo.png"]["warnings"] == "3 channels (colour), made for 1 (grayscale)"
     assert rows["mri.png"]["warnings"] == ""
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "outside what" in line] == [
+        "workbench: warning: photo.png: outside what brain-tissue was made for: 3 channels (colour), made for 1 "
+        "(grayscale)"], err

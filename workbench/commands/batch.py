@@ -135,6 +135,9 @@ def _run(args, engine, spec, provider, settings, folder: Path, files: list[Path]
     for outcome in outcomes:
         if outcome.failed:
             print(display(f"workbench: error: {outcome.row['image']}: {outcome.row['error']}"), file=sys.stderr)
+        elif outcome.row.get("warnings"):  # outside the plugin's meta.expects (issue 20): ran, but say so
+            print(display(f"workbench: warning: {outcome.row['image']}: outside what {spec.id} was made for: "
+                          f"{outcome.row['warnings']}"), file=sys.stderr)
     return 2 if failures else 0
 
 
