@@ -230,3 +230,16 @@ def test_kill_during_indexing_then_rerun(tmp_path, capsys):
     assert code == 0 and "0 changed" in out and "60 files, 60 vectors" in out
     assert sorted(p for p, _ in entries) == sorted(str(p.resolve()) for p in paths)
     assert len(set(entries)) == len(entries)
+
+
+def test_predict_refuses_an_embedding_model_in_one_line(tmp_path, capsys):
+    enc = projection_encoder(tmp_path / "enc")
+    img = library(tmp_path / "lib", 1)[0]
+    code, _, err = cli("predict", "-m", str(enc), str(img), "-o", str(tmp_path / "out"), capsys=capsys)
+    assert code == 2 and "is an embedding model: use it with `workbench index" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_models_check_smoke_runs_an_encoder(tmp_path, capsys):
+    code, out, _ = cli("models", "check", str(pooled_encoder(tmp_path / "pool")), capsys=capsys)
+    assert code == 0 and "smoke run ok" in out and "vector of 16 values" in out
