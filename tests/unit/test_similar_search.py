@@ -243,3 +243,42 @@ def test_predict_refuses_an_embedding_model_in_one_line(tmp_path, capsys):
 def test_models_check_smoke_runs_an_encoder(tmp_path, capsys):
     code, out, _ = cli("models", "check", str(pooled_encoder(tmp_path / "pool")), capsys=capsys)
     assert code == 0 and "smoke run ok" in out and "vector of 16 values" in out
+
+
+def test_each_slice_of_a_volume_is_indexed(tmp_path, capsys):
+    enc = projection_encoder(tmp_path / "enc")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    vol = np.stack([texture(s) for s in (30, 31, 32, 33)]).astype(np.uint8)
+    np.save(lib / "vol.npy", vol)
+    db = tmp_path / "v.wbindex"
+    code, out, _ = cli("index", str(lib), "--db", str(db), "-m", str(enc), capsys=capsys)
+    assert code == 0 and "1 files, 4 vectors" in out
+    code, out, _ = cli("search", str(lib / "vol.npy"), "--slice", "2", "--db", str(db), "-k", "2", "--json",
+                       capsys=capsys)
+    hits = json.loads(out)
+    assert hits[0]["slice"] == 2 and hits[0]["score"] == pytest.approx(1.0, abs=1e-5) and hits[1]["slice"] != 2
+
+
+def test_cancel_keeps_what_was_committed(tmp_path):
+    import threading
+
+    from workbench.core.errors import CancelledError
+    from workbench.similar.build import index_folder
+
+    enc = projection_encoder(tmp_path / "enc")
+    library(tmp_path / "lib", 6)
+    db = tmp_path / "c.wbindex"
+    cancel = threading.Event()
+    seen = []
+
+    def progress(done, total, path):
+        seen.append((done, total))
+        if done == 3:
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        index_folder(tmp_path / "lib", db, enc, progress=progress, cancel=cancel)
+    assert seen[0] == (1, 6) and len(stored(db)) == 3
+    summary = index_folder(tmp_path / "lib", db, enc)
+    assert len(summary.added) == 3 and summary.unchanged == 3 and summary.files == 6
