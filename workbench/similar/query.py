@@ -1,7 +1,7 @@
 """``workbench search``: rank the indexed vectors by cosine similarity to a query image.
 
 The search is exact (every stored vector is scored with one matrix-vector product in numpy): at 10^5
-vectors of 256 floats that is 100 MB read and ~10 ms of arithmetic, fine for a desktop archive. An
+vectors of 256 floats that measured 80 ms (docs/BENCHMARKS.md), fine for a desktop archive. An
 approximate index (usearch / hnswlib) is for a later session: it only pays beyond ~10^6 vectors and must
 first be measured against this exact search (recall >= 0.95), see docs/SEARCH.md.
 """
