@@ -12,7 +12,7 @@ class Blocker:
 sys.meta_path.insert(0, Blocker())
 import importlib, pkgutil
 import workbench
-for pkg in ('core', 'io', 'processing', 'inference', 'export', 'batch', 'commands'):
+for pkg in ('core', 'io', 'processing', 'inference', 'export', 'batch', 'similar', 'commands'):
     mod = importlib.import_module('workbench.' + pkg)
     for info in pkgutil.walk_packages(mod.__path__, mod.__name__ + '.'):
         importlib.import_module(info.name)

@@ -13,9 +13,8 @@ from typing import Any
 
 from ..core.errors import WorkbenchError
 from ..io.csv_safe import escape_row
-from ..io.folders import display
+from ..io.folders import IMAGE_SUFFIXES, display
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz", ".npy")
 SUMMARY_FIELDS = ("image", "status", "error", "task", "result", "warnings", "provider", "preprocess_ms", "inference_ms",
                   "postprocess_ms", "json", "mask", "output", "overlay", "report_html", "report_pdf")
 # The summary columns that measure time: the only ones that differ between two runs on the same inputs.

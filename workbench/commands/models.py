@@ -88,6 +88,10 @@ def _check(args: argparse.Namespace) -> int:
         from ._prompt_cli import check_promptable
 
         return check_promptable(spec, args, settings)
+    if spec.task == "embedding":  # issue 18: a vector, not a Result (commands/_embedding_cli.py)
+        from ._embedding_cli import check_embedding
+
+        return check_embedding(spec, args, settings)
     engine = Engine(spec, provider=args.provider, settings=settings)
     info = engine.model.input
     shape = ["?" if d is None else d for d in info.shape]

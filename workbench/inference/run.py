@@ -79,6 +79,9 @@ class Engine:
         if self.spec.task == "promptable":  # clicks in, one object out: inference/promptable/run.py
             raise PluginError(f"{self.spec.id} is a promptable model: run it with `workbench segment IMAGE -m "
                               f"{self.spec.id} --click X,Y` or the AI click tool (A)", path=None)
+        if self.spec.task == "embedding":  # issue 18: vectors, not results; inference/embedding.py
+            raise PluginError(f"{self.spec.id} is an embedding model: use it with `workbench index FOLDER --db "
+                              f"LIB.wbindex -m {self.spec.id}` and `workbench search` (docs/SEARCH.md)", path=None)
         self.decoder = decoder_for(self.spec, self.settings)  # before the session: refuse untrusted code early
         self.model: LoadedModel = get_session(self.spec, provider, self.settings)
 

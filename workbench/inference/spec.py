@@ -29,7 +29,7 @@ from .promptable.contract import PromptSpec, check_prompt_spec
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "plugin.yaml"
-TASKS = ("classification", "segmentation", "detection", "restoration", "promptable")
+TASKS = ("classification", "segmentation", "detection", "restoration", "promptable", "embedding")
 DETECTION_FORMATS = ("yolov8", "yolov5", "yolox", "boxes_scores")
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".nii", ".nii.gz", ".npy")
 
@@ -286,6 +286,21 @@ class ExplainSpec(_Strict):
     layout: Literal["NCHW", "NHWC"] = "NCHW"
 
 
+# -- embedding (issue 18) ---------------------------------------------------------------------------
+class EmbeddingSpec(_Strict):
+    """``embedding:`` (optional; task ``embedding``): how a graph output becomes one vector per image.
+
+    The output named by ``output.name`` (default: the graph's first output) is either a vector
+    ``(1, D)`` (``pool: none``) or a feature map ``(1, C, h, w)`` / ``(1, h, w, C)`` averaged over its
+    spatial axes (``pool: avg``, ``layout`` says which axis holds the channels).
+    """
+
+    pool: Literal["none", "avg"] = "none"
+    layout: Literal["NCHW", "NHWC"] = "NCHW"  # of the feature map, for pool: avg
+    l2_normalize: bool = True  # unit length: the index's cosine score is then a dot product
+# -- end embedding ----------------------------------------------------------------------------------
+
+
 class RuntimeSpec(_Strict):
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
 
@@ -297,7 +312,7 @@ class PluginSpec(_Strict):
     id: str = Field(pattern=r"^[a-z0-9-]+$")
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
-    task: Literal["classification", "segmentation", "detection", "restoration", "promptable"]
+    task: Literal["classification", "segmentation", "detection", "restoration", "promptable", "embedding"]
     description: str = ""
     model: ModelFile
     input: InputSpec = Field(default_factory=InputSpec)
@@ -308,6 +323,8 @@ class PluginSpec(_Strict):
     sample: str | None = None  # an image for `models check` smoke runs; default: sample.* in the folder
     # -- promptable segmentation (task: promptable; issue 14): see inference/promptable/contract.py
     prompt: PromptSpec | None = None
+    # -- embedding (task: embedding; issue 18): see inference/embedding.py and docs/SEARCH.md
+    embedding: EmbeddingSpec | None = None
 
     _folder: Path = PrivateAttr(default=Path("."))
     _manifest: Path = PrivateAttr(default=Path(MANIFEST_NAME))
@@ -488,6 +505,7 @@ def _check_files(spec: PluginSpec) -> None:
 def _check_task(spec: PluginSpec) -> None:
     inp, out, task = spec.input, spec.output, spec.task
     check_prompt_spec(spec)  # promptable segmentation (inference/promptable/contract.py)
+    _check_embedding(spec)  # issue 18
     _check_wave2(spec)
     if inp.resize == "tile" and not inp.is_volumetric:
         if task not in ("segmentation", "restoration"):
@@ -533,6 +551,18 @@ def _check_task(spec: PluginSpec) -> None:
     _check_sizes(spec)
     if not any(p == "CPUExecutionProvider" for p in spec.runtime.providers):
         spec.runtime.providers = [*spec.runtime.providers, "CPUExecutionProvider"]
+
+
+def _check_embedding(spec: PluginSpec) -> None:
+    """Issue 18: an ``embedding:`` block belongs to ``task: embedding``, which gets the defaults when absent."""
+    if spec.embedding is not None and spec.task != "embedding":
+        raise spec.error("embedding", f"is for task: embedding, not {spec.task}")
+    if spec.task == "embedding":
+        if spec.embedding is None:
+            spec.embedding = EmbeddingSpec()
+        if spec.input.resize == "tile" or spec.input.is_volumetric:
+            raise spec.error("input.resize" if spec.input.resize == "tile" else "input.layout",
+                             "an embedding model sees the whole 2-D image (no tiles, no 3-D layouts)")
 
 
 # -- wave 2: volumetric layouts, per-image normalisation, constants ---------------------------------

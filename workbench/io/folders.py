@@ -16,6 +16,9 @@ from typing import Callable, Collection, Iterable
 
 from ..core.errors import ImageReadError, WorkbenchError
 
+# What a folder scan of images takes as an image by name (batch inputs, similar-case indexing).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz", ".npy")
+
 NoteFn = Callable[[str], None]
 
 

@@ -1,0 +1,166 @@
+"""The index file (``LIBRARY.wbindex``): one SQLite database, standard library only.
+
+Tables: ``schema_version`` (one row), ``meta`` (the encoder the vectors came from), ``files`` (path,
+content fingerprint = sha256 of the file, modality, slice count) and ``vectors`` (one float32 vector per
+slice, as bytes). No patient fields are stored: the path is the user's own file name, the modality a
+DICOM/NIfTI code such as ``CT``.
+
+Every file is written in its own transaction (:meth:`IndexStore.replace_file`), so a killed run leaves
+either the old entry or the new one, never half of one; SQLite's rollback journal restores the last
+committed state on the next open.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import WorkbenchError
+
+SCHEMA_VERSION = 1
+SUFFIX = ".wbindex"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    modality TEXT,
+    n_slices INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    slice INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (file_id, slice)
+);
+"""
+
+
+class SearchIndexError(WorkbenchError):
+    """The index file cannot be used (not an index, newer schema, another encoder)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored vector's metadata."""
+
+    path: str
+    slice: int
+    modality: str | None
+
+
+class IndexStore:
+    """An open index file. Use as a context manager; :meth:`close` when done.
+
+    Raises
+    ------
+    SearchIndexError
+        Not an index file, or one written by a newer workbench (schema version above :data:`SCHEMA_VERSION`).
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise SearchIndexError("index not found (build it with `workbench index FOLDER --db ...`)", path=self.path)
+        try:
+            # isolation_level=None: transactions are explicit (BEGIN ... COMMIT in replace_file/remove)
+            self.conn = sqlite3.connect(str(self.path), isolation_level=None)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            version = self._schema_version()
+        except sqlite3.DatabaseError as exc:
+            raise SearchIndexError(f"not a workbench index ({exc})", path=self.path) from exc
+        if version is not None and version > SCHEMA_VERSION:
+            self.conn.close()
+            raise SearchIndexError(f"index schema version {version} is newer than this workbench reads "
+                              f"({SCHEMA_VERSION}); update workbench or build a new index", path=self.path)
+        if version is None:
+            others = self.conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+            if not create or others:
+                self.conn.close()
+                raise SearchIndexError("not a workbench index (no schema_version table)", path=self.path)
+            # one transaction: a kill here leaves an empty database, which the next run initialises again
+            self.conn.executescript(f"BEGIN;{_SCHEMA}INSERT INTO schema_version VALUES ({SCHEMA_VERSION});COMMIT;")
+
+    def _schema_version(self) -> int | None:
+        row = self.conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
+                                ).fetchone()
+        if row is None:
+            return None
+        got = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(got[0]) if got and got[0] is not None else None
+
+    # -- context manager -----------------------------------------------------------------------------
+    def __enter__(self) -> IndexStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta ----------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self._transaction():
+            self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+
+    # -- files ---------------------------------------------------------------------------------------
+    def fingerprints(self) -> dict[str, str]:
+        """Stored path -> fingerprint."""
+        return dict(self.conn.execute("SELECT path, fingerprint FROM files").fetchall())
+
+    def replace_file(self, path: str, fingerprint: str, modality: str | None, vectors: np.ndarray) -> None:
+        """Store (or replace) one file and its ``(n_slices, D)`` vectors in one transaction."""
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._transaction():
+            self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+            cur = self.conn.execute("INSERT INTO files (path, fingerprint, modality, n_slices) VALUES (?, ?, ?, ?)",
+                                    (path, fingerprint, modality, int(vecs.shape[0])))
+            file_id = cur.lastrowid
+            self.conn.executemany("INSERT INTO vectors VALUES (?, ?, ?)",
+                                  [(file_id, i, vecs[i].tobytes()) for i in range(vecs.shape[0])])
+
+    def remove_file(self, path: str) -> None:
+        with self._transaction():
+            self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+
+    def counts(self) -> tuple[int, int]:
+        """(files, vectors) stored."""
+        files = self.conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+        vectors = self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        return int(files), int(vectors)
+
+    def load_vectors(self) -> tuple[list[Entry], np.ndarray]:
+        """Every stored vector, as entries and one ``(n, D)`` float32 matrix (empty ``(0, 0)`` when none)."""
+        rows = self.conn.execute("SELECT f.path, v.slice, f.modality, v.vector FROM vectors v "
+                                 "JOIN files f ON f.id = v.file_id ORDER BY f.path, v.slice").fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        entries = [Entry(r[0], int(r[1]), r[2]) for r in rows]
+        matrix = np.stack([np.frombuffer(r[3], dtype=np.float32) for r in rows])
+        return entries, matrix
+
+    def _transaction(self) -> _Txn:
+        return _Txn(self.conn)
+
+
+class _Txn:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
