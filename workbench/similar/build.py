@@ -20,7 +20,6 @@ from ..io.folders import IMAGE_SUFFIXES
 from .store import IndexStore, SearchIndexError
 
 ProgressFn = Callable[[int, int, str], None]
-# the suffixes of `workbench batch` (batch/plan.py; a sibling layer, so not imported from there)
 
 
 @dataclass
