@@ -129,7 +129,7 @@ def test_external_data_must_be_listed_and_match(capsys, tmp_path, image):
 
 
 def test_hash_cache_is_not_fooled_by_a_restored_mtime(tmp_path):
-    from workbench.inference.spec import file_sha256
+    from workbench.inference.checksum import file_sha256
 
     path = tmp_path / "m.onnx"
     path.write_bytes(b"a" * 100)

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the evaluation helpers live in models/ (training code, not installed)
     sys.path.insert(0, str(REPO))
 
-from workbench.inference.spec import file_sha256, load_plugin  # noqa: E402
+from workbench.inference.checksum import file_sha256  # noqa: E402
+from workbench.inference.spec import load_plugin  # noqa: E402
 
 PLUGIN = REPO / "plugins" / "click"
 METRICS = REPO / "models" / "click" / "metrics.json"

@@ -12,9 +12,10 @@ import yaml
 from workbench.core.errors import PluginError
 from workbench.core.settings import Settings
 from workbench.inference import registry
+from workbench.inference.checksum import file_sha256, verify_sha256
 from workbench.inference.registry import discover_plugins, find_plugin
 from workbench.inference.session import clear_session_cache, get_session
-from workbench.inference.spec import file_sha256, load_plugin, verify_sha256
+from workbench.inference.spec import load_plugin
 
 SEG = {"id": "seg", "task": "segmentation",
        "input": {"color": "gray", "resize": "none", "intensity": {"scale": 1 / 255}},

@@ -19,7 +19,7 @@ class EnginePlugin(WorkerPlugin):
 
     ``setup`` refuses to run a plugin whose manifest sha256 is not the one the client resolved (another
     version installed on that worker), and the session creation itself verifies the model file against
-    that sha256 (:func:`workbench.inference.spec.verify_sha256`), on every worker.
+    that sha256 (:func:`workbench.inference.checksum.verify_sha256`), on every worker.
     """
 
     idempotent = False

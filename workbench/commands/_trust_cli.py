@@ -21,8 +21,8 @@ def add_trust_parsers(sub) -> None:
 
 
 def run_trust(args: argparse.Namespace) -> int:
+    from ..inference.checksum import verify_sha256
     from ..inference.registry import find_plugin
-    from ..inference.spec import verify_sha256
     from ..inference.trust import trust_plugin, untrust_plugin
 
     settings = load_settings()

@@ -73,10 +73,10 @@ def _list(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from ..core.image import ImageVolume
+    from ..inference.checksum import verify_sha256
     from ..inference.registry import find_plugin
     from ..inference.run import Engine, predict
     from ..inference.session import warmup_shape
-    from ..inference.spec import verify_sha256
     from ._inference_cli import summary
 
     settings = load_settings()

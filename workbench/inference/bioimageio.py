@@ -302,6 +302,7 @@ def load_package(path: str | Path, *, source: str = "path"):
         processing, missing files, sha256 mismatch.
     """
     from . import spec as S
+    from .checksum import file_sha256
 
     path = Path(path)
     zip_shown = None
@@ -395,7 +396,7 @@ def load_package(path: str | Path, *, source: str = "path"):
                         else "outputs[0].test_tensor.source") for p in tests_out[:1]]
     sha = (onnx_file.sha256 or "").lower()
     if not sha:  # the format allows leaving it out: pin the file as found (any later change is refused)
-        sha = S.file_sha256(model_path)
+        sha = file_sha256(model_path)
     meta = {"license": pkg.license, "authors": [a.name for a in pkg.authors if a.name],
             "cite": [{k: v for k, v in (("text", c.text), ("doi", c.doi), ("url", c.url)) if v} for c in pkg.cite],
             "covers": list(pkg.covers), "documentation": pkg.documentation, "tags": list(pkg.tags),

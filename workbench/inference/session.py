@@ -21,9 +21,10 @@ import numpy as np
 from ..core.errors import InferenceError, PluginError
 from ..core.settings import Settings, load_settings
 from . import gpu
+from .checksum import verify_sha256
 from .guards import allowed_providers, check_array, check_output_types, ort_log_captured, run_with_limit
 from .iobinding import bind_on_device
-from .spec import PluginSpec, verify_sha256
+from .spec import PluginSpec
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

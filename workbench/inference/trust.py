@@ -10,7 +10,7 @@ trusted id run its code (issue 11).
 The hash covers the relative path and the bytes of each file, so renaming a file changes it too. The
 decoder module is executed from the very bytes that were hashed, never from a ``__pycache__`` file (a
 tampered .pyc with the source's timestamp would otherwise run unnoticed). Model and weight files are
-hashed through :func:`~workbench.inference.spec.file_sha256` (the same cache the checksum check uses), the
+hashed through :func:`~workbench.inference.checksum.file_sha256` (the same cache the checksum check uses), the
 small text files are read every time.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ from pathlib import Path
 from ..core.errors import PluginError
 from ..core.settings import Settings, TrustedPlugin, load_settings, settings_path
 from ..io.settings_file import save_settings
-from .spec import MANIFEST_NAME, PluginSpec, _display, file_sha256
+from .checksum import file_sha256
+from .spec import MANIFEST_NAME, PluginSpec, _display
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import yaml
 
 from ...core.errors import PluginError, WorkbenchError
 from ...core.settings import Settings
-from ..spec import SAMPLE_SUFFIXES, file_sha256, load_plugin
+from ..checksum import file_sha256
+from ..spec import SAMPLE_SUFFIXES, load_plugin
 from .propose import MAX_INLINE_LABELS, Proposal
 
 HEADER = ("# Written by `workbench models import` from {source}.\n"

@@ -13,8 +13,9 @@ import numpy as np
 
 from ...core.errors import InferenceError, PluginError
 from ...core.image import ImageVolume
+from ..checksum import file_sha256
 from ..preprocess import intensity_map, plane_to_model_color
-from ..spec import PluginSpec, file_sha256
+from ..spec import PluginSpec
 from .cache import DEFAULT_MAX_BYTES, EmbeddingCache, content_key
 from .prompts import Letterbox, Prompt, PromptError, channel_input, check_prompt
 
@@ -57,8 +58,8 @@ class PromptSession:
 
     def __init__(self, spec: PluginSpec, *, provider: str = "auto", threads: int | None = None,
                  cache: EmbeddingCache | None = None):
+        from ..checksum import verify_sha256
         from ..session import _fold, _ort_errors, resolve_providers
-        from ..spec import verify_sha256
 
         if spec.task != "promptable" or spec.prompt is None:
             raise PluginError(f"{spec.id} is a {spec.task} model, not a promptable one (task: promptable)",
