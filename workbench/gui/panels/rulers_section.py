@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ...core.annotations import annotations_of
 from ..qt import QtWidgets
+from ..tool_registry import register_tool
 from ..tools.ruler import RulerLayer, RulerTool, ruler_text
 
 
@@ -21,6 +22,10 @@ class RulersSection(QtWidgets.QWidget):
         self.layer = RulerLayer(canvas)
         canvas.add_overlay_item(self.layer, 4)  # above labels (2) and detections (3), below previews (10)
         self.tool = RulerTool(self.layer)
+        # issue 15 item 4: on the main toolbar and in the shortcuts table (gui/tool_registry.py)
+        register_tool(main_window, "ruler", "Ruler", "drag on the image to measure a distance (mm); drag an end "
+                      "to edit it", activate=self._activate, tool=lambda: self.tool, group="measure")
+        canvas.tool_changed.connect(self._on_tool_changed)
 
         self.ruler_button = QtWidgets.QPushButton("Ruler")
         self.ruler_button.setCheckable(True)
@@ -49,6 +54,20 @@ class RulersSection(QtWidgets.QWidget):
 
         self.store.changed.connect(self.refresh)
         self.refresh()
+
+    def _activate(self) -> None:
+        self.ruler_button.setChecked(True)
+        dock = self.parent()
+        while dock is not None and not isinstance(dock, QtWidgets.QDockWidget):
+            dock = dock.parent()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+
+    def _on_tool_changed(self, tool) -> None:
+        self.ruler_button.blockSignals(True)
+        self.ruler_button.setChecked(tool is self.tool)
+        self.ruler_button.blockSignals(False)
 
     def _toggle_tool(self, on: bool) -> None:
         canvas = self._mw.canvas
