@@ -67,6 +67,45 @@ class UserGuideDialog(QtWidgets.QDialog):
         layout.addWidget(self.browser, 1)
         layout.addWidget(buttons)
         self.resize(900, 720)
+        self._fit_images()
+
+    def _images(self):
+        """(cursor, format) of every picture of the page."""
+        doc = self.browser.document()
+        block = doc.begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                fmt = fragment.charFormat()
+                if fragment.isValid() and fmt.isImageFormat():
+                    cursor = QtGui.QTextCursor(doc)
+                    cursor.setPosition(fragment.position())
+                    cursor.setPosition(fragment.position() + fragment.length(), QtGui.QTextCursor.MoveMode.KeepAnchor)
+                    yield cursor, fmt.toImageFormat()
+                it += 1
+            block = block.next()
+
+    def image_widths(self) -> list[float]:
+        """The displayed width of each picture (tests)."""
+        return [fmt.width() for _cursor, fmt in self._images()]
+
+    def _fit_images(self) -> None:
+        """Screenshots are wider than the dialog: show each at most as wide as the page, aspect kept."""
+        room = max(self.browser.viewport().width() - 24, 100)
+        doc = self.browser.document()
+        for cursor, fmt in list(self._images()):
+            image = doc.resource(QtGui.QTextDocument.ResourceType.ImageResource, QtCore.QUrl(fmt.name()))
+            if not isinstance(image, (QtGui.QImage, QtGui.QPixmap)) or image.width() <= 0:
+                continue
+            width = min(float(image.width()), float(room))
+            fmt.setWidth(width)
+            fmt.setHeight(width * image.height() / image.width())
+            cursor.setCharFormat(fmt)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit_images()
 
     def _on_link(self, url: QtCore.QUrl) -> None:
         # other pages of docs/ are not bundled and nothing here may open the network: name the link instead

@@ -59,4 +59,29 @@ def sync_guide(docs_dir: Path, target: Path = GUIDE_DIR) -> list[str]:
     return changed
 
 
-__all__ = ["GUIDE_DIR", "guide_path", "referenced_images", "stale_files", "sync_guide"]
+
+
+def shortcuts_section(window) -> str:
+    """The generated shortcuts table of ``window`` (the text between the guide's markers)."""
+    from .shortcuts import collect, markdown_table
+
+    return markdown_table(collect(window))
+
+
+def update_user_guide(window, docs_dir: Path) -> list[str]:
+    """Rewrite the shortcuts table of ``docs_dir/USER_GUIDE.md`` from ``window``, then refresh the bundled
+    copy. Returns what changed (file names)."""
+    from .shortcuts import replace_section
+
+    source = docs_dir / "USER_GUIDE.md"
+    text = source.read_text(encoding="utf-8")
+    new = replace_section(text, shortcuts_section(window))
+    changed = []
+    if new != text:
+        atomic_write_bytes(source, new.encode("utf-8"))
+        changed.append(str(source))
+    return changed + sync_guide(docs_dir)
+
+
+__all__ = ["GUIDE_DIR", "guide_path", "referenced_images", "shortcuts_section", "stale_files", "sync_guide",
+           "update_user_guide"]

@@ -3,8 +3,6 @@ keyboard shortcuts and tool activation.
 """
 from __future__ import annotations
 
-import re
-
 from ...qt import Qt, QtGui, QtWidgets
 from ...tool_registry import register_tool
 from ...tools.preview import PREVIEW_COLOR
@@ -12,6 +10,16 @@ from ..base import value_spin
 from .common import TAB_AI, TAB_GROW, TAB_ISLANDS, TAB_PAINT
 
 _TOOL_KEYS = {"brush": "B", "eraser": "E", "polygon": "P", "grow": "G", "ai": "A"}
+# what the toolbar tooltip and the shortcuts table say after the tool's name and key
+_TOOL_TIPS = {
+    "navigate": "left drag pans (Esc comes back here)",
+    "brush": "paint the current label; [ and ] change the size",
+    "eraser": "erase labels; [ and ] change the size",
+    "polygon": "polygon / lasso: click vertices, double-click or Enter closes; drag for a freehand lasso",
+    "grow": "region grow: click a seed, adjust the tolerance, Apply",
+    "pick": "pick an island of the current label by clicking it (Islands tab)",
+    "ai": "click an object to segment it with a promptable model; right click or Shift excludes; Enter accepts",
+}
 
 
 def _swatch(color: str) -> QtGui.QIcon:
@@ -140,8 +148,7 @@ class PaintSection:
         # shortcuts table (Help > Keyboard shortcuts)
         for key, button in self.tool_buttons.items():
             self.actions[key] = register_tool(
-                mw, key, button.text(), re.sub(r" \([A-Z]\)|^\w[\w ]*: ", "", button.toolTip()),
-                shortcut=_TOOL_KEYS.get(key),
+                mw, key, button.text(), _TOOL_TIPS.get(key, button.toolTip()), shortcut=_TOOL_KEYS.get(key),
                 activate=lambda k=key: self.activate_tool(k), tool=lambda k=key: self.tool_for(k),
                 group="navigate" if key == "navigate" else "paint")
         for key, text, shortcut, slot in (("escape", "Cancel the tool's work, else navigate", "Esc", self.escape),
