@@ -461,8 +461,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if isinstance(result, SegmentationResult) and self.document.segmentation_policy is not None:
             self.show_status(f"Segmentation of {result.info.plugin_name} written into the label map "
                              f"({self.document.segmentation_policy})")
-        elif isinstance(result, RestorationResult) and self.view_state.restoration is None:
-            self.view_state.set_compare("swipe", restoration=result)
+        elif isinstance(result, RestorationResult):
+            self.view_state.show_restoration(result)  # the new result is the one shown (issue 15 item 5)
         if not isinstance(result, RestorationResult) and self.view_state.compare_mode != "off":
             self.view_state.set_compare("off")  # a new result is shown on the image, not on a compare view
 
