@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Regenerate the keyboard shortcuts table of docs/USER_GUIDE.md from the window's actions and tools, and copy
-the guide with its pictures into the package (workbench/gui/help/guide/, what Help > User guide shows).
+the guide with its pictures into the package (workbench/gui/help/data/, what Help > User guide shows).
 
 Run it after adding a shortcut, a tool or a screenshot: ``.venv/bin/python scripts/update_user_guide.py``.
 tests/gui/test_help.py fails while either is stale.

@@ -49,14 +49,14 @@ def test_user_guide_holds_the_current_table(window):
 
 
 def test_bundled_guide_is_the_docs_guide_and_is_package_data():
-    assert stale_files(DOCS) == [], f"workbench/gui/help/guide differs from docs/: {FIX}"
+    assert stale_files(DOCS) == [], f"workbench/gui/help/data differs from docs/: {FIX}"
     text = (GUIDE_DIR / "USER_GUIDE.md").read_text(encoding="utf-8")
     images = referenced_images(text)
     assert "images/window_1366x768.png" in images and "images/window_1920x1080.png" in images
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = pyproject["tool"]["setuptools"]["package-data"]["workbench.gui.help"]
     for rel in ["USER_GUIDE.md", *images]:
-        assert any(fnmatch(f"guide/{rel}", p) for p in patterns), rel  # shipped in the wheel
+        assert any(fnmatch(f"data/{rel}", p) for p in patterns), rel  # shipped in the wheel
 
 
 def test_markdown_table_escapes_and_joins():

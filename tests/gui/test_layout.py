@@ -224,3 +224,41 @@ def test_toolbar_icons_are_drawn_for_every_name():
         image = pixmap.toImage().convertToFormat(QtGui.QImage.Format.Format_ARGB32)
         alpha = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), -1, 4)[..., 3]
         assert alpha.max() > 0, name  # something was drawn
+
+
+def test_screenshot_at_a_window_size(tmp_path, camera_png):
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", WORKBENCH_CONFIG_DIR=str(tmp_path / "cfg"))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=180)
+
+    proc = cli(str(camera_png), "--screenshot", str(out), "--window-size", "1366x768")
+    assert proc.returncode == 0, proc.stderr
+    assert cv2.imread(str(out)).shape[:2] == (768, 1366)
+    bad = cli(str(camera_png), "--window-size", "big")
+    assert bad.returncode == 2 and "WIDTHxHEIGHT" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_icons_follow_the_theme(qtbot):
+    win = _window(qtbot, (1366, 768))
+
+    def ink(action):
+        image = action.icon().pixmap(24, 24).toImage().convertToFormat(QtGui.QImage.Format.Format_ARGB32)
+        px = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), -1, 4)
+        drawn = px[..., 3] > 200
+        return float(px[..., :3][drawn].mean())
+
+    dark = ink(win.open_action)
+    win.set_theme("light")
+    qtbot.wait(20)
+    light = ink(win.open_action)
+    assert dark > 150 and light < 100, (dark, light)  # light strokes on dark, dark strokes on light
+    win.set_theme("dark")

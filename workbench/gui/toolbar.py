@@ -94,6 +94,18 @@ class MainToolBar(QtWidgets.QToolBar):
             self.addAction(entry.action)
             self._tool_actions.append(entry.action)
 
+    def recolour(self) -> None:
+        """Redraw every icon in the current palette's text colour (after a theme switch)."""
+        for action, name, _tip in self.common:
+            action.setIcon(icon(name, self._window))
+        for entry in tool_registry(self._window).entries:
+            entry.action.setIcon(icon(entry.icon, self._window))
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
+        super().changeEvent(event)
+        if event.type() == QtCore.QEvent.Type.PaletteChange:
+            self.recolour()
+
     @property
     def tool_keys(self) -> list[str]:
         """The registry keys shown on the toolbar, in order (tests)."""

@@ -2,7 +2,7 @@
 
 The guide is written in ``docs/USER_GUIDE.md`` (with its pictures in ``docs/images/``). The app cannot
 rely on the repository being there (a wheel, the frozen clinic build), so a copy of the page and of the
-pictures it shows lives in this package (``guide/``, package data of ``workbench.gui.help``).
+pictures it shows lives in this package (``data/``, package data of ``workbench.gui.help``).
 :func:`sync_guide` writes the copy; ``tests/gui/test_help.py`` fails while it differs from the source, and
 ``scripts/update_user_guide.py`` refreshes both the shortcuts table and the copy.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...io.atomic import atomic_write_bytes
 
-GUIDE_DIR = Path(__file__).resolve().parent / "guide"
+GUIDE_DIR = Path(__file__).resolve().parent / "data"
 GUIDE_FILE = GUIDE_DIR / "USER_GUIDE.md"
 _IMAGE = re.compile(r"!\[[^\]]*\]\((images/[^)\s]+)\)")
 
