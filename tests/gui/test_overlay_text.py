@@ -34,6 +34,10 @@ def test_corner_texts_content():
     ct = ImageVolume(np.zeros((1, 4, 4), np.float32), modality="CT")
     assert corner_texts(ct, slice_index=0, window=(-600, 1500), zoom=1.0)["bottom_right"] == "W 1500  L -600 HU"
     assert corner_texts(None, slice_index=0, window=(0, 1), zoom=1.0) == dict.fromkeys(texts, "")
+    # a view paging through another frame (coronal: the image's rows) counts its slices there
+    coronal = ImageVolume(np.zeros((64, 5, 80), np.uint16), spacing=(0.9, 3.0, 0.9), spacing_known=True)
+    assert corner_texts(image, slice_index=9, window=(40, 400), zoom=1.0, shown=coronal)["bottom_left"] == \
+        "Slice 10/64  ·  8.1 mm"
 
 
 def test_overlay_follows_slice_zoom_and_window(window, qtbot):

@@ -38,9 +38,11 @@ def series_text(image: Any, *, keep_identity: bool) -> str:
 
 
 def corner_texts(image: Any, *, slice_index: int, window: tuple[float, float], zoom: float | None,
-                 keep_identity: bool = False) -> dict[str, str]:
+                 keep_identity: bool = False, shown: Any = None) -> dict[str, str]:
     """The text of each corner for ``image`` shown at ``slice_index`` with ``window`` (centre, width) and
-    ``zoom`` (screen pixels per image pixel; ``None`` before the view has a size).
+    ``zoom`` (screen pixels per image pixel; ``None`` before the view has a size). ``shown``: the volume the
+    view pages through when it is not ``image`` itself (a coronal or sagittal view's frame); slice n/N and the
+    slice position are counted in it.
 
     Returns
     -------
@@ -54,11 +56,12 @@ def corner_texts(image: Any, *, slice_index: int, window: tuple[float, float], z
     modality = image.modality or str((image.metadata or {}).get("format") or "image")
     series = series_text(image, keep_identity=keep_identity)
     top_left = modality + (f"\n{series}" if series else "")
-    n = image.n_slices
+    frame = shown if shown is not None else image
+    n = frame.n_slices
     z = min(max(int(slice_index), 0), n - 1)
     bottom_left = f"Slice {z + 1}/{n}"
-    if image.spacing_known and n > 1:
-        bottom_left += f"  ·  {image.origin[0] + z * image.spacing[0]:.1f} mm"
+    if frame.spacing_known and n > 1:
+        bottom_left += f"  ·  {frame.origin[0] + z * frame.spacing[0]:.1f} mm"
     center, width = window
     unit = " HU" if image.is_ct else ""
     bottom_right = f"W {_num(width)}  L {_num(center)}{unit}"
@@ -125,8 +128,12 @@ class OverlayText(QtCore.QObject):
             return dict.fromkeys(CORNERS, "")
         canvas = self._canvas
         state = canvas.view_state
-        return corner_texts(canvas.document.image, slice_index=state.slice_index, window=state.window,
-                            zoom=self.zoom(), keep_identity=self.keep_identity)
+        # a canvas that pages through another frame (the multi-view area's coronal/sagittal views) says so
+        # with ``slice_index`` / ``view_image``; the axial canvas is the view state's slice of the image
+        slice_index = getattr(canvas, "slice_index", state.slice_index)
+        shown = getattr(canvas, "view_image", None)
+        return corner_texts(canvas.document.image, slice_index=slice_index, window=state.window,
+                            zoom=self.zoom(), keep_identity=self.keep_identity, shown=shown)
 
     def refresh(self) -> None:
         texts = self.texts()
