@@ -1,4 +1,5 @@
-"""``workbench export SESSION [--mask OUT] [--measurements CSV] [--report DIR]``: exports of a saved session."""
+"""``workbench export SESSION [--mask OUT] [--measurements CSV] [--annotations CSV|JSON] [--report DIR]
+[--case-report DIR]``: exports of a saved session."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "image geometry) or .dcm (DICOM SEG, DICOM sources only)")
     parser.add_argument("--measurements", metavar="CSV", default=None,
                         help="write per-label measurements (pixels, area/volume in mm, intensity statistics) as CSV")
+    parser.add_argument("--annotations", metavar="FILE", default=None,
+                        help="write the annotation measurements (rulers, angles, ellipse/rectangle ROIs, text "
+                             "arrows) as .csv or .json")
     parser.add_argument("--report", metavar="DIR", default=None,
                         help="write de-identified HTML + PDF reports (the label map and each model result) into DIR")
     parser.add_argument("--report-format", choices=("html", "pdf", "both"), default="both",
@@ -34,18 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..session import read_session
 
-    if not (args.mask or args.measurements or args.report):
-        raise ExportError("nothing to export: give --mask OUT, --measurements CSV and/or --report DIR")
+    if not (args.mask or args.measurements or args.annotations or args.report or getattr(args, "case_report", None)):
+        raise ExportError("nothing to export: give --mask OUT, --measurements CSV, --annotations FILE, --report DIR "
+                          "and/or --case-report DIR")
     from ..io.paths import check_output, protecting
 
     # check what can be checked before the (possibly slow) read, then again with the source's files
     for option, value, is_folder in (("--mask", args.mask, False), ("--measurements", args.measurements, False),
-                                     ("--report", args.report, True)):
+                                     ("--annotations", args.annotations, False), ("--report", args.report, True)):
         if value:
             check_output(value, inputs=[args.session], option=option, force=args.force, folder=is_folder)
     session = read_session(args.session, allow_changed_source=args.allow_changed_source)
     inputs = [Path(args.session), *session_sources(session)]
-    for option, value in (("--mask", args.mask), ("--measurements", args.measurements)):
+    for option, value in (("--mask", args.mask), ("--measurements", args.measurements),
+                          ("--annotations", args.annotations)):
         if value:
             check_output(value, inputs=inputs, option=option, force=args.force)
             check_output(Path(value).with_name(Path(value).name + ".provenance.json"), inputs=inputs,
@@ -70,13 +76,15 @@ def session_sources(session) -> list[Path]:
 
 
 def _write(args: argparse.Namespace, session) -> list[Path]:
-    from ..export.session_exports import export_label_map, export_measurements, export_reports
+    from ..export.session_exports import export_annotations, export_label_map, export_measurements, export_reports
 
     written: list[Path] = []
     if args.mask:
         written += export_label_map(session, args.mask, keep_identity=args.keep_identity)
     if args.measurements:
         written += export_measurements(session, args.measurements)
+    if args.annotations:
+        written += export_annotations(session, args.annotations)
     if args.report:
         formats = ("html", "pdf") if args.report_format == "both" else (args.report_format,)
         written += export_reports(session, args.report, formats=formats)

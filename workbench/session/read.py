@@ -154,21 +154,21 @@ def read_session(path: str | Path, *, max_pixels: int | None = None, allow_chang
 
 
 def _read_annotations(entries: Any, path: Path, image: Any) -> list:
-    """The rulers of the manifest (issue 15); older sessions have none."""
-    from ..core.annotations import Ruler
+    """The annotations of the manifest (issue 15: rulers, angles, ROIs, text arrows); older sessions have
+    none, and a type this version does not know (a newer writer's) is left out."""
+    from ..core.annotations import annotation_from_json
 
     if not isinstance(entries, list):
         raise _bad(path, "manifest.json: 'annotations' is not a list")
-    rulers = []
+    items = []
     for entry in entries:
-        if isinstance(entry, dict) and entry.get("type") == "ruler":
-            try:
-                ruler = Ruler.from_json(entry)
-            except ValueError as exc:
-                raise _bad(path, f"manifest.json: {exc}") from None
-            if 0 <= ruler.z < image.n_slices:
-                rulers.append(ruler)
-    return rulers
+        try:
+            item = annotation_from_json(entry)
+        except ValueError as exc:
+            raise _bad(path, f"manifest.json: {exc}") from None
+        if item is not None and 0 <= item.z < image.n_slices:
+            items.append(item)
+    return items
 
 
 def _read_labels(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path,

@@ -49,7 +49,7 @@ class Session:
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     heatmaps: list = field(default_factory=list)  # (Explanation, HeatmapStyle) pairs, see .heatmaps
-    annotations: list = field(default_factory=list)  # core.annotations.Ruler (issue 15: measurements)
+    annotations: list = field(default_factory=list)  # core.annotations (issue 15: rulers, angles, ROIs, notes)
 
 
 def _snapshot_labels(data: np.ndarray) -> np.ndarray | None:
@@ -91,4 +91,4 @@ def capture(document: Document, *, view: dict[str, Any] | None = None, copy: boo
 
     return Session(image=image, label_data=label_data, label_table=table, results=list(document.results),
                    view=dict(view or {}), heatmaps=snapshot_heatmaps(document),
-                   annotations=list(getattr(getattr(document, "annotations", None), "rulers", [])))
+                   annotations=list(getattr(getattr(document, "annotations", None), "items", [])))

@@ -143,7 +143,7 @@ def write_session(session: Session, path: str | Path, *, progress: ProgressFn | 
                     from .heatmaps import write_heatmaps
 
                     manifest["heatmaps"] = write_heatmaps(zf, session.heatmaps, json_safe)
-                if session.annotations:  # issue 15: rulers
+                if session.annotations:  # issue 15: rulers, angles, ROIs, text arrows
                     manifest["annotations"] = [r.to_json() for r in session.annotations]
                 # the manifest last: a reader that finds it knows every entry it names was written
                 zf.writestr(MANIFEST, json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
