@@ -25,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write de-identified HTML + PDF reports (the label map and each model result) into DIR")
     parser.add_argument("--report-format", choices=("html", "pdf", "both"), default="both",
                         help="report formats (default both)")
+    parser.add_argument("--case-report", metavar="DIR", default=None,
+                        help="write ONE de-identified case report (<stem>_case_report.html/.pdf) into DIR: study, "
+                             "labels and results with statistics, measurements, key images, provenance")
+    parser.add_argument("--reader", metavar="NAME", default="", help="the reader's name in the case report")
+    parser.add_argument("--findings", metavar="TEXT", default=None, help="the reader's findings in the case report")
+    parser.add_argument("--findings-file", metavar="FILE", default=None,
+                        help="read the case report's findings from a UTF-8 text file")
     parser.add_argument("--allow-changed-source", action="store_true",
                         help="open the session even if the source image's size/content changed since saving "
                              "(its shape must still match)")
@@ -38,16 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..session import read_session
 
-    if not (args.mask or args.measurements or args.annotations or args.report or getattr(args, "case_report", None)):
+    if not (args.mask or args.measurements or args.annotations or args.report or args.case_report):
         raise ExportError("nothing to export: give --mask OUT, --measurements CSV, --annotations FILE, --report DIR "
                           "and/or --case-report DIR")
     from ..io.paths import check_output, protecting
 
     # check what can be checked before the (possibly slow) read, then again with the source's files
     for option, value, is_folder in (("--mask", args.mask, False), ("--measurements", args.measurements, False),
-                                     ("--annotations", args.annotations, False), ("--report", args.report, True)):
+                                     ("--annotations", args.annotations, False), ("--report", args.report, True),
+                                     ("--case-report", args.case_report, True)):
         if value:
             check_output(value, inputs=[args.session], option=option, force=args.force, folder=is_folder)
+    args.findings_text = _findings(args)
     session = read_session(args.session, allow_changed_source=args.allow_changed_source)
     inputs = [Path(args.session), *session_sources(session)]
     for option, value in (("--mask", args.mask), ("--measurements", args.measurements),
@@ -88,4 +97,26 @@ def _write(args: argparse.Namespace, session) -> list[Path]:
     if args.report:
         formats = ("html", "pdf") if args.report_format == "both" else (args.report_format,)
         written += export_reports(session, args.report, formats=formats)
+    if args.case_report:
+        from ..export.report.case import write_case_report
+
+        formats = ("html", "pdf") if args.report_format == "both" else (args.report_format,)
+        written += list(write_case_report(session, args.case_report, reader=args.reader,
+                                          findings=args.findings_text, formats=formats).values())
     return written
+
+
+def _findings(args: argparse.Namespace) -> str:
+    """The case report's findings from --findings or --findings-file (read before the slow session read)."""
+    if args.findings is not None and args.findings_file:
+        raise ExportError("give --findings TEXT or --findings-file FILE, not both")
+    if (args.findings is not None or args.findings_file or args.reader) and not args.case_report:
+        raise ExportError("--reader, --findings and --findings-file belong to --case-report DIR")
+    text = args.findings or ""
+    if args.findings_file:
+        try:
+            text = Path(args.findings_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ExportError(f"--findings-file: cannot read it ({getattr(exc, 'strerror', None) or exc})",
+                              path=args.findings_file) from exc
+    return text

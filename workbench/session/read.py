@@ -145,11 +145,14 @@ def read_session(path: str | Path, *, max_pixels: int | None = None, allow_chang
             from .heatmaps import read_heatmaps
 
             heatmaps = read_heatmaps(zf, manifest.get("heatmaps") or [], path, image)
+            from .key_images import read_key_images
+
+            key_images = read_key_images(zf, manifest.get("key_images") or [], path, image)
         except damaged as exc:
             raise _bad(path, f"damaged archive: {type(exc).__name__}: {exc}") from exc
     view = manifest.get("view") or {}
     return Session(image=image, label_data=label_data, label_table=table, results=results, view=view,
-                   manifest=manifest, path=path, heatmaps=heatmaps,
+                   manifest=manifest, path=path, heatmaps=heatmaps, key_images=key_images,
                    annotations=_read_annotations(manifest.get("annotations") or [], path, image))
 
 

@@ -101,6 +101,7 @@ class AnnotationsSection(QtWidgets.QWidget):
         edit.addWidget(self.label_button)
         edit.addWidget(self.delete_button)
         edit.addStretch(1)
+        self._edit_row = edit
         buttons.addStretch(1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -111,6 +112,13 @@ class AnnotationsSection(QtWidgets.QWidget):
         self.store.changed.connect(self.refresh)
         main_window.document.image_changed.connect(self.refresh)
         self.refresh()
+
+    def add_action_button(self, action: QtGui.QAction) -> QtWidgets.QToolButton:
+        """A button for a window action beside Label… / Delete (e.g. *Add view to report*)."""
+        button = QtWidgets.QToolButton()
+        button.setDefaultAction(action)
+        self._edit_row.addWidget(button)
+        return button
 
     def _unchecked(self, action: QtGui.QAction) -> None:
         """Another tool took the canvas (a Tools dock button, Esc): the button follows."""

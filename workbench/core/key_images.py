@@ -1,0 +1,70 @@
+"""Key images of a document (issue 15 item 6): pictures of the view the user picked for the case report.
+
+A :class:`KeyImage` is an 8-bit RGB capture of the view as shown (window/level, labels, boxes, annotations),
+with its slice and a caption. The document's :class:`KeyImageStore` (:func:`key_images_of`) keeps them in the
+order they were added, is emptied when another image opens, and is saved in the session.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from .errors import WorkbenchError
+
+
+@dataclass(frozen=True, eq=False)
+class KeyImage:
+    """One picked view: ``rgb`` ``(h, w, 3)`` uint8, the slice ``z`` it shows and a ``caption``."""
+
+    rgb: np.ndarray
+    z: int
+    caption: str = ""
+
+    def __post_init__(self) -> None:
+        rgb = self.rgb
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 \
+                or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+            raise WorkbenchError(f"a key image must be an (h, w, 3) uint8 picture, got "
+                                 f"{getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb).__name__)}")
+
+
+class KeyImageStore:
+    """The key images of one document. Events (psygnal): ``changed()``."""
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        self.items: list[KeyImage] = []
+
+    def add(self, image: KeyImage) -> KeyImage:
+        self.items.append(image)
+        self.changed.emit()
+        return image
+
+    def remove(self, index: int) -> None:
+        if 0 <= index < len(self.items):
+            del self.items[index]
+            self.changed.emit()
+
+    def load(self, items: list[KeyImage]) -> None:
+        self.items = list(items)
+        self.changed.emit()
+
+    def clear(self) -> None:
+        self.load([])
+
+
+def key_images_of(document: Any) -> KeyImageStore:
+    """The key-image store of ``document`` (created on first use; emptied when its image changes)."""
+    store = getattr(document, "key_images", None)
+    if store is None:
+        store = KeyImageStore()
+        document.key_images = store
+        document.image_changed.connect(store.clear)
+    return store
+
+
+__all__ = ["KeyImage", "KeyImageStore", "key_images_of"]
