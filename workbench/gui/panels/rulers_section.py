@@ -5,9 +5,10 @@ The table only reads the document's :class:`~workbench.core.annotations.Annotati
 :func:`workbench.processing.roi.measure_annotation`; *Label…*, *Delete* and the canvas tools change the store
 (undoable). Selecting a row shows the annotation's slice.
 
-The tools are registered as checkable ``QAction`` s in :attr:`AnnotationsSection.tool_actions` (kind -> action,
-one exclusive group with the canvas' other tools unchecked by a second press): the dock's buttons show them,
-and a toolbar adds the same actions.
+The tools are checkable ``QAction`` s in :attr:`AnnotationsSection.tool_actions` (kind -> action, one exclusive
+group; a second press goes back to navigation) shown by the dock's buttons, and each is registered with the
+window's tool registry (``gui/tool_registry.register_tool``, group ``"measure"``, the kind as key and icon) when
+that module is there, so the main toolbar and the shortcuts table list them.
 """
 from __future__ import annotations
 
@@ -112,6 +113,27 @@ class AnnotationsSection(QtWidgets.QWidget):
         self.store.changed.connect(self.refresh)
         main_window.document.image_changed.connect(self.refresh)
         self.refresh()
+        self._register_tools(main_window)
+
+    def _register_tools(self, main_window) -> None:
+        """Put the five tools on the main toolbar (the registry of issue 15 item 4, merged separately)."""
+        try:
+            from ..tool_registry import register_tool
+        except ImportError:  # a build without the toolbar registry: the dock's buttons are the way in
+            return
+        for kind, text, tip in TOOL_ENTRIES:
+            register_tool(main_window, kind, text, tip, activate=lambda k=kind: self.activate(k),
+                          tool=lambda k=kind: self.tools[k], icon=kind, group="measure")
+
+    def activate(self, kind: str) -> None:
+        """Make the ``kind`` tool the canvas tool and bring the Measurements dock to the front."""
+        self.tool_actions[kind].setChecked(True)
+        dock = self.parent()
+        while dock is not None and not isinstance(dock, QtWidgets.QDockWidget):
+            dock = dock.parent()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
 
     def add_action_button(self, action: QtGui.QAction) -> QtWidgets.QToolButton:
         """A button for a window action beside Label… / Delete (e.g. *Add view to report*)."""
