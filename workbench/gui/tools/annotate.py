@@ -311,6 +311,8 @@ class AngleTool(AnnotationTool):
         return replace(draft, p1=point, p2=point)  # type: ignore[type-var]
 
     def press(self, event: CanvasEvent) -> bool:
+        if self._pending is not None and event.z != self._pending.z:
+            self._pending = None  # the slice changed under the half-drawn angle: start again here
         if self._pending is not None:
             self._pending = replace(self._pending, p2=(float(event.x), float(event.y)))
             self._show(self._pending)
