@@ -8,6 +8,7 @@ from test_export_report import CT_SMALL, PHI, SHA, _parse, _visible_html, pdf_te
 
 from workbench.core.annotations import EllipseRoi, Ruler, TextArrow, annotations_of
 from workbench.core.document import Document
+from workbench.core.errors import WorkbenchError
 from workbench.core.key_images import KeyImage, key_images_of
 from workbench.core.results import RunInfo, SegmentationClass, SegmentationResult
 from workbench.export.report.case import build_case_report, write_case_report
@@ -104,6 +105,23 @@ def test_key_images_round_trip_through_the_session_and_an_empty_case_reports_non
     assert report.summary.startswith("0 labels, 0 model results, 0 measurements, 0 key images")
     text = pdf_text(write_case_report(capture(empty), tmp_path / "e", formats=("pdf",))["report_pdf"].read_bytes())
     assert "none picked" in text
+
+
+def test_adding_and_removing_a_key_image_are_undo_steps(case):
+    store, undo = case.key_images, case.undo
+    first = store.items[0]
+    second = store.add(KeyImage(np.zeros((4, 4, 3), np.uint8), 0, "second"))
+    assert undo.undo_name == "Add key image 2" and not undo.is_clean
+    store.remove(0)
+    assert store.items == [second]
+    undo.undo()
+    assert store.items == [first, second]
+    undo.undo()
+    assert store.items == [first]
+    undo.redo()
+    assert store.items == [first, second]
+    with pytest.raises(WorkbenchError, match="uint8"):
+        KeyImage(np.zeros((4, 4), np.float32), 0)
 
 
 def test_show_name_names_the_image(case):

@@ -2,7 +2,8 @@
 
 A :class:`KeyImage` is an 8-bit RGB capture of the view as shown (window/level, labels, boxes, annotations),
 with its slice and a caption. The document's :class:`KeyImageStore` (:func:`key_images_of`) keeps them in the
-order they were added, is emptied when another image opens, and is saved in the session.
+order they were added, is emptied when another image opens, and is saved in the session. Adding and removing
+one is an undo step on the document's stack, so a picked view counts as an unsaved change (quitting asks).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from psygnal import Signal
 
 from .errors import WorkbenchError
+from .undo import CallbackStep
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,20 +38,40 @@ class KeyImageStore:
 
     changed = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, undo: Any = None) -> None:
+        self.undo = undo
         self.items: list[KeyImage] = []
 
-    def add(self, image: KeyImage) -> KeyImage:
-        self.items.append(image)
+    def _insert(self, index: int, image: KeyImage) -> None:
+        self.items.insert(index, image)
         self.changed.emit()
+
+    def _delete(self, image: KeyImage) -> None:
+        self.items = [i for i in self.items if i is not image]
+        self.changed.emit()
+
+    def _push(self, name: str, undo_fn, redo_fn, image: KeyImage) -> None:
+        if self.undo is not None:
+            self.undo.push(CallbackStep(name, undo_fn, redo_fn, size=int(image.rgb.nbytes)))
+
+    def add(self, image: KeyImage) -> KeyImage:
+        """Append ``image`` as one undo step."""
+        index = len(self.items)
+        self._insert(index, image)
+        self._push(f"Add key image {index + 1}", lambda: self._delete(image),
+                   lambda: self._insert(min(index, len(self.items)), image), image)
         return image
 
     def remove(self, index: int) -> None:
+        """Remove the key image at ``index`` as one undo step."""
         if 0 <= index < len(self.items):
-            del self.items[index]
-            self.changed.emit()
+            image = self.items[index]
+            self._delete(image)
+            self._push(f"Remove key image {index + 1}", lambda: self._insert(min(index, len(self.items)), image),
+                       lambda: self._delete(image), image)
 
     def load(self, items: list[KeyImage]) -> None:
+        """Replace every key image (a session restored, a new image): not an undo step."""
         self.items = list(items)
         self.changed.emit()
 
@@ -61,7 +83,7 @@ def key_images_of(document: Any) -> KeyImageStore:
     """The key-image store of ``document`` (created on first use; emptied when its image changes)."""
     store = getattr(document, "key_images", None)
     if store is None:
-        store = KeyImageStore()
+        store = KeyImageStore(document.undo)
         document.key_images = store
         document.image_changed.connect(store.clear)
     return store
