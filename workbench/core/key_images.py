@@ -8,7 +8,7 @@ one is an undo step on the document's stack, so a picked view counts as an unsav
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from psygnal import Signal
@@ -50,7 +50,7 @@ class KeyImageStore:
         self.items = [i for i in self.items if i is not image]
         self.changed.emit()
 
-    def _push(self, name: str, undo_fn, redo_fn, image: KeyImage) -> None:
+    def _push(self, name: str, undo_fn: Callable[[], None], redo_fn: Callable[[], None], image: KeyImage) -> None:
         if self.undo is not None:
             self.undo.push(CallbackStep(name, undo_fn, redo_fn, size=int(image.rgb.nbytes)))
 
