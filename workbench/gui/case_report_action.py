@@ -25,7 +25,8 @@ ANNOTATION_FILTERS = "CSV (*.csv);;JSON (*.json)"
 
 
 def capture_view(canvas) -> np.ndarray:
-    """The image area of the canvas' main view as shown, as ``(h, w, 3)`` uint8 RGB."""
+    """The image area of the canvas' main view as shown (labels, boxes, annotations; not the corner text), as
+    ``(h, w, 3)`` uint8 RGB."""
     view = canvas.view
     image = canvas.document.image
     viewport = view.viewport()
@@ -37,7 +38,17 @@ def capture_view(canvas) -> np.ndarray:
         shown = QtCore.QRect(QtCore.QPoint(min(xs), min(ys)), QtCore.QPoint(max(xs), max(ys))).intersected(rect)
         if shown.width() > 1 and shown.height() > 1:
             rect = shown
-    qimage = viewport.grab(rect).toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    # the corner overlay text (issue 15 item 4) may show the series description: a de-identified report's
+    # picture must not carry it (slice and W/L are in the caption instead)
+    overlay = getattr(canvas, "overlay_text", None)
+    hide = bool(getattr(overlay, "enabled", False)) and hasattr(overlay, "set_enabled")
+    if hide:
+        overlay.set_enabled(False)
+    try:
+        qimage = viewport.grab(rect).toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    finally:
+        if hide:
+            overlay.set_enabled(True)
     width, height, stride = qimage.width(), qimage.height(), qimage.bytesPerLine()
     buf = np.frombuffer(qimage.constBits(), np.uint8, count=stride * height).reshape(height, stride)
     return np.ascontiguousarray(buf[:, :width * 3].reshape(height, width, 3))
