@@ -8,7 +8,8 @@ from pathlib import Path
 from ..core.errors import ExportError
 
 NAME = "export"
-HELP = "write the label map (PNG/TIFF/NIfTI/DICOM SEG), per-label measurements or reports of a saved session"
+HELP = ("write the label map (PNG/TIFF/NIfTI/DICOM SEG), per-label or annotation measurements, the per-result "
+        "reports or the one case report of a saved session")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
