@@ -96,10 +96,11 @@ class MainToolBar(QtWidgets.QToolBar):
 
     def recolour(self) -> None:
         """Redraw every icon in the current palette's text colour (after a theme switch)."""
+        # the toolbar's own palette: at its PaletteChange it is the new one (the window's may not be yet)
         for action, name, _tip in self.common:
-            action.setIcon(icon(name, self._window))
+            action.setIcon(icon(name, self))
         for entry in tool_registry(self._window).entries:
-            entry.action.setIcon(icon(entry.icon, self._window))
+            entry.action.setIcon(icon(entry.icon, self))
 
     def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
         super().changeEvent(event)
