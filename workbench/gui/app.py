@@ -64,8 +64,13 @@ def _panels_busy(window) -> bool:
 
 def _screenshot(app: QtWidgets.QApplication, window, path: str) -> int:
     deadline = QtCore.QDeadlineTimer(SCREENSHOT_TIMEOUT_S * 1000)
-    while (window.is_loading or _panels_busy(window)) and not deadline.hasExpired():
+    # idle for a few rounds in a row: a finished load queues the run-on-drop models only on a later event,
+    # so one idle check right after the load could grab the window before they start
+    idle_rounds = 0
+    while idle_rounds < 5 and not deadline.hasExpired():
         app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        busy = window.is_loading or _panels_busy(window)
+        idle_rounds = 0 if busy else idle_rounds + 1
         QtCore.QThread.msleep(10)
     status = 0
     if window.is_loading:
