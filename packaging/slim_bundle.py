@@ -80,8 +80,10 @@ def undefined_versioned(consumer: Path) -> list[tuple[str, str]]:
             continue
         parts = line.split()
         sym = parts[-1]
-        ver = parts[-2].strip("()") if parts[-2].startswith("(") else ""
-        if ver == "Base" or re.fullmatch(r"[0-9a-f]{16}", ver):
+        # binutils >= 2.37 prints "(LIBAVUTIL_60)", older ones "LIBAVUTIL_60"; unversioned: "Base" or nothing
+        # (the size column then comes last but one)
+        ver = parts[-2].strip("()")
+        if ver == "Base" or re.fullmatch(r"[0-9a-f]{16}", ver) or ver == "*UND*":
             ver = ""
         out.append((sym, ver))
     return out
