@@ -9,6 +9,9 @@ import os
 import pytest
 
 pytest.importorskip("pytestqt")
+from workbench.gui.qt import QtCore
+
+Qt = QtCore.Qt
 
 
 @pytest.fixture
@@ -68,6 +71,14 @@ def test_search_retrieve_and_open(qtbot, window, orthanc, tmp_path):
     qtbot.waitUntil(lambda: dialog.job is None and dialog.matches[0].get("SeriesInstanceUID") is not None,
                     timeout=10_000)
     assert [m["SeriesInstanceUID"] for m in dialog.matches] == [orthanc.ct.series_uid]
+    # its preview arrives in the first column (fetched in a worker, cached under the study cache)
+    qtbot.waitUntil(lambda: dialog.thumbs.job is None and bool(dialog.thumbs.shown or dialog.thumbs.errors),
+                    timeout=10_000)
+    assert dialog.thumbs.shown == {0: True}, dialog.thumbs.errors
+    pixmap = dialog.table.item(0, 0).data(Qt.ItemDataRole.DecorationRole)
+    assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) <= 64
+    assert dialog.table.horizontalHeaderItem(0).text() == "Preview"
+    dialog.grab().save(os.environ.get("WB_PACS_SCREENSHOT_SERIES", str(tmp_path / "pacs_series.png")))
 
     progress = []
     dialog.progress.valueChanged.connect(progress.append)

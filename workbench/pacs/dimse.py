@@ -191,31 +191,42 @@ class DimseClient:
 
     def instance_uids(self, study_uid: str, series_uid: str) -> list[str]:
         """The SOPInstanceUIDs of a series (IMAGE-level C-FIND)."""
+        return [str(m["SOPInstanceUID"]) for m in self.instances(study_uid, series_uid)]
+
+    def instances(self, study_uid: str, series_uid: str) -> list[dict]:
+        """``{"SOPInstanceUID", "InstanceNumber"}`` of each instance of a series (IMAGE-level C-FIND;
+        InstanceNumber ``None`` where the PACS has none)."""
         ds = Dataset()
         ds.QueryRetrieveLevel = "IMAGE"
         ds.StudyInstanceUID = study_uid
         ds.SeriesInstanceUID = series_uid
         ds.SOPInstanceUID = ""
+        ds.InstanceNumber = None
         model = StudyRootQueryRetrieveInformationModelFind
         ae = self._ae()
         ae.add_requested_context(model)
         assoc = self._associate(ae)
-        uids: list[str] = []
+        out: list[dict] = []
         try:
             for status, identifier in assoc.send_c_find(ds, model):
                 if status and int(status.Status) in PENDING and identifier is not None:
-                    uids.append(str(identifier.get("SOPInstanceUID", "")))
+                    uid = str(identifier.get("SOPInstanceUID", "") or "")
+                    number = identifier.get("InstanceNumber")
+                    if uid:
+                        out.append({"SOPInstanceUID": uid,
+                                    "InstanceNumber": int(number) if number not in (None, "") else None})
                     continue
                 self._check_final(status, "C-FIND")
         finally:
             if assoc.is_established:
                 assoc.release()
-        return [u for u in uids if u]
+        return out
 
     # -- C-GET / C-MOVE ----------------------------------------------------------------------------------
-    def retrieve_series(self, folder: SeriesFolder, *, move: bool = False, cancel: CancelFn = _never
-                        ) -> Generator[Progress, None, int]:
-        """Fetch the instances of ``folder``'s series that it lacks; yields progress, returns the count.
+    def retrieve_series(self, folder: SeriesFolder, *, move: bool = False, cancel: CancelFn = _never,
+                        only: list[str] | None = None) -> Generator[Progress, None, int]:
+        """Fetch the instances of ``folder``'s series that it lacks (or just the ``only`` SOPInstanceUIDs);
+        yields progress, returns the count.
 
         C-GET runs over :mod:`.upper` (one thread, the data sets streamed to disk), C-MOVE over pynetdicom
         (our storage SCP takes the instances on associations the PACS opens).
@@ -231,7 +242,13 @@ class DimseClient:
         have = folder.have()
         identifiers: list[Dataset]
         total: int | None = None
-        if have:
+        if only is not None:
+            missing = [u for u in only if u not in have]
+            total = len(missing)
+            if not missing:
+                return 0
+            identifiers = [self._identifier(folder, "IMAGE", missing)]
+        elif have:
             # resume: ask for exactly the missing instances (one identifier: a UID list, PS3.4 C.4.3.1.3)
             missing = [u for u in self.instance_uids(folder.study_uid, folder.series_uid) if u not in have]
             total = len(missing)
