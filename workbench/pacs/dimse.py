@@ -247,7 +247,8 @@ class DimseClient:
             total = len(missing)
             if not missing:
                 return 0
-            identifiers = [self._identifier(folder, "IMAGE", missing)]
+            identifiers = [self._identifier(folder, "IMAGE", missing[i:i + 1000])
+                           for i in range(0, len(missing), 1000)]
         elif have:
             # resume: ask for exactly the missing instances (one identifier: a UID list, PS3.4 C.4.3.1.3)
             missing = [u for u in self.instance_uids(folder.study_uid, folder.series_uid) if u not in have]
