@@ -5,7 +5,8 @@ A file ``<SOPInstanceUID>.dcm`` exists only once it is complete (temporary ``.<u
 is missing (:meth:`SeriesFolder.have`). ``.series.json`` marks a series complete; it is written only after
 :meth:`SeriesFolder.sync` made the instances durable. There is no fsync per instance (the renames alone
 make every file atomic for readers and against a crash of the process; only a power loss needs the data on
-disk): one ``syncfs`` of the folder's file system per series instead of 300 journal commits.
+disk): one ``syncfs`` of the folder's file system per series instead of 300 journal commits, with the
+writeback of each file started (not awaited) as it is committed, so that little is left for the syncfs.
 
 Received data sets are written as they arrive, encoded (:class:`InstanceWriter`): the file meta
 information is put in front of the bytes of the network (:func:`file_meta_bytes`), nothing is decoded.
@@ -85,14 +86,36 @@ def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: 
     return b"\x00" * 128 + b"DICM" + struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(body)) + body
 
 
+@functools.cache
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+def _start_writeback(fd: int) -> None:
+    """Linux ``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)``: start writing the file to disk now,
+    without waiting, so that the one ``syncfs`` at the end of the series finds little left to write
+    (it took ~0.2 s for 157 MB otherwise, a third of a whole C-GET). Elsewhere a no-op."""
+    libc = _libc()
+    if libc is not None:
+        try:
+            libc.sync_file_range(fd, ctypes.c_longlong(0), ctypes.c_longlong(0), 2)
+        except AttributeError:
+            pass
+
+
 def _syncfs(path: Path) -> bool:
     """``syncfs(2)`` of the file system holding ``path`` (Linux); False where it is not available."""
-    if not sys.platform.startswith("linux"):
+    libc = _libc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         fd = os.open(path, os.O_RDONLY)
-    except (OSError, AttributeError):
+    except OSError:
         return False
     try:
         return libc.syncfs(fd) == 0
@@ -136,6 +159,7 @@ class InstanceWriter:
         """Close and rename into place: from now on the instance is there, complete."""
         assert self._fd is not None
         try:
+            _start_writeback(self._fd)
             os.close(self._fd)
             self._fd = None
             os.replace(self.tmp, self.target)
