@@ -1,6 +1,7 @@
 """PACS throughput over loopback against a real Orthanc: our C-GET retrieval and C-STORE send of a 300-slice
 series vs DCMTK's ``getscu`` / ``storescu`` in the same run (issue 16 target: >= 0.8x their throughput;
-C-STORE at the edge, C-GET well below: see docs/BENCHMARKS.md).
+see docs/BENCHMARKS.md). Ours includes what a user's retrieval does and getscu does not: the series-level
+C-FIND that lists the study, and the syncfs that makes the series durable before its completion marker.
 
 Run with ``flock /tmp/workbench-heavy.lock .venv/bin/python -m pytest -m bench -s
 tests/bench/test_bench_pacs.py``. DCMTK runs with TCP_NODELAY=1 (its fastest setting; so does the test
@@ -115,7 +116,6 @@ def test_bench_retrieve_and_send_vs_dcmtk(loaded):
           f"getscu {min(theirs):.2f} s ({mb / min(theirs):.0f} MB/s)  -> {get_ratio:.2f}x getscu throughput")
     print(f"  C-STORE ours {min(s_ours):.2f} s ({mb / min(s_ours):.0f} MB/s, median {statistics.median(s_ours):.2f})"
           f"  storescu {min(s_theirs):.2f} s ({mb / min(s_theirs):.0f} MB/s)  -> {send_ratio:.2f}x storescu")
-    # Regression floors, not the issue's target: C-GET stays well below 0.8x getscu (pynetdicom spends ~3 ms
-    # of Python per received instance, DCMTK ~1 ms; see docs/BENCHMARKS.md); C-STORE is bound by Orthanc's
-    # ingest on both sides.
-    assert get_ratio >= 0.15 and send_ratio >= 0.4
+    # Regression floors well under the issue's 0.8x (C-GET 0.5-1.0x, C-STORE 0.9x on the shared machine): the ratios
+    # swing with the load, both transfers being bound by Orthanc and the scheduler, not by our CPU.
+    assert get_ratio >= 0.4 and send_ratio >= 0.4

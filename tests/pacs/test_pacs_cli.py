@@ -72,6 +72,33 @@ def test_get_by_c_get_and_c_move(orthanc, pacs_env, tmp_path, capsys):
     assert read_image(moved).shape[:3] == (4, 16, 16)
 
 
+def test_c_get_writes_the_sources_data_sets_and_syncs_before_the_marker(orthanc, pacs_env, tmp_path,
+                                                                         monkeypatch):
+    import pydicom
+
+    from workbench.pacs import storage
+    from workbench.pacs.client import connect, retrieve_study
+    from workbench.pacs.nodes import resolve_node
+
+    order = []
+    real_sync, real_mark = storage.SeriesFolder.sync, storage.SeriesFolder.mark_complete
+    monkeypatch.setattr(storage.SeriesFolder, "sync", lambda self: (order.append("sync"), real_sync(self))[1])
+    monkeypatch.setattr(storage.SeriesFolder, "mark_complete",
+                        lambda self, **kw: (order.append("mark"), real_mark(self, **kw))[1])
+    client = connect(resolve_node("test"))
+    for _ in retrieve_study(client, orthanc.ct.study_uid, tmp_path / "r"):
+        pass
+    assert order == ["sync", "mark"]
+    by_uid = {pydicom.dcmread(f).SOPInstanceUID: pydicom.dcmread(f) for f in orthanc.ct.files}
+    got = sorted((tmp_path / "r" / orthanc.ct.series_uid).glob("*.dcm"))
+    assert len(got) == len(by_uid)
+    for path in got:
+        ds = pydicom.dcmread(path)
+        source = by_uid[path.stem]
+        assert ds.file_meta.MediaStorageSOPInstanceUID == path.stem == ds.SOPInstanceUID
+        assert ds.PixelData == source.PixelData and ds.PatientName == source.PatientName
+
+
 def test_send_seg_and_pdf_and_find_them_back(orthanc, pacs_env, tmp_path, capsys):
     from workbench.export.dicom_pdf import write_encapsulated_pdf
     from workbench.export.dicom_seg import write_dicom_seg

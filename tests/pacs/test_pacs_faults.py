@@ -186,3 +186,26 @@ def test_cancel_mid_retrieve_keeps_complete_files_and_resumes(orthanc, long_seri
     assert 1 <= len(partial) < 30 and not list(folder.glob(".*"))
     steps = list(retrieve_study(client, long_series.study_uid, tmp_path))
     assert steps[-1].done == 30 and len(list(folder.glob("*.dcm"))) == 30 and (folder / ".series.json").is_file()
+
+
+def test_disk_full_mid_c_get_is_one_line_and_leaves_complete_files_only(orthanc, pacs_env, tmp_path,
+                                                                        monkeypatch, capsys):
+    import errno
+
+    from workbench.pacs import storage
+
+    real_write, calls = storage.InstanceWriter.write, []
+
+    def write(self, data):
+        calls.append(1)
+        if len(calls) > 8:  # the header and a fragment or two of the first instances, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(storage.InstanceWriter, "write", write)
+    code, _out, err = run(capsys, "get", "test", "--study", orthanc.ct.study_uid, "-o", str(tmp_path / "out"))
+    one_line_error(code, err, "No space left on device")
+    folder = tmp_path / "out" / orthanc.ct.series_uid
+    assert not list(folder.glob(".*")), "no temporary file, no completion marker"
+    for path in folder.glob("*.dcm"):
+        assert pydicom.dcmread(path).PixelData  # whatever arrived before is complete

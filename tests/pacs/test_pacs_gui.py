@@ -1,5 +1,6 @@
 """The PACS dialogs driven with qtbot against the test Orthanc: node form + Test, search, retrieve with
-progress into the study cache, open on double click, Send to PACS (SEG + encapsulated PDF)."""
+progress into the study cache, open on double click, Send to PACS (SEG + encapsulated PDF, a restored image as
+a derived series, Cancel)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,9 @@ import os
 import pytest
 
 pytest.importorskip("pytestqt")
+from workbench.gui.qt import QtCore
+
+Qt = QtCore.Qt
 
 
 @pytest.fixture
@@ -67,6 +71,14 @@ def test_search_retrieve_and_open(qtbot, window, orthanc, tmp_path):
     qtbot.waitUntil(lambda: dialog.job is None and dialog.matches[0].get("SeriesInstanceUID") is not None,
                     timeout=10_000)
     assert [m["SeriesInstanceUID"] for m in dialog.matches] == [orthanc.ct.series_uid]
+    # its preview arrives in the first column (fetched in a worker, cached under the study cache)
+    qtbot.waitUntil(lambda: dialog.thumbs.job is None and bool(dialog.thumbs.shown or dialog.thumbs.errors),
+                    timeout=10_000)
+    assert dialog.thumbs.shown == {0: True}, dialog.thumbs.errors
+    pixmap = dialog.table.item(0, 0).data(Qt.ItemDataRole.DecorationRole)
+    assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) <= 64
+    assert dialog.table.horizontalHeaderItem(0).text() == "Preview"
+    dialog.grab().save(os.environ.get("WB_PACS_SCREENSHOT_SERIES", str(tmp_path / "pacs_series.png")))
 
     progress = []
     dialog.progress.valueChanged.connect(progress.append)
@@ -99,3 +111,53 @@ def test_send_to_pacs(qtbot, window, orthanc):
         {"Level": "Series", "Query": {"StudyInstanceUID": orthanc.mr.study_uid}}).encode(), method="POST")
     modalities = sorted(orthanc.rest(f"/series/{s}")["MainDicomTags"]["Modality"] for s in found)
     assert modalities == ["DOC", "MR", "SEG"]
+
+
+def test_send_restored_image_as_a_derived_series(qtbot, window, orthanc, tmp_path):
+    """Open the MR series, run a restoration model, send the result: a new series in the same study on
+    Orthanc whose instances reference the source instances slice by slice; Cancel stops a send."""
+    import onnx_factory as F
+    import pydicom
+
+    from workbench.gui.pacs_send import SendToPacsDialog
+    from workbench.inference.run import predict
+
+    manifest = {"id": "halve", "name": "Halver", "task": "restoration",
+                "input": {"color": "gray", "resize": "none", "intensity": {"scale": 1 / 4096}},
+                "output": {"range": [0, 1]}}
+    F.write_plugin(tmp_path / "halve", F.affine(["N", 1, "H", "W"], 0.5, 0.0), manifest)
+    with qtbot.waitSignal(window.load_settled, timeout=20_000):
+        window.open_path(orthanc.mr.files[0].parent)
+    result = predict(tmp_path / "halve", window.document.image)
+    window.document.add_result(result)
+
+    dialog = SendToPacsDialog(window)
+    qtbot.addWidget(dialog)
+    assert dialog.restored.isEnabled() and dialog.restored.isChecked() and "Halver" in dialog.restored.text()
+    assert not dialog.seg.isEnabled()  # nothing drawn: no SEG to offer
+    assert "derived DICOM series" in dialog.statement.text()
+    dialog.report.setChecked(False)
+    dialog.send_button.click()
+    dialog.cancel()  # before the first instance leaves
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=20_000)
+    assert "cancelled" in dialog.status.text() and "\n" not in dialog.status.text()
+    assert dialog.sent == 0
+
+    dialog.send_button.click()
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=20_000)
+    assert dialog.sent == 4, dialog.status.text()
+    found = orthanc.rest("/tools/find", data=json.dumps(
+        {"Level": "Series", "Query": {"StudyInstanceUID": orthanc.mr.study_uid}}).encode(), method="POST")
+    tags = {s: orthanc.rest(f"/series/{s}")["MainDicomTags"] for s in found}
+    derived = [s for s, t in tags.items() if t["Modality"] == "MR" and t["SeriesInstanceUID"] != orthanc.mr.series_uid]
+    assert len(derived) == 1
+    sources = {pydicom.dcmread(f).SOPInstanceUID: pydicom.dcmread(f) for f in orthanc.mr.files}
+    instances = orthanc.rest(f"/series/{derived[0]}")["Instances"]
+    assert len(instances) == 4
+    for instance in instances:
+        ds = pydicom.dcmread(__import__("io").BytesIO(orthanc.rest(f"/instances/{instance}/file")))
+        src = sources[ds.SourceImageSequence[0].ReferencedSOPInstanceUID]
+        assert list(ds.ImageType) == ["DERIVED", "SECONDARY"] and "Halver" in ds.DerivationDescription
+        assert ds.ImagePositionPatient == src.ImagePositionPatient and ds.PatientID == src.PatientID
+        assert ds.SeriesNumber == src.SeriesNumber + 1000
+        assert abs(ds.pixel_array.astype(float) - src.pixel_array / 2).max() <= 1.0  # halved

@@ -109,6 +109,10 @@ class PacsSearchDialog(QtWidgets.QDialog):
         self.table.verticalHeader().hide()
         self.table.cellDoubleClicked.connect(lambda row, _col: self.retrieve(open_after=True, row=row))
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        from .pacs_thumbs import SeriesThumbnails
+
+        self.thumbs = SeriesThumbnails(self.table, self)
+        self._search_client: Any = None
 
         self.progress = QtWidgets.QProgressBar()
         self.progress.hide()
@@ -228,25 +232,42 @@ class PacsSearchDialog(QtWidgets.QDialog):
         except WorkbenchError as exc:
             self.status.setText(str(exc))
             return
+        self.thumbs.cancel()
+        self._search_client = client
         self._busy(f"Searching {client.node.label}…", lambda _p, cancelled: find(client, query, cancel=cancelled),
                    lambda matches: self.show_matches(matches, query.level))
 
     def show_matches(self, matches: list[dict], level: str) -> None:
+        """Fill the table; at series level the Preview column (first) fills in as previews arrive."""
+        from ..pacs.thumbnails import THUMB_SIZE
+
+        self.thumbs.cancel()
         self.matches = list(matches)
-        columns = SERIES_COLUMNS if level == "series" else STUDY_COLUMNS
+        series = level == "series"
+        columns = ((("", "Preview"),) + SERIES_COLUMNS) if series else STUDY_COLUMNS
         self.table.clear()
         self.table.setColumnCount(len(columns))
         self.table.setHorizontalHeaderLabels([title for _key, title in columns])
         self.table.setRowCount(len(self.matches))
+        self.table.setIconSize(QtCore.QSize(THUMB_SIZE, THUMB_SIZE))
+        self.table.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 6 if series else 24)
         for row, match in enumerate(self.matches):
             for col, (key, _title) in enumerate(columns):
-                item = QtWidgets.QTableWidgetItem(str(match.get(key, "")))
+                item = QtWidgets.QTableWidgetItem(str(match.get(key, "")) if key else "")
                 item.setToolTip(match.get("SeriesInstanceUID") or match.get("StudyInstanceUID", ""))
                 self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
+        if series:
+            self.table.setColumnWidth(0, THUMB_SIZE + 12)
+            if self._search_client is not None and self.matches:
+                self.thumbs.start(self._search_client, self.matches)
         self.status.setText(f"{len(self.matches)} match(es)" + (": double-click one to open it"
                                                                   if self.matches else ""))
         self._update_buttons()
+
+    def done(self, result: int) -> None:
+        self.thumbs.cancel()
+        super().done(result)
 
     # -- retrieve ----------------------------------------------------------------------------------------
     def retrieve(self, *, open_after: bool, row: int | None = None) -> None:

@@ -1,5 +1,6 @@
-"""File > Send to PACS…: send the label map (DICOM SEG) and the report (encapsulated PDF) to a node,
-after saying exactly what leaves the machine (:data:`workbench.pacs.outbox.WHAT_LEAVES`)."""
+"""File > Send to PACS…: send the label map (DICOM SEG), the report (encapsulated PDF) and the restored
+image (a derived DICOM series) to a node, after saying exactly what leaves the machine
+(:data:`workbench.pacs.outbox.WHAT_LEAVES`); progress per instance, Cancel, a one-line error."""
 from __future__ import annotations
 
 import shutil
@@ -27,10 +28,23 @@ class SendToPacsDialog(QtWidgets.QDialog):
 
         self.node = node_combo()
         self.node.currentIndexChanged.connect(self._update_statement)
-        self.seg = QtWidgets.QCheckBox("Label map as DICOM SEG")
-        self.seg.setChecked(True)
+        from ..pacs.outbox import latest_restoration
+
+        document = window.document
+        labels = getattr(document, "labels", None)
+        has_labels = labels is not None and bool(labels.data.any())
+        restoration = latest_restoration(document)
+        self.seg = QtWidgets.QCheckBox("Label map as DICOM SEG" + ("" if has_labels else " (the label map is empty)"))
+        self.seg.setChecked(has_labels)
+        self.seg.setEnabled(has_labels)
         self.report = QtWidgets.QCheckBox("Report as encapsulated PDF")
         self.report.setChecked(True)
+        self.restored = QtWidgets.QCheckBox(
+            f"Restored image as a derived DICOM series ({restoration.info.plugin_name}, "
+            f"{restoration.image.shape[0]} slice(s))" if restoration is not None
+            else "Restored image as a derived DICOM series (no restoration result)")
+        self.restored.setChecked(restoration is not None)
+        self.restored.setEnabled(restoration is not None)
         self.statement = QtWidgets.QLabel()
         self.statement.setWordWrap(True)
         self.statement.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
@@ -41,6 +55,9 @@ class SendToPacsDialog(QtWidgets.QDialog):
         self.status.setWordWrap(True)
         self.send_button = QtWidgets.QPushButton("Send")
         self.send_button.clicked.connect(self.send)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.hide()
         close = QtWidgets.QPushButton("Close")
         close.clicked.connect(self.reject)
 
@@ -48,9 +65,11 @@ class SendToPacsDialog(QtWidgets.QDialog):
         form.addRow("Send to", self.node)
         form.addRow("Objects", self.seg)
         form.addRow("", self.report)
+        form.addRow("", self.restored)
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.send_button)
+        buttons.addWidget(self.cancel_button)
         buttons.addWidget(close)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(form)
@@ -81,12 +100,12 @@ class SendToPacsDialog(QtWidgets.QDialog):
         except WorkbenchError as exc:
             self.status.setText(str(exc))
             return
-        seg, report = self.seg.isChecked(), self.report.isChecked()
+        seg, report, restored = self.seg.isChecked(), self.report.isChecked(), self.restored.isChecked()
 
         def work(progress, cancelled) -> int:
             folder = Path(tempfile.mkdtemp(prefix="workbench-outbox-"))
             try:
-                files = collect_files(build_outbox(session, folder, seg=seg, report=report))
+                files = collect_files(build_outbox(session, folder, seg=seg, report=report, restored=restored))
                 step = send_files(client, files, cancel=cancelled)
                 try:
                     while True:
@@ -104,6 +123,7 @@ class SendToPacsDialog(QtWidgets.QDialog):
             self.job = None
             self.sent = count
             self.progress.hide()
+            self.cancel_button.hide()
             self.send_button.setEnabled(True)
             self.status.setText(f"Sent {count} object(s) to {client.node.label}")
             self.window.show_status(f"Sent {count} object(s) to {client.node.label}")
@@ -111,18 +131,25 @@ class SendToPacsDialog(QtWidgets.QDialog):
         def failed(message: str) -> None:
             self.job = None
             self.progress.hide()
+            self.cancel_button.hide()
             self.send_button.setEnabled(True)
-            self.status.setText(message)
+            self.status.setText(" ".join(message.split()))  # one line, whatever the error
 
         def progressed(done_: int, total: int) -> None:
             self.progress.setRange(0, max(total, 1))
             self.progress.setValue(done_)
 
         self.send_button.setEnabled(False)
+        self.cancel_button.show()
         self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setText(f"Sending to {client.node.label}…")
         self.job = start_job(self, work, done=done, failed=failed, progress=progressed)
+
+    def cancel(self) -> None:
+        """Stop the send between two instances (those already sent stay on the PACS)."""
+        if self.job is not None:
+            self.job.cancel()
 
 
 def open_send_dialog(window) -> SendToPacsDialog:

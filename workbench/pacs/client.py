@@ -11,7 +11,6 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from ..io.atomic import DeferredSync
 from .dimse import DimseClient
 from .errors import PacsError
 from .nodes import Node, PacsConfig, load_config
@@ -77,40 +76,36 @@ def retrieve_study(client: Client, study_uid: str, root: str | Path, *, series_u
             raise PacsError(f"{client.node.label}: study {study_uid} has no series {unknown[0]}")
         series = [s for s in series if s.get("SeriesInstanceUID") in set(series_uids)]
     total = sum(int(s.get("NumberOfSeriesRelatedInstances", 0) or 0) for s in series) or None
-    deferred = DeferredSync()
     folders: list[Path] = []
     done_before = 0
-    try:
-        for info in series:
-            uid = str(info["SeriesInstanceUID"])
-            folder = SeriesFolder(series_folder_for(Path(root), uid), study_uid=study_uid, series_uid=uid,
-                                  deferred=deferred)
-            folders.append(folder.path)
-            already = len(folder.have())
-            expected = int(info.get("NumberOfSeriesRelatedInstances", 0) or 0)
-            if folder.complete and already >= expected:
-                done_before += already
-                yield Progress(done_before, total, f"series {uid}: already here ({already} instances)", uid)
-                continue
+    for info in series:
+        uid = str(info["SeriesInstanceUID"])
+        folder = SeriesFolder(series_folder_for(Path(root), uid), study_uid=study_uid, series_uid=uid)
+        folders.append(folder.path)
+        already = len(folder.have())
+        expected = int(info.get("NumberOfSeriesRelatedInstances", 0) or 0)
+        if folder.complete and already >= expected:
             done_before += already
-            step = client.retrieve_series(folder, move=move, cancel=cancel)
-            got = 0
-            try:
-                while True:
-                    p = next(step)
-                    yield Progress(done_before + p.done, total, p.message, uid)
-            except StopIteration as stop:
-                got = stop.value or 0
-            done_before += got
-            now = len(folder.have())
-            if expected and now < expected:
-                raise PacsError(f"{client.node.label}: series {uid}: {now} of {expected} instances arrived; "
-                                "run it again to fetch the rest")
-            folder.mark_complete(node=client.node.label, instances=now,
-                                 extra={"Modality": info.get("Modality"),
-                                        "SeriesDescription": info.get("SeriesDescription")})
-    finally:
-        deferred.close()
+            yield Progress(done_before, total, f"series {uid}: already here ({already} instances)", uid)
+            continue
+        done_before += already
+        step = client.retrieve_series(folder, move=move, cancel=cancel)
+        got = 0
+        try:
+            while True:
+                p = next(step)
+                yield Progress(done_before + p.done, total, p.message, uid)
+        except StopIteration as stop:
+            got = stop.value or 0
+        done_before += got
+        now = len(folder.have())
+        if expected and now < expected:
+            raise PacsError(f"{client.node.label}: series {uid}: {now} of {expected} instances arrived; "
+                            "run it again to fetch the rest")
+        folder.sync()  # the instances are durable before the marker says the series is complete
+        folder.mark_complete(node=client.node.label, instances=now,
+                             extra={"Modality": info.get("Modality"),
+                                    "SeriesDescription": info.get("SeriesDescription")})
     return folders
 
 

@@ -12,10 +12,16 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Generator
+from typing import Callable, Generator, Iterator
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, AllStoragePresentationContexts, StoragePresentationContexts, build_role, evt
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import AE, AllStoragePresentationContexts, StoragePresentationContexts, dsutils, evt
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
@@ -25,6 +31,7 @@ from pynetdicom.sop_class import (
 )
 
 from ..core.errors import CancelledError
+from . import upper
 from .errors import PacsError
 from .nodes import DEFAULT_AE_TITLE, Node
 from .query import Query, match_from_dataset
@@ -37,6 +44,9 @@ WARNINGS = (0x0001, 0xB000, 0xB006, 0xB007)
 MAX_PDU = 1 << 20
 #: seconds pynetdicom's reactor sleeps when idle during our associations (see _no_delay)
 RUN_LOOP_DELAY = 0.0001
+#: the transfer syntaxes we accept instances in (pynetdicom's defaults; the PACS converts others)
+STORE_SYNTAXES = [str(ImplicitVRLittleEndian), str(ExplicitVRLittleEndian), str(DeflatedExplicitVRLittleEndian),
+                  str(ExplicitVRBigEndian)]
 _STATUS_TEXT = {
     0xA700: "out of resources", 0xA701: "out of resources (matches)", 0xA702: "out of resources (sub-operations)",
     0xA801: "move destination unknown", 0xA900: "identifier does not match SOP class",
@@ -181,31 +191,45 @@ class DimseClient:
 
     def instance_uids(self, study_uid: str, series_uid: str) -> list[str]:
         """The SOPInstanceUIDs of a series (IMAGE-level C-FIND)."""
+        return [str(m["SOPInstanceUID"]) for m in self.instances(study_uid, series_uid)]
+
+    def instances(self, study_uid: str, series_uid: str) -> list[dict]:
+        """``{"SOPInstanceUID", "InstanceNumber"}`` of each instance of a series (IMAGE-level C-FIND;
+        InstanceNumber ``None`` where the PACS has none)."""
         ds = Dataset()
         ds.QueryRetrieveLevel = "IMAGE"
         ds.StudyInstanceUID = study_uid
         ds.SeriesInstanceUID = series_uid
         ds.SOPInstanceUID = ""
+        ds.InstanceNumber = None
         model = StudyRootQueryRetrieveInformationModelFind
         ae = self._ae()
         ae.add_requested_context(model)
         assoc = self._associate(ae)
-        uids: list[str] = []
+        out: list[dict] = []
         try:
             for status, identifier in assoc.send_c_find(ds, model):
                 if status and int(status.Status) in PENDING and identifier is not None:
-                    uids.append(str(identifier.get("SOPInstanceUID", "")))
+                    uid = str(identifier.get("SOPInstanceUID", "") or "")
+                    number = identifier.get("InstanceNumber")
+                    if uid:
+                        out.append({"SOPInstanceUID": uid,
+                                    "InstanceNumber": int(number) if number not in (None, "") else None})
                     continue
                 self._check_final(status, "C-FIND")
         finally:
             if assoc.is_established:
                 assoc.release()
-        return [u for u in uids if u]
+        return out
 
     # -- C-GET / C-MOVE ----------------------------------------------------------------------------------
-    def retrieve_series(self, folder: SeriesFolder, *, move: bool = False, cancel: CancelFn = _never
-                        ) -> Generator[Progress, None, int]:
-        """Fetch the instances of ``folder``'s series that it lacks; yields progress, returns the count.
+    def retrieve_series(self, folder: SeriesFolder, *, move: bool = False, cancel: CancelFn = _never,
+                        only: list[str] | None = None) -> Generator[Progress, None, int]:
+        """Fetch the instances of ``folder``'s series that it lacks (or just the ``only`` SOPInstanceUIDs);
+        yields progress, returns the count.
+
+        C-GET runs over :mod:`.upper` (one thread, the data sets streamed to disk), C-MOVE over pynetdicom
+        (our storage SCP takes the instances on associations the PACS opens).
 
         Raises
         ------
@@ -218,139 +242,304 @@ class DimseClient:
         have = folder.have()
         identifiers: list[Dataset]
         total: int | None = None
-        if have:
-            # resume: ask for exactly the missing instances
+        if only is not None:
+            missing = [u for u in only if u not in have]
+            total = len(missing)
+            if not missing:
+                return 0
+            identifiers = [self._identifier(folder, "IMAGE", missing[i:i + 1000])
+                           for i in range(0, len(missing), 1000)]
+        elif have:
+            # resume: ask for exactly the missing instances (one identifier: a UID list, PS3.4 C.4.3.1.3)
             missing = [u for u in self.instance_uids(folder.study_uid, folder.series_uid) if u not in have]
             total = len(missing)
-            identifiers = [self._identifier(folder, "IMAGE", sop) for sop in missing]
-            if not identifiers:
+            if not missing:
                 return 0
+            identifiers = [self._identifier(folder, "IMAGE", missing[i:i + 1000])
+                           for i in range(0, len(missing), 1000)]
         else:
             identifiers = [self._identifier(folder, "SERIES")]
-        yield Progress(0, total, f"{self.node.label}: {'C-MOVE' if move else 'C-GET'} series "
-                       f"{folder.series_uid}", folder.series_uid)
-        start = folder.written
         what = "C-MOVE" if move else "C-GET"
-
-        def on_store(event) -> int:
-            try:
-                sop = str(event.request.AffectedSOPInstanceUID)
-                folder.write_encoded(sop, event.file_meta, event.request.DataSet.getvalue())
-            except (OSError, PacsError):
-                return 0xA700
-            return 0x0000
-
-        handlers = [(evt.EVT_C_STORE, on_store)]
-        ae = self._ae()
-        scp = None
-        if move:
-            model = StudyRootQueryRetrieveInformationModelMove
-            ae.add_requested_context(model)
-            ae.supported_contexts = AllStoragePresentationContexts
-            ae.maximum_associations = 4
-            try:
-                scp = ae.start_server((self.storage_bind, self.storage_port), block=False,
-                                      evt_handlers=handlers + [(evt.EVT_CONN_OPEN, _no_delay)])
-            except OSError as exc:
-                raise PacsError(f"cannot listen for C-MOVE on port {self.storage_port} "
-                                f"({exc.strerror or exc}): set another storage port") from exc
-            assoc_handlers = None
-            ext_neg = None
-        else:
-            model = StudyRootQueryRetrieveInformationModelGet
-            ae.add_requested_context(model)
-            # 127 storage contexts + the GET context: the 128 a negotiation allows
-            for cx in StoragePresentationContexts[:127]:
-                ae.add_requested_context(cx.abstract_syntax)
-            ext_neg = [build_role(cx.abstract_syntax, scp_role=True) for cx in StoragePresentationContexts[:127]]
-            assoc_handlers = handlers
+        yield Progress(0, total, f"{self.node.label}: {what} series {folder.series_uid}", folder.series_uid)
+        start = folder.written
+        responses = self._move_responses(folder, identifiers) if move else self._get_responses(folder, identifiers)
         try:
-            assoc = self._associate(ae, ext_neg=ext_neg, handlers=assoc_handlers)
-            try:
-                for ds in identifiers:
-                    responses = (assoc.send_c_move(ds, self.our_ae_title, model) if move
-                                 else assoc.send_c_get(ds, model))
-                    for status, _identifier in responses:
-                        if cancel():
-                            assoc.abort()
-                            raise CancelledError(f"{self.node.label}: retrieval cancelled after "
-                                                 f"{folder.written - start} instance(s); run it again to resume")
-                        if status and int(status.Status) in PENDING:
-                            if total is None and "NumberOfRemainingSuboperations" in status:
-                                total = (int(status.NumberOfRemainingSuboperations)
-                                         + int(status.get("NumberOfCompletedSuboperations", 0) or 0)
-                                         + int(status.get("NumberOfFailedSuboperations", 0) or 0)
-                                         + int(status.get("NumberOfWarningSuboperations", 0) or 0))
-                            yield Progress(folder.written - start, total, f"{what} {folder.written - start}"
-                                           f"/{total if total is not None else '?'}", folder.series_uid)
-                            continue
-                        if not status or "Status" not in status:
-                            raise PacsError(f"{self.node.label}: {what} interrupted after "
-                                            f"{folder.written - start} instance(s) (association aborted or "
-                                            "timed out); the files received are complete: run it again to "
-                                            "resume", retryable=True)
-                        self._check_final(status, what)
-                        failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
-                        if failed or folder.errors:
-                            detail = folder.errors[0] if folder.errors else f"{failed} sub-operation(s) failed"
-                            raise PacsError(f"{self.node.label}: {what}: {detail}")
-            finally:
-                if assoc.is_established:
-                    assoc.release()
+            for status in responses:
+                if cancel():
+                    responses.close()  # aborts the association
+                    raise CancelledError(f"{self.node.label}: retrieval cancelled after "
+                                         f"{folder.written - start} instance(s); run it again to resume")
+                code = status.get("Status")
+                if code is None and status:  # an instance stored
+                    yield Progress(folder.written - start, total, f"{what} {folder.written - start}"
+                                   f"/{total if total is not None else '?'}", folder.series_uid)
+                    continue
+                if code in PENDING:
+                    if total is None and "NumberOfRemainingSuboperations" in status:
+                        total = sum(int(status.get(k, 0) or 0) for k in (
+                            "NumberOfRemainingSuboperations", "NumberOfCompletedSuboperations",
+                            "NumberOfFailedSuboperations", "NumberOfWarningSuboperations"))
+                    yield Progress(folder.written - start, total, f"{what} {folder.written - start}"
+                                   f"/{total if total is not None else '?'}", folder.series_uid)
+                    continue
+                if code is None:
+                    raise PacsError(f"{self.node.label}: {what} interrupted after "
+                                    f"{folder.written - start} instance(s) (association aborted or "
+                                    "timed out); the files received are complete: run it again to "
+                                    "resume", retryable=True)
+                self._check_code(code, status.get("ErrorComment"), what)
+                failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
+                if failed or folder.errors:
+                    detail = folder.errors[0] if folder.errors else f"{failed} sub-operation(s) failed"
+                    raise PacsError(f"{self.node.label}: {what}: {detail}")
         finally:
-            if scp is not None:
-                scp.shutdown()
+            responses.close()
         got = folder.written - start
         yield Progress(got, total if total is not None else got, f"{what} done: {got} instance(s)",
                        folder.series_uid)
         return got
 
+    def _check_code(self, code: int, comment: str | None, what: str) -> None:
+        if code != 0x0000 and code not in WARNINGS:
+            raise PacsError(f"{self.node.label}: {what} failed with status {status_text(code)}"
+                            + (f" ({comment})" if comment else ""))
+
+    def _associate_upper(self, contexts, scp_roles) -> upper.Association:
+        """An :class:`upper.Association` (same retries and messages as :meth:`_associate`)."""
+        node = self.node
+        last: PacsError | None = None
+        assert node.host is not None and node.port is not None and node.ae_title is not None
+        for attempt in range(node.retries + 1):
+            if attempt:
+                self._sleep(node.backoff * 2 ** (attempt - 1))
+            try:
+                return upper.Association.request(node.host, node.port, calling=self.our_ae_title,
+                                                 called=node.ae_title, timeout=node.timeout, max_pdu=MAX_PDU,
+                                                 contexts=contexts, scp_roles=scp_roles)
+            except upper.Rejected:
+                raise PacsError(self._rejected_text()) from None
+            except upper.NothingAccepted:
+                raise PacsError(f"{node.label}: the PACS accepted none of the requested services") from None
+            except TimeoutError:
+                last = PacsError(f"{node.label}: no answer within {node.timeout:g} s", retryable=True)
+            except upper.PeerGone:
+                last = PacsError(f"{node.label}: association aborted by the peer", retryable=True)
+            except OSError:
+                last = PacsError(f"{node.label}: cannot connect (connection refused or host unreachable)",
+                                 retryable=True)
+        assert last is not None
+        raise PacsError(f"{last}" + (f" after {node.retries + 1} attempts" if node.retries else ""),
+                        retryable=True)
+
+    def _rejected_text(self) -> str:
+        return (f"{self.node.label}: association rejected (called AE title {self.node.ae_title!r}, "
+                f"our AE title {self.our_ae_title!r}: check both are configured on the PACS)")
+
+    def _get_responses(self, folder: SeriesFolder, identifiers: list[Dataset]) -> Iterator[dict]:
+        """C-GET over :mod:`.upper`: yields each C-GET-RSP's status (a dict), ``{"stored": 1}`` after each
+        instance written, ``{}`` if the association broke or timed out. Closing it aborts the association."""
+        model = str(StudyRootQueryRetrieveInformationModelGet)
+        storage = [str(cx.abstract_syntax) for cx in StoragePresentationContexts[:127]]
+        # 127 storage contexts + the GET context: the 128 a negotiation allows
+        assoc = self._associate_upper([(model, [ImplicitVRLittleEndian])]
+                                      + [(uid, STORE_SYNTAXES) for uid in storage], storage)
+        finished = False
+        try:
+            cx = assoc.context_for(model)
+            if cx is None:
+                raise PacsError(f"{self.node.label}: the PACS does not offer C-GET (study root)")
+            for message_id, ds in enumerate(identifiers, 1):
+                assoc.send_message(cx.context_id, upper.c_get_rq(message_id, model), dsutils.encode(ds, True, True))
+                last: dict = {}
+                for last in _get_exchange(assoc, folder):
+                    yield last
+                if last.get("Status") is None:
+                    return
+            finished = True
+        except (OSError, upper.PeerGone):  # timeout, reset, abort: the caller says "interrupted"
+            yield {}
+        finally:
+            if finished:
+                assoc.release()
+            else:
+                assoc.abort()
+
+    def _move_responses(self, folder: SeriesFolder, identifiers: list[Dataset]) -> Iterator[dict]:
+        """C-MOVE to our storage SCP (pynetdicom): the same items as :meth:`_get_responses`."""
+        def on_store(event) -> int:
+            try:
+                folder.write_encoded(str(event.request.AffectedSOPInstanceUID), None,
+                                     event.request.DataSet.getbuffer(),
+                                     sop_class_uid=str(event.request.AffectedSOPClassUID),
+                                     transfer_syntax=str(event.context.transfer_syntax))
+            except (OSError, PacsError):
+                return 0xA700
+            return 0x0000
+
+        ae = self._ae()
+        model = StudyRootQueryRetrieveInformationModelMove
+        ae.add_requested_context(model)
+        ae.supported_contexts = AllStoragePresentationContexts
+        ae.maximum_associations = 4
+        try:
+            scp = ae.start_server((self.storage_bind, self.storage_port), block=False,
+                                  evt_handlers=[(evt.EVT_C_STORE, on_store), (evt.EVT_CONN_OPEN, _no_delay)])
+        except OSError as exc:
+            raise PacsError(f"cannot listen for C-MOVE on port {self.storage_port} "
+                            f"({exc.strerror or exc}): set another storage port") from exc
+        try:
+            assoc = self._associate(ae)
+            finished = False
+            try:
+                for ds in identifiers:
+                    for status, _identifier in assoc.send_c_move(ds, self.our_ae_title, model):
+                        if not status or "Status" not in status:
+                            yield {}
+                            return
+                        item = {e.keyword: e.value for e in status if e.keyword}
+                        yield item
+                        if item["Status"] not in PENDING:
+                            break
+                finished = True
+            finally:
+                if assoc.is_established:
+                    assoc.release() if finished else assoc.abort()
+        finally:
+            scp.shutdown()
+
     @staticmethod
-    def _identifier(folder: SeriesFolder, level: str, sop_uid: str | None = None) -> Dataset:
+    def _identifier(folder: SeriesFolder, level: str, sop_uids: list[str] | None = None) -> Dataset:
         ds = Dataset()
         ds.QueryRetrieveLevel = level
         ds.StudyInstanceUID = folder.study_uid
         ds.SeriesInstanceUID = folder.series_uid
-        if sop_uid:
-            ds.SOPInstanceUID = sop_uid
+        if sop_uids:
+            ds.SOPInstanceUID = sop_uids if len(sop_uids) > 1 else sop_uids[0]
         return ds
 
     # -- C-STORE -----------------------------------------------------------------------------------------
     def store(self, files: list[tuple[Path, Dataset]], *, cancel: CancelFn = _never
               ) -> Generator[Progress, None, list[tuple[Path, str]]]:
-        """C-STORE ``files`` (path + its header); yields progress; returns the ``(path, reason)`` of each
-        file the PACS refused (the others were stored). Local files are only read."""
-        ae = self._ae()
-        contexts: dict[str, set[str]] = {}
+        """C-STORE ``files`` (path + its header) over :mod:`.upper`, each sent as its file's bytes (no
+        decoding, no re-encoding); yields progress; returns the ``(path, reason)`` of each file the PACS
+        refused (the others were stored). Local files are only read.
+
+        One presentation context per (SOP class, transfer syntax) of the files, so each goes in its own
+        encoding; a pair the PACS does not accept refuses those files, not the send.
+        """
+        pairs: list[tuple[str, str]] = []
         for _path, header in files:
-            contexts.setdefault(str(header.SOPClassUID), set()).add(str(header.file_meta.TransferSyntaxUID))
-        if len(contexts) > 128:
-            raise PacsError(f"{self.node.label}: more than 128 SOP classes in one send; send fewer files at once")
-        for sop_class, syntaxes in contexts.items():
-            ae.add_requested_context(sop_class, sorted(syntaxes | {"1.2.840.10008.1.2.1", "1.2.840.10008.1.2"}))
-        assoc = self._associate(ae)
+            pair = (str(header.SOPClassUID), str(header.file_meta.TransferSyntaxUID))
+            if pair not in pairs:
+                pairs.append(pair)
+        if len(pairs) > 128:
+            raise PacsError(f"{self.node.label}: more than 128 kinds of SOP class and transfer syntax in one "
+                            "send; send fewer files at once")
+        assoc = self._associate_upper([(sop, [ts]) for sop, ts in pairs], ())
+        by_pair = {(cx.abstract_syntax, cx.transfer_syntax): cx.context_id for cx in assoc.contexts.values()}
         refused: list[tuple[Path, str]] = []
+        finished = False
         try:
-            for index, (path, _header) in enumerate(files):
+            for index, (path, header) in enumerate(files):
                 if cancel():
-                    assoc.abort()
                     raise CancelledError(f"{self.node.label}: send cancelled after {index} of {len(files)} "
                                          "file(s)")
-                try:
-                    status = assoc.send_c_store(path)
-                except ValueError as exc:  # no accepted context for its SOP class / transfer syntax
-                    refused.append((path, " ".join(str(exc).split())))
+                sop, ts = str(header.SOPClassUID), str(header.file_meta.TransferSyntaxUID)
+                context_id = by_pair.get((sop, ts))
+                if context_id is None:
+                    refused.append((path, f"the PACS accepts no {sop} in transfer syntax {ts}"))
                     continue
-                if not status or "Status" not in status:
+                try:
+                    data = path.read_bytes()
+                    offset = upper.data_set_offset(data)
+                except (OSError, ValueError) as exc:
+                    refused.append((path, f"cannot read it ({getattr(exc, 'strerror', None) or exc})"))
+                    continue
+                try:
+                    assoc.send_message(context_id, upper.c_store_rq(index + 1, sop, str(header.SOPInstanceUID)),
+                                       memoryview(data)[offset:])
+                    _cx, reply = assoc.read_command()
+                except (OSError, upper.PeerGone) as exc:
                     raise PacsError(f"{self.node.label}: C-STORE interrupted at {path.name} after {index} of "
-                                    f"{len(files)} file(s) (association aborted or timed out)", retryable=True)
-                code = int(status.Status)
+                                    f"{len(files)} file(s) (association aborted or timed out)",
+                                    retryable=True) from exc
+                code = int(reply.get("Status", 0xC000))
                 if code != 0x0000 and code not in WARNINGS:
-                    comment = f" ({status.ErrorComment})" if status.get("ErrorComment") else ""
+                    comment = f" ({reply['ErrorComment']})" if reply.get("ErrorComment") else ""
                     refused.append((path, f"status {status_text(code)}{comment}"))
                 yield Progress(index + 1, len(files), f"C-STORE {index + 1}/{len(files)}: {path.name}")
+            finished = True
         finally:
-            if assoc.is_established:
-                assoc.release()
+            assoc.release() if finished else assoc.abort()
         return refused
 
+
+def _get_exchange(assoc: upper.Association, folder: SeriesFolder) -> Iterator[dict]:
+    """One C-GET's messages after its request: the peer's C-STORE-RQs (each data set streamed into its
+    file, answered by a C-STORE-RSP) until the final C-GET-RSP. Yields the C-GET-RSP statuses and
+    ``{"stored": 1}`` after each instance; the caller handles broken connections."""
+    command = bytearray()
+    request: dict | None = None
+    context_id = 0
+    writer = None
+    status = 0x0000
+    try:
+        while True:
+            for cx_id, control, fragment in assoc.pdvs():
+                if control & 0x01:  # command fragment
+                    command += fragment
+                    if not control & 0x02:
+                        continue
+                    message = upper.decode_command(command)
+                    command = bytearray()
+                    field = message.get("CommandField")
+                    if field == upper.C_GET_RSP:
+                        yield message
+                        if message.get("Status") not in PENDING:
+                            return
+                    elif field == upper.C_STORE_RQ:
+                        request, context_id, status, writer = message, cx_id, 0x0000, None
+                        cx = assoc.contexts.get(cx_id)
+                        if cx is None:
+                            status = 0x0122
+                        else:
+                            try:
+                                writer = folder.open_instance(str(message.get("AffectedSOPInstanceUID", "")),
+                                                              str(message.get("AffectedSOPClassUID", "")),
+                                                              cx.transfer_syntax)
+                            except PacsError as exc:
+                                folder._error(str(exc))
+                                status = 0xC000
+                            except OSError:
+                                status = 0xA700
+                        if message.get("CommandDataSetType") == upper.NO_DATA_SET:
+                            _answer_store(assoc, context_id, request, writer, 0xC000)
+                            request = writer = None
+                    else:
+                        raise upper.PeerGone(f"unexpected DIMSE command 0x{field or 0:04X}")
+                elif request is not None:  # data set fragment of the current C-STORE-RQ
+                    if writer is not None:
+                        try:
+                            writer.write(fragment)
+                        except OSError:
+                            writer, status = None, 0xA700
+                    if control & 0x02:
+                        _answer_store(assoc, context_id, request, writer, status)
+                        request = writer = None
+                        yield {"stored": 1}
+    finally:
+        if writer is not None:
+            writer.discard()
+
+
+def _answer_store(assoc: upper.Association, context_id: int, request: dict, writer, status: int) -> None:
+    if writer is not None:
+        try:
+            writer.commit()
+        except OSError:
+            status = 0xA700
+    elif status == 0x0000:
+        status = 0xC000
+    assoc.send_message(context_id, upper.c_store_rsp(int(request.get("MessageID", 0)),
+                                                     str(request.get("AffectedSOPClassUID", "")),
+                                                     str(request.get("AffectedSOPInstanceUID", "")), status))

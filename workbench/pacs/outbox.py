@@ -2,9 +2,11 @@
 
 - the label map as a DICOM SEG referencing the source series (:mod:`workbench.export.dicom_seg`);
 - each report PDF (the de-identified report of :func:`workbench.export.session_exports.export_reports`) wrapped as
-  an Encapsulated PDF in the source's patient and study (:mod:`workbench.export.dicom_pdf`).
+  an Encapsulated PDF in the source's patient and study (:mod:`workbench.export.dicom_pdf`);
+- the latest restored image (a denoising / super-resolution result) as a derived DICOM series of the source
+  series, each instance referencing its source instance (:mod:`workbench.export.dicom_derived`).
 
-Both are identified DICOM objects (they carry the source's patient and study attributes) so that the PACS
+All are identified DICOM objects (they carry the source's patient and study attributes) so that the PACS
 files them with the images: that is what leaves the machine, and only to the node the user picked.
 """
 from __future__ import annotations
@@ -16,8 +18,9 @@ from ..core.errors import ExportError
 
 #: shown before sending (GUI) and in docs/PACS.md
 WHAT_LEAVES = (
-    "The selected objects are sent to {node} and to no other computer: a DICOM SEG of the label map and/or "
-    "the report as an encapsulated PDF. They are identified DICOM objects: they carry the patient's name, "
+    "The selected objects are sent to {node} and to no other computer: a DICOM SEG of the label map, "
+    "the report as an encapsulated PDF and/or the restored image as a derived DICOM series. They are identified "
+    "DICOM objects: they carry the patient's name, "
     "ID, birth date and sex and the study of the source images, so that the PACS files them next to the "
     "images. Nothing else leaves this computer; file exports keep their de-identification rules.")
 
@@ -35,13 +38,22 @@ def source_header(image: Any):
     raise ExportError("Send to PACS needs an image read from DICOM (its source files are not available)")
 
 
-def build_outbox(session: Any, folder: str | Path, *, seg: bool = True, report: bool = True) -> list[Path]:
+def latest_restoration(session: Any):
+    """The most recent restoration result of the session (what "the restored image" means), or None."""
+    from ..core.results import RestorationResult
+
+    return next((r for r in reversed(list(session.results)) if isinstance(r, RestorationResult)), None)
+
+
+def build_outbox(session: Any, folder: str | Path, *, seg: bool = True, report: bool = True,
+                 restored: bool = False) -> list[Path]:
     """Write the objects to send into ``folder``; returns the DICOM files (nothing else is sent).
 
     Raises
     ------
     ExportError
-        Not a DICOM image, nothing selected, an empty label map for the SEG, or nothing to report.
+        Not a DICOM image, nothing selected, an empty label map for the SEG, nothing to report, or no
+        restored image for the derived series.
     """
     from ..export.dicom_pdf import write_encapsulated_pdf
     from ..export.dicom_seg import is_dicom_source
@@ -49,7 +61,7 @@ def build_outbox(session: Any, folder: str | Path, *, seg: bool = True, report: 
 
     if not is_dicom_source(session.image):
         raise ExportError("Send to PACS needs an image read from DICOM (a SEG and a report refer to its series)")
-    if not (seg or report):
+    if not (seg or report or restored):
         raise ExportError("Send to PACS: nothing selected")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,4 +79,14 @@ def build_outbox(session: Any, folder: str | Path, *, seg: bool = True, report: 
         for index, pdf in enumerate(pdfs, start=1):
             out.append(write_encapsulated_pdf(folder / f"report_{index}.dcm", pdf.read_bytes(), header,
                                               title=f"Workbench report {index}"))
+    if restored:
+        from ..export.dicom_derived import write_derived_series
+
+        result = latest_restoration(session)
+        if result is None:
+            raise ExportError("Send to PACS: no restored image (run a restoration model first)")
+        algorithm = f"{result.info.plugin_name} {result.info.plugin_version}".strip()
+        out += write_derived_series(folder / "derived", result.image, session.image,
+                                    slices=result.extra.get("slices"), scale=result.scale,
+                                    description=f"Restored: {result.info.plugin_name}"[:64], algorithm=algorithm)
     return out

@@ -114,23 +114,43 @@ class WebClient:
         return [{k: v for k, v in p.items() if k != "_n"} for p in patients.values()]
 
     def instance_uids(self, study_uid: str, series_uid: str) -> list[str]:
-        raw = self._call("QIDO-RS", self._client.search_for_instances, study_instance_uid=study_uid,
-                         series_instance_uid=series_uid, fields=["SOPInstanceUID"], get_remaining=True)
-        return [str(Dataset.from_json(item).get("SOPInstanceUID", "")) for item in raw]
+        return [str(m["SOPInstanceUID"]) for m in self.instances(study_uid, series_uid)]
 
-    def retrieve_series(self, folder: SeriesFolder, *, move: bool = False, cancel: CancelFn = _never
-                        ) -> Generator[Progress, None, int]:
-        """WADO-RS the instances ``folder`` lacks (one request per instance on resume, one stream
-        otherwise). ``move`` has no meaning for DICOMweb and is ignored."""
+    def instances(self, study_uid: str, series_uid: str) -> list[dict]:
+        """``{"SOPInstanceUID", "InstanceNumber"}`` of each instance of a series (QIDO-RS)."""
+        raw = self._call("QIDO-RS", self._client.search_for_instances, study_instance_uid=study_uid,
+                         series_instance_uid=series_uid, fields=["SOPInstanceUID", "InstanceNumber"],
+                         get_remaining=True)
+        out = []
+        for item in raw:
+            ds = Dataset.from_json(item)
+            uid = str(ds.get("SOPInstanceUID", "") or "")
+            number = ds.get("InstanceNumber")
+            if uid:
+                out.append({"SOPInstanceUID": uid, "InstanceNumber": int(number) if number not in (None, "") else None})
+        return out
+
+    def rendered_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> bytes:
+        """The server's rendering of one instance (WADO-RS ``/rendered``; a JPEG by default), as bytes.
+
+        Neither a media type nor a ``viewport`` is sent: with a media type dicomweb-client asks for a
+        multipart image and with a viewport it escapes the comma, and servers such as Orthanc answer both
+        with HTTP 400. A full-size JPEG of one image is a few tens of KB; the caller scales it down."""
+        return self._call("WADO-RS", self._client.retrieve_instance_rendered, study_uid, series_uid, sop_uid)
+
+    def retrieve_series(self, folder: SeriesFolder, *, move: bool = False, cancel: CancelFn = _never,
+                        only: list[str] | None = None) -> Generator[Progress, None, int]:
+        """WADO-RS the instances ``folder`` lacks, or just the ``only`` SOPInstanceUIDs (one request per
+        instance on resume, one stream otherwise). ``move`` has no meaning for DICOMweb and is ignored."""
         have = folder.have()
-        uids = self.instance_uids(folder.study_uid, folder.series_uid)
+        uids = list(only) if only is not None else self.instance_uids(folder.study_uid, folder.series_uid)
         missing = [u for u in uids if u not in have]
         total = len(missing)
         start = folder.written
         yield Progress(0, total, f"{self.node.label}: WADO-RS series {folder.series_uid}", folder.series_uid)
         if not missing:
             return 0
-        if have:
+        if have or only is not None:
             stream = (self._call("WADO-RS", self._client.retrieve_instance, folder.study_uid, folder.series_uid,
                                  sop) for sop in missing)
         else:
