@@ -180,7 +180,7 @@ def test_newer_schema_and_foreign_files_are_refused(tmp_path, capsys):
                  ("search", str(tmp_path / "lib" / "img000.png"), "--db", str(db))):
         code, out, err = cli(*argv, capsys=capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1
-        assert "schema version 99 is newer than this workbench reads (1)" in err
+        assert "schema version 99 is newer than this workbench reads (2)" in err
     (tmp_path / "junk.wbindex").write_bytes(b"hello, not sqlite" * 100)
     code, _, err = cli("search", str(tmp_path / "lib" / "img000.png"), "--db", str(tmp_path / "junk.wbindex"),
                        capsys=capsys)

@@ -1,9 +1,15 @@
 """The index file (``LIBRARY.wbindex``): one SQLite database, standard library only.
 
-Tables: ``schema_version`` (one row), ``meta`` (the encoder the vectors came from), ``files`` (path,
-content fingerprint = sha256 of the file, modality, slice count) and ``vectors`` (one float32 vector per
-slice, as bytes). No patient fields are stored: the path is the user's own file name, the modality a
-DICOM/NIfTI code such as ``CT``.
+Tables: ``schema_version`` (one row), ``meta`` (the encoder the vectors came from, the ``generation``
+counter), ``files`` (path, content fingerprint = sha256 of the file, modality, slice count), ``vectors``
+(one float32 vector per slice, as bytes), ``thumbnails`` (a small PNG per slice, schema 2) and
+``identity`` (patient/study fields, schema 2: written only when the user opts in with ``--identity``).
+By default no patient fields are stored: the path is the user's own file name, the modality a DICOM/NIfTI
+code such as ``CT``.
+
+``generation`` is bumped in the same transaction as every change of the vectors, so a derived file (the
+approximate index, :mod:`.ann`) knows whether it still matches: a kill between the two writes leaves a
+generation mismatch, and the derived file is rebuilt from SQLite rather than trusted.
 
 Every file is written in its own transaction (:meth:`IndexStore.replace_file`), so a killed run leaves
 either the old entry or the new one, never half of one; SQLite's rollback journal restores the last
@@ -11,6 +17,7 @@ committed state on the next open.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +26,7 @@ import numpy as np
 
 from ..core.errors import WorkbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SUFFIX = ".wbindex"
 
 _SCHEMA = """
@@ -39,6 +46,20 @@ CREATE TABLE IF NOT EXISTS vectors (
     PRIMARY KEY (file_id, slice)
 );
 """
+# schema 2: thumbnails, the opt-in identity table and the generation counter (a v1 file is upgraded in place)
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS thumbnails (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    slice INTEGER NOT NULL,
+    png BLOB NOT NULL,
+    PRIMARY KEY (file_id, slice)
+);
+CREATE TABLE IF NOT EXISTS identity (
+    file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    fields TEXT NOT NULL
+);
+INSERT OR IGNORE INTO meta VALUES ('generation', '0');
+"""
 
 
 class SearchIndexError(WorkbenchError):
@@ -52,6 +73,7 @@ class Entry:
     path: str
     slice: int
     modality: str | None
+    key: int = -1  # the vector's row id (the approximate index's key)
 
 
 class IndexStore:
@@ -84,7 +106,12 @@ class IndexStore:
                 self.conn.close()
                 raise SearchIndexError("not a workbench index (no schema_version table)", path=self.path)
             # one transaction: a kill here leaves an empty database, which the next run initialises again
-            self.conn.executescript(f"BEGIN;{_SCHEMA}INSERT INTO schema_version VALUES ({SCHEMA_VERSION});COMMIT;")
+            self.conn.executescript(f"BEGIN;{_SCHEMA}{_SCHEMA_2}INSERT INTO schema_version VALUES ({SCHEMA_VERSION});"
+                                    "COMMIT;")
+        elif version < SCHEMA_VERSION and create:
+            # v1 -> v2: new tables only, nothing rewritten (a v1 file opened read-only is read as it is)
+            self.conn.executescript(f"BEGIN;{_SCHEMA_2}UPDATE schema_version SET version = {SCHEMA_VERSION};COMMIT;")
+        self.version = SCHEMA_VERSION if (version is None or create) else version
 
     def _schema_version(self) -> int | None:
         row = self.conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
@@ -118,8 +145,10 @@ class IndexStore:
         """Stored path -> fingerprint."""
         return dict(self.conn.execute("SELECT path, fingerprint FROM files").fetchall())
 
-    def replace_file(self, path: str, fingerprint: str, modality: str | None, vectors: np.ndarray) -> None:
-        """Store (or replace) one file and its ``(n_slices, D)`` vectors in one transaction."""
+    def replace_file(self, path: str, fingerprint: str, modality: str | None, vectors: np.ndarray, *,
+                     thumbnails: list[bytes] | None = None, identity: dict[str, str] | None = None) -> None:
+        """Store (or replace) one file, its ``(n_slices, D)`` vectors, optional PNG thumbnails (one per
+        vector) and optional identity fields (only when the user opted in) in one transaction."""
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._transaction():
             self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
@@ -128,10 +157,26 @@ class IndexStore:
             file_id = cur.lastrowid
             self.conn.executemany("INSERT INTO vectors VALUES (?, ?, ?)",
                                   [(file_id, i, vecs[i].tobytes()) for i in range(vecs.shape[0])])
+            if thumbnails:
+                self.conn.executemany("INSERT INTO thumbnails VALUES (?, ?, ?)",
+                                      [(file_id, i, png) for i, png in enumerate(thumbnails)])
+            if identity:
+                self.conn.execute("INSERT INTO identity VALUES (?, ?)", (file_id, json.dumps(identity)))
+            self._bump()
 
     def remove_file(self, path: str) -> None:
         with self._transaction():
-            self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+            if self.conn.execute("DELETE FROM files WHERE path = ?", (path,)).rowcount:
+                self._bump()
+
+    def _bump(self) -> None:
+        """Advance the generation (inside the caller's transaction)."""
+        self.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def generation(self) -> int:
+        """The change counter of the vectors (0 for a v1 file read as it is)."""
+        value = self.get_meta("generation")
+        return int(value) if value is not None else 0
 
     def counts(self) -> tuple[int, int]:
         """(files, vectors) stored."""
@@ -141,13 +186,48 @@ class IndexStore:
 
     def load_vectors(self) -> tuple[list[Entry], np.ndarray]:
         """Every stored vector, as entries and one ``(n, D)`` float32 matrix (empty ``(0, 0)`` when none)."""
-        rows = self.conn.execute("SELECT f.path, v.slice, f.modality, v.vector FROM vectors v "
+        rows = self.conn.execute("SELECT f.path, v.slice, f.modality, v.vector, v.rowid FROM vectors v "
                                  "JOIN files f ON f.id = v.file_id ORDER BY f.path, v.slice").fetchall()
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
-        entries = [Entry(r[0], int(r[1]), r[2]) for r in rows]
+        entries = [Entry(r[0], int(r[1]), r[2], int(r[4])) for r in rows]
         matrix = np.stack([np.frombuffer(r[3], dtype=np.float32) for r in rows])
         return entries, matrix
+
+    def keyed_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(row ids int64, (n, D) float32 matrix)`` of every stored vector (for the approximate index)."""
+        rows = self.conn.execute("SELECT rowid, vector FROM vectors ORDER BY rowid").fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        return (np.array([r[0] for r in rows], dtype=np.int64),
+                np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
+
+    def entries(self, keys: list[int]) -> dict[int, Entry]:
+        """The entries of the given vector row ids (missing ids are left out)."""
+        out: dict[int, Entry] = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            chunk = [int(k) for k in keys[start:start + 500]]
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(f"SELECT v.rowid, f.path, v.slice, f.modality FROM vectors v JOIN files f "
+                                       f"ON f.id = v.file_id WHERE v.rowid IN ({marks})", chunk):
+                out[int(r[0])] = Entry(r[1], int(r[2]), r[3], int(r[0]))
+        return out
+
+    def thumbnail(self, path: str, slice_index: int) -> bytes | None:
+        """The stored PNG thumbnail of one slice, or None."""
+        if self.version < 2:
+            return None
+        row = self.conn.execute("SELECT t.png FROM thumbnails t JOIN files f ON f.id = t.file_id "
+                                "WHERE f.path = ? AND t.slice = ?", (path, int(slice_index))).fetchone()
+        return bytes(row[0]) if row else None
+
+    def identity(self, path: str) -> dict[str, str] | None:
+        """The opt-in identity fields of a file, or None (never stored unless asked for)."""
+        if self.version < 2:
+            return None
+        row = self.conn.execute("SELECT i.fields FROM identity i JOIN files f ON f.id = i.file_id WHERE f.path = ?",
+                                (path,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def _transaction(self) -> _Txn:
         return _Txn(self.conn)
