@@ -188,3 +188,32 @@ def test_roi_query_finds_the_image_inside_a_composite(tmp_path, capsys):
                      ("0,0,200,50", "outside the 160x100 image"), ("0,0,4,4", "smaller than 8x8")):
         code, _, err = cli("search", str(query), "--db", str(db), "--roi", roi, capsys=capsys)
         assert code == 2 and msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_changing_run_updates_the_graph_in_place(tmp_path, capsys, small_ann, monkeypatch):
+    enc = projection_encoder(tmp_path / "enc")
+    lib = tmp_path / "lib"
+    paths = library(lib, 10)
+    db = tmp_path / "lib.wbindex"
+    assert cli("index", str(lib), "--db", str(db), "-m", str(enc), capsys=capsys)[0] == 0
+    library(lib, 2, start=50)  # add 2
+    cv2.imwrite(str(paths[0]), texture(60))  # change 1
+    paths[1].unlink()  # delete 1
+
+    def no_rebuild(*_a, **_k):
+        raise AssertionError("the graph matched the store: it must be updated, not rebuilt")
+
+    monkeypatch.setattr(ann, "build", no_rebuild)
+    code, out, _ = cli("index", str(lib), "--db", str(db), "-m", str(enc), capsys=capsys)
+    assert code == 0 and "2 added, 1 changed, 8 unchanged, 1 removed" in out
+    assert "11 files, 11 vectors (approximate index up to date)" in out
+    with IndexStore(db) as store:
+        graph = ann.load(store, db)
+        assert graph is not None and graph.index.size == 11
+        keys, matrix = store.keyed_vectors()
+        for key, vec in zip(keys, matrix):  # every stored vector is in the graph and finds itself first
+            got, scores = graph.search(vec, 1)
+            assert int(got[0]) == int(key) and scores[0] > 0.999
+    hits, how = _query(db, lib / "img050.png")
+    assert how == "approximate" and hits[0].path == str((lib / "img050.png").resolve())
+    assert str(paths[1].resolve()) not in {h.path for h in _query(db, paths[0])[0]}

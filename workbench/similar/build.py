@@ -151,6 +151,10 @@ def index_folder(folder: str | Path, db: str | Path, encoder: str | Path, *, rec
         check_encoder(store, embedder, db)
         store.set_meta({"encoder": embedder.identity, "encoder_ref": str(_encoder_ref(embedder))})
         stored = store.fingerprints()
+        # a graph that matches the store now can be updated with this run's changes instead of rebuilt
+        graph_current = ann.load(store, db) is not None
+        removed_keys: list[int] = []
+        added_keys: list[int] = []
         listed = set()
         for n, path in enumerate(files, start=1):
             if cancel is not None and cancel.is_set():
@@ -173,22 +177,27 @@ def index_folder(folder: str | Path, db: str | Path, encoder: str | Path, *, rec
             except WorkbenchError as exc:
                 summary.skipped.append((key, exc.reason))
                 if key in stored:  # its content changed into something unreadable: the old vectors are stale
-                    store.remove_file(key)
+                    removed_keys += store.remove_file(key)
                 continue
             thumbs = [thumbnail_png(image, i) for i in range(image.n_slices)] if thumbnails else None
-            store.replace_file(key, fingerprint, image.modality, vectors, thumbnails=thumbs,
-                               identity=identity_fields(image) if identity else None)
+            old, new = store.replace_file(key, fingerprint, image.modality, vectors, thumbnails=thumbs,
+                                          identity=identity_fields(image) if identity else None)
+            removed_keys += old
+            added_keys += new
             (summary.changed if key in stored else summary.added).append(key)
         for key in sorted(stored):
             if key not in listed and _under(key, str(root), recursive) and not os.path.exists(key):
-                store.remove_file(key)
+                removed_keys += store.remove_file(key)
                 summary.removed.append(key)
         summary.files, summary.vectors = store.counts()
-        # the approximate index follows the store (rebuilt when stale: a change now, or a killed run before)
-        if ann.load(store, db) is None:
-            summary.ann = ann.build(store, db) is not None
-        else:
+        # the approximate index follows the store: updated with this run's changes when it matched the store
+        # at the start, rebuilt when it did not (a killed run before, a copy, a damaged file)
+        if ann.load(store, db) is not None:
             summary.ann = True
+        elif graph_current:
+            summary.ann = ann.update(store, db, removed_keys, added_keys) is not None
+        else:
+            summary.ann = ann.build(store, db) is not None
     return summary
 
 

