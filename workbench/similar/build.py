@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -138,7 +140,6 @@ def index_folder(folder: str | Path, db: str | Path, encoder: str | Path, *, rec
         The folder, the encoder or the index file cannot be used (one line).
     CancelledError
     """
-    from ..io import read_image
     from ..io.folders import scan_folder
 
     root = Path(folder).resolve()
@@ -156,39 +157,59 @@ def index_folder(folder: str | Path, db: str | Path, encoder: str | Path, *, rec
         removed_keys: list[int] = []
         added_keys: list[int] = []
         listed = set()
-        for n, path in enumerate(files, start=1):
-            if cancel is not None and cancel.is_set():
-                raise CancelledError()
-            key = str(path.resolve())
-            listed.add(key)
-            if progress is not None:
-                progress(n, len(files), key)
-            try:
-                fingerprint = file_fingerprint(path)
-            except OSError as exc:
-                summary.skipped.append((key, f"cannot read: {exc.strerror or exc}"))
-                continue
-            if stored.get(key) == fingerprint:
-                summary.unchanged += 1
-                continue
-            try:
-                image = read_image(path)
-                vectors = embedder.embed(image)
-            except WorkbenchError as exc:
-                summary.skipped.append((key, exc.reason))
-                if key in stored:  # its content changed into something unreadable: the old vectors are stale
+        with store.group() as group, ThreadPoolExecutor(max_workers=1) as pool:
+            # reading, fingerprinting and thumbnails of the next files run in a thread while this one embeds
+            # (cv2, hashlib and onnxruntime release the GIL), as batch's prefetch does
+            ahead: deque[Future[_Loaded]] = deque()
+            queue = iter(files)
+
+            def refill() -> None:
+                while len(ahead) < PREFETCH:
+                    nxt = next(queue, None)
+                    if nxt is None:
+                        return
+                    ahead.append(pool.submit(_load, nxt, stored, thumbnails))
+
+            refill()
+            n = 0
+            while ahead:
+                if cancel is not None and cancel.is_set():
+                    for fut in ahead:
+                        fut.cancel()
+                    raise CancelledError()
+                item = ahead.popleft().result()
+                refill()
+                n += 1
+                key = item.key
+                listed.add(key)
+                if progress is not None:
+                    progress(n, len(files), key)
+                if item.error is not None:
+                    summary.skipped.append((key, item.error))
+                    if item.stale and key in stored:  # changed into something unreadable: old vectors are stale
+                        removed_keys += store.remove_file(key)
+                    continue
+                if item.image is None:
+                    summary.unchanged += 1
+                    continue
+                try:
+                    vectors = embedder.embed(item.image)
+                except WorkbenchError as exc:
+                    summary.skipped.append((key, exc.reason))
+                    if key in stored:
+                        removed_keys += store.remove_file(key)
+                    continue
+                old, new = store.replace_file(key, item.fingerprint, item.image.modality, vectors,
+                                              thumbnails=item.thumbs,
+                                              identity=identity_fields(item.image) if identity else None)
+                removed_keys += old
+                added_keys += new
+                (summary.changed if key in stored else summary.added).append(key)
+                group.maybe_commit()
+            for key in sorted(stored):
+                if key not in listed and _under(key, str(root), recursive) and not os.path.exists(key):
                     removed_keys += store.remove_file(key)
-                continue
-            thumbs = [thumbnail_png(image, i) for i in range(image.n_slices)] if thumbnails else None
-            old, new = store.replace_file(key, fingerprint, image.modality, vectors, thumbnails=thumbs,
-                                          identity=identity_fields(image) if identity else None)
-            removed_keys += old
-            added_keys += new
-            (summary.changed if key in stored else summary.added).append(key)
-        for key in sorted(stored):
-            if key not in listed and _under(key, str(root), recursive) and not os.path.exists(key):
-                removed_keys += store.remove_file(key)
-                summary.removed.append(key)
+                    summary.removed.append(key)
         summary.files, summary.vectors = store.counts()
         # the approximate index follows the store: updated with this run's changes when it matched the store
         # at the start, rebuilt when it did not (a killed run before, a copy, a damaged file)
@@ -199,6 +220,41 @@ def index_folder(folder: str | Path, db: str | Path, encoder: str | Path, *, rec
         else:
             summary.ann = ann.build(store, db) is not None
     return summary
+
+
+PREFETCH = 2  # files read ahead of the one being embedded
+
+
+@dataclass
+class _Loaded:
+    """One file as the prefetch thread leaves it: unchanged (no image), read (image + thumbnails) or failed."""
+
+    key: str
+    fingerprint: str = ""
+    image: ImageVolume | None = None
+    thumbs: list[bytes] | None = None
+    error: str | None = None
+    stale: bool = False  # the error came from reading a changed file (its old entry must go)
+
+
+def _load(path: Path, stored: dict[str, str], thumbnails: bool) -> _Loaded:
+    """Fingerprint ``path`` and, when it is new or changed, read it and make its thumbnails (prefetch
+    thread: no store access here)."""
+    from ..io import read_image
+
+    key = str(path.resolve())
+    try:
+        fingerprint = file_fingerprint(path)
+    except OSError as exc:
+        return _Loaded(key, error=f"cannot read: {exc.strerror or exc}")
+    if stored.get(key) == fingerprint:
+        return _Loaded(key, fingerprint)
+    try:
+        image = read_image(path)
+        thumbs = [thumbnail_png(image, i) for i in range(image.n_slices)] if thumbnails else None
+    except WorkbenchError as exc:
+        return _Loaded(key, fingerprint, error=exc.reason, stale=True)
+    return _Loaded(key, fingerprint, image, thumbs)
 
 
 def _encoder_ref(embedder: Embedder) -> str:

@@ -11,14 +11,16 @@ code such as ``CT``.
 approximate index, :mod:`.ann`) knows whether it still matches: a kill between the two writes leaves a
 generation mismatch, and the derived file is rebuilt from SQLite rather than trusted.
 
-Every file is written in its own transaction (:meth:`IndexStore.replace_file`), so a killed run leaves
-either the old entry or the new one, never half of one; SQLite's rollback journal restores the last
-committed state on the next open.
+Every file is written all-or-nothing (:meth:`IndexStore.replace_file`: its own transaction, or a savepoint
+inside a :meth:`IndexStore.group` that commits every half second), so a killed run leaves either the old
+entry or the new one, never half of one; SQLite's rollback journal restores the last committed state on
+the next open.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,6 +258,15 @@ class IndexStore:
     def _transaction(self) -> _Txn:
         return _Txn(self.conn)
 
+    def group(self, seconds: float = 0.5) -> CommitGroup:
+        """A context in which :meth:`replace_file` / :meth:`remove_file` share one transaction, committed
+        every ``seconds`` by :meth:`CommitGroup.maybe_commit` and at the end.
+
+        A commit costs ~12 ms here (the journal's fsyncs): once per file it halved the indexing rate. A kill
+        loses at most the last ``seconds`` of work, which the next run redoes (the files are still new or
+        changed by fingerprint): no duplicate, no half-written entry."""
+        return CommitGroup(self.conn, seconds)
+
 
 def _matrix(blobs: list[bytes], path: Path) -> np.ndarray:
     """Equal-length float32 blobs -> one ``(n, D)`` matrix (a vector of another length is a damaged index)."""
@@ -267,13 +278,50 @@ def _matrix(blobs: list[bytes], path: Path) -> np.ndarray:
 
 
 class _Txn:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; inside a :meth:`IndexStore.group` a
+    savepoint instead, so that one file's change is still all-or-nothing within the group."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.nested = False
 
     def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT one_file" if self.nested else "BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if self.nested:
+            if exc_type is not None:
+                self.conn.execute("ROLLBACK TO one_file")
+            self.conn.execute("RELEASE one_file")
+        else:
+            self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+class CommitGroup:
+    """Several files' changes in one transaction, committed every ``seconds`` (see :meth:`IndexStore.group`)."""
+
+    def __init__(self, conn: sqlite3.Connection, seconds: float) -> None:
+        self.conn = conn
+        self.seconds = seconds
+        self.since = 0.0
+
+    def __enter__(self) -> CommitGroup:
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.since = time.monotonic()
+        return self
+
+    def maybe_commit(self) -> None:
+        """Commit what the group holds when ``seconds`` have passed since the last commit."""
+        if time.monotonic() - self.since >= self.seconds:
+            self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.since = time.monotonic()
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        # every file inside is whole (its own savepoint), so what is done is kept even when the run stops
+        # early (cancel, Ctrl-C, a bug); only a database error leaves the group uncommitted
+        if isinstance(rest[0], sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+        else:
+            self.conn.execute("COMMIT")
