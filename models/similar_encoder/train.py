@@ -4,8 +4,8 @@ Self-supervised contrastive learning (SimCLR's NT-Xent loss): two random views o
 or of two MNI152 planes at most 2 mm apart in the same orientation and contrast -- must be each other's
 nearest neighbour among all views of the batch. Views are random crops, flips, small rotations, gamma,
 contrast, blur and noise (common.degrade), then the plugin's own preprocessing (percentile window, stretch
-to 96x96). A small CNN (4 stride-2 stages, batch norm, global average pooling) gives the 256-d vector the
-plugin exports; a 2-layer projection head used only by the loss is dropped at export, as in SimCLR.
+to 96x96). A small CNN (eight 3x3 conv layers, four of them stride 2, batch norm, global average pooling)
+gives the 256-d vector the plugin exports; a 2-layer projection head used only by the loss is dropped at export, as in SimCLR.
 
 Evaluated on the held-out retrieval set (common.heldout_set: MNI positions grouped by position, degraded
 variants of held-out images grouped by source) against the histogram + HOG baseline in the same run.
@@ -173,8 +173,8 @@ read in Hounsfield units) and `examples_overlay.dcm` (16-bit MR).
 SimCLR's NT-Xent loss (temperature {TEMPERATURE}): each batch holds two views of {t['batch'] // 2} sources,
 {int(MNI_SHARE * 100)} % of them MNI planes whose second view is a plane up to 2 mm away (same
 orientation and contrast), so that position -- not the exact plane -- is what the views share. A small CNN
-(5 stride-2 or plain 3x3 conv stages with batch norm, 24 to 256 channels, global average pooling;
-{metrics['parameters'] / 1e6:.2f} M parameters, {metrics['onnx_kb']} kB ONNX) gives the exported vector; a
+(eight 3x3 conv layers with batch norm and ReLU, four of them stride 2, 24 to 256 channels, global average
+pooling; {metrics['parameters'] / 1e6:.2f} M parameters, {metrics['onnx_kb']} kB ONNX) gives the exported vector; a
 2-layer projection head used only by the loss is dropped at export. AdamW, warm-up + cosine, one CPU
 thread, fixed seeds. Training log: {log}.
 
