@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-thumbnails", action="store_true", help="do not store 64 px thumbnails")
     parser.add_argument("--duplicates", action="store_true",
                         help="after indexing, list near-duplicate pairs of different files")
-    parser.add_argument("--threshold", type=float, default=0.97,
-                        help="cosine similarity of a near-duplicate pair (default 0.97)")
+    parser.add_argument("--threshold", type=float, default=0.995,
+                        help="cosine similarity of a near-duplicate pair (default 0.995)")
 
 
 def run(args: argparse.Namespace) -> int:

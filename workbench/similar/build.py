@@ -271,7 +271,7 @@ class DuplicatePair:
     b: tuple[str, int]
 
 
-def find_duplicates(db: str | Path, *, threshold: float = 0.97, block: int = 2048) -> list[DuplicatePair]:
+def find_duplicates(db: str | Path, *, threshold: float = 0.995, block: int = 2048) -> list[DuplicatePair]:
     """Near-duplicate pairs of the index, best first: every pair of vectors of two different files with
     cosine similarity >= ``threshold`` (exact, block by block: ``n^2 / 2`` dot products, about a second
     at 10^4 vectors).
