@@ -83,3 +83,18 @@ def test_vectors_are_unit_length_and_invariant_to_storage_units(heldout):
     vecs = np.stack([emb.embed_slice(v, 0) for v in variants])
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     assert float((vecs @ vecs[0]).min()) > 0.999
+
+
+def test_training_script_runs_a_few_steps(tmp_path):
+    """The recipe still trains and exports (torch and nilearn: training environments only; CI skips)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("nilearn")
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "models.similar_encoder.train", "--minutes", "0.05", "--batch", "8",
+                           "--export-only", "--out-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "finished: " in proc.stdout and (tmp_path / "model.onnx").is_file() and (tmp_path / "weights.pt").is_file()
+    vec = Embedder(PLUGIN, provider="cpu", settings=Settings())  # the shipped plugin is untouched
+    assert vec.spec.sha256 == load_plugin(PLUGIN).model.sha256
