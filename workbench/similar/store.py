@@ -258,14 +258,14 @@ class IndexStore:
     def _transaction(self) -> _Txn:
         return _Txn(self.conn)
 
-    def group(self, seconds: float = 0.5) -> CommitGroup:
+    def group(self, seconds: float = 0.5, files: int = 64) -> CommitGroup:
         """A context in which :meth:`replace_file` / :meth:`remove_file` share one transaction, committed
-        every ``seconds`` by :meth:`CommitGroup.maybe_commit` and at the end.
+        every ``seconds`` or ``files`` files by :meth:`CommitGroup.maybe_commit`, and at the end.
 
         A commit costs ~12 ms here (the journal's fsyncs): once per file it halved the indexing rate. A kill
-        loses at most the last ``seconds`` of work, which the next run redoes (the files are still new or
-        changed by fingerprint): no duplicate, no half-written entry."""
-        return CommitGroup(self.conn, seconds)
+        loses at most the last ``seconds`` (or ``files`` files) of work, which the next run redoes (the files
+        are still new or changed by fingerprint): no duplicate, no half-written entry."""
+        return CommitGroup(self.conn, seconds, files)
 
 
 def _matrix(blobs: list[bytes], path: Path) -> np.ndarray:
@@ -299,12 +299,15 @@ class _Txn:
 
 
 class CommitGroup:
-    """Several files' changes in one transaction, committed every ``seconds`` (see :meth:`IndexStore.group`)."""
+    """Several files' changes in one transaction, committed every ``seconds`` or ``files`` files (see
+    :meth:`IndexStore.group`)."""
 
-    def __init__(self, conn: sqlite3.Connection, seconds: float) -> None:
+    def __init__(self, conn: sqlite3.Connection, seconds: float, files: int) -> None:
         self.conn = conn
         self.seconds = seconds
+        self.files = files
         self.since = 0.0
+        self.pending = 0
 
     def __enter__(self) -> CommitGroup:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -312,11 +315,14 @@ class CommitGroup:
         return self
 
     def maybe_commit(self) -> None:
-        """Commit what the group holds when ``seconds`` have passed since the last commit."""
-        if time.monotonic() - self.since >= self.seconds:
+        """Count one file; commit what the group holds when ``seconds`` have passed since the last commit or
+        ``files`` files are pending (whichever comes first)."""
+        self.pending += 1
+        if self.pending >= self.files or time.monotonic() - self.since >= self.seconds:
             self.conn.execute("COMMIT")
             self.conn.execute("BEGIN IMMEDIATE")
             self.since = time.monotonic()
+            self.pending = 0
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         # every file inside is whole (its own savepoint), so what is done is kept even when the run stops
