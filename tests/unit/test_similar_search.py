@@ -180,7 +180,7 @@ def test_newer_schema_and_foreign_files_are_refused(tmp_path, capsys):
                  ("search", str(tmp_path / "lib" / "img000.png"), "--db", str(db))):
         code, out, err = cli(*argv, capsys=capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1
-        assert "schema version 99 is newer than this workbench reads (1)" in err
+        assert "schema version 99 is newer than this workbench reads (2)" in err
     (tmp_path / "junk.wbindex").write_bytes(b"hello, not sqlite" * 100)
     code, _, err = cli("search", str(tmp_path / "lib" / "img000.png"), "--db", str(tmp_path / "junk.wbindex"),
                        capsys=capsys)
@@ -197,7 +197,7 @@ def test_newer_schema_and_foreign_files_are_refused(tmp_path, capsys):
 def test_kill_during_indexing_then_rerun(tmp_path, capsys):
     enc = projection_encoder(tmp_path / "enc")
     lib = tmp_path / "lib"
-    paths = library(lib, 60)
+    paths = library(lib, 400)  # commits come every 0.5 s: the run must last longer than one group
     db = tmp_path / "lib.wbindex"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "index", str(lib), "--db", str(db), "-m", str(enc)],
@@ -227,7 +227,7 @@ def test_kill_during_indexing_then_rerun(tmp_path, capsys):
     assert killed and len(partial) < len(paths), "the run finished before the kill; make the library bigger"
     code, out, _ = cli("index", str(lib), "--db", str(db), "-m", str(enc), capsys=capsys)
     entries = stored(db)
-    assert code == 0 and "0 changed" in out and "60 files, 60 vectors" in out
+    assert code == 0 and "0 changed" in out and "400 files, 400 vectors" in out
     assert sorted(p for p, _ in entries) == sorted(str(p.resolve()) for p in paths)
     assert len(set(entries)) == len(entries)
 

@@ -1,4 +1,5 @@
-"""``workbench search IMAGE --db LIBRARY.wbindex [-k 10] [--json]``: the most similar indexed images."""
+"""``workbench search IMAGE --db LIBRARY.wbindex [-k 10] [--slice N] [--roi X0,Y0,X1,Y1] [--json]``: the most
+similar indexed images."""
 from __future__ import annotations
 
 import argparse
@@ -16,13 +17,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", default=None, metavar="ENCODER",
                         help="the encoder (default: the one the index was built with)")
     parser.add_argument("--slice", type=int, default=None, help="query slice of a volume (default: the middle one)")
+    parser.add_argument("--roi", default=None, metavar="X0,Y0,X1,Y1",
+                        help="query by this region of the slice only (pixels; x right, y down, end exclusive)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..similar.query import search
+    from ..similar.query import parse_roi, search
 
-    hits = search(args.image, args.db, k=args.k, encoder=args.model, slice_index=args.slice)
+    roi = parse_roi(args.roi) if args.roi is not None else None
+    hits = search(args.image, args.db, k=args.k, encoder=args.model, slice_index=args.slice, roi=roi)
     if args.json:
         json.dump([h.as_dict() for h in hits], sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..qt import QtWidgets
-from . import histogram_panel, layers_panel, measure_panel, results_panel
+from . import histogram_panel, layers_panel, measure_panel, results_panel, similar_panel
 from .base import make_dock
 from .models import panel as models_panel
 from .tools import panel as tools_panel
@@ -30,6 +30,7 @@ PANEL_FACTORIES: list[PanelFactory] = [
     results_panel.create_dock,
     tools_panel.create_dock,
     measure_panel.create_dock,
+    similar_panel.create_dock,  # issue 18: query a similar-case index by the slice or a drawn region
 ]
 
 __all__ = ["PANEL_FACTORIES", "PanelFactory", "make_dock"]
