@@ -9,7 +9,7 @@ SIZE = 128  # the model's square input
 CONTEXT = 0.4  # crop margin around the previous mask / clicks, times their extent, each side
 MIN_SIZE = 32  # smallest crop (image pixels)
 FIRST_SIZE = 512  # a first click alone sees the whole image, or this square around it on larger images
-ENCODING = "disk"
+ENCODING = "distance"  # max(0, 1 - d / RADIUS): the graph weights the clicked pixels by it (net.py)
 RADIUS = 5.0  # model pixels
 PERCENTILE = (0.5, 99.5)
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..common.export import plugin_spec, write_plugin_yaml
 from .common import CONTEXT, ENCODING, FIRST_SIZE, MIN_SIZE, PERCENTILE, RADIUS, SIZE
+from .data import heldout_scenes
 
 PLUGIN_ID = "click"
 VERSION = "1.0.0"
@@ -46,8 +47,6 @@ def write_plugin(folder: Path, sha: str, metrics: dict) -> None:
     spec = manifest(sha, metrics)
     spec["sample"] = "sample.png"
     write_plugin_yaml(folder, spec)
-    from .data import heldout_scenes
-
     name, img, _ = next(s for s in heldout_scenes() if s[0].startswith("mni") and s[1].dtype == np.uint8)
     cv2.imwrite(str(folder / "sample.png"), img)
 
