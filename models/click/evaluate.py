@@ -130,6 +130,7 @@ def model_results(pred, held, groups, *, raw: bool) -> dict:
 
 
 def heldout_groups(held):
+    """The held-out subsets of the model card's tables, by image kind."""
     return {"camera+moon (synthetic objects)": [s for s in held if not s[0].startswith("mni")],
             "MNI held-out slab": [s for s in held if s[0].startswith("mni")]}
 
@@ -186,6 +187,30 @@ def evaluate(onnx_path: Path, *, log: bool = False, baselines: bool = True) -> d
     return metrics
 
 
+METRICS_JSON = Path(__file__).with_name("metrics.json")
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Held-out evaluation of the click model and both baselines.")
+    ap.add_argument("model", nargs="?", type=Path,
+                    default=Path(__file__).resolve().parents[2] / "plugins/click/model.onnx")
+    ap.add_argument("--fresh-baselines", action="store_true",
+                    help="measure the baselines again in this run (ignore baselines.json)")
+    ap.add_argument("--write", action="store_true",
+                    help="replace the evaluation in models/click/metrics.json (keeping its training record); "
+                         "then `python -m models.click.train --rewrite-plugin` rewrites plugin.yaml and the card")
+    args = ap.parse_args(argv)
+    if args.fresh_baselines and BASELINES_JSON.exists():
+        BASELINES_JSON.unlink()
+    metrics = evaluate(args.model, log=True)
+    print(json.dumps(metrics, indent=1))
+    if args.write:
+        old = json.loads(METRICS_JSON.read_text())
+        metrics.update({k: old[k] for k in ("train", "train_runs") if k in old})
+        METRICS_JSON.write_text(json.dumps(metrics, indent=1) + "\n")
+
+
 if __name__ == "__main__":
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "plugins/click/model.onnx"
-    print(json.dumps(evaluate(path, log=True), indent=1))
+    main(sys.argv[1:])

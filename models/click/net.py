@@ -22,11 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common.nets import UNet
-
-SOFT_TOLERANCES = (0.04, 0.1, 0.2)  # normalised intensity units: exp(-(d / t)^2) maps
-CONNECT = ((0, 0.06), (0, 0.15), (1, 0.1))  # (include 0 / exclude 1, tolerance) of the connectedness maps
-ITERATIONS = 48  # propagation steps at half resolution (a path may run 96 model pixels)
-EXTRA = 2 + 2 * len(SOFT_TOLERANCES) + len(CONNECT)
+from .common import CONNECT, EXTRA, ITERATIONS, SOFT_TOLERANCES
 
 
 def prompt_features(x: torch.Tensor) -> torch.Tensor:

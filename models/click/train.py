@@ -88,7 +88,9 @@ class ClickModel(Recipe):
         print(f"training scenes: {self.scenes.summary()}", flush=True)
 
     def build_net(self):
-        return ClickNet(WIDTHS)
+        net = ClickNet(WIDTHS)
+        self.parameters = sum(p.numel() for p in net.parameters())
+        return net
 
     def predict(self, net, plane, prompt, prev):
         x, box, lb = model_input(plane, prompt, prev)
@@ -153,7 +155,8 @@ class ClickModel(Recipe):
         return evaluate(onnx_path, log=True)
 
     def train_summary(self, ema):
-        return {"final_loss": round(ema["loss"], 4), "final_train_iou": round(ema["iou"], 4)}
+        return {"final_loss": round(ema["loss"], 4), "final_train_iou": round(ema["iou"], 4),
+                "parameters": self.parameters}
 
     write_plugin = staticmethod(write_plugin)
     write_card = staticmethod(write_card)
