@@ -7,8 +7,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..common.data import (HELD_OUT_IMAGES, load_gray, mni_heldout_slab, mni_orthogonal_slices,
-                           mni_train_z_ranges, mni_volume, train_images)
+from ..common.data import (
+    HELD_OUT_IMAGES,
+    load_gray,
+    mni_heldout_slab,
+    mni_orthogonal_slices,
+    mni_train_z_ranges,
+    mni_volume,
+    train_images,
+)
 
 MIN_AREA = 60
 

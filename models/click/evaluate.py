@@ -13,12 +13,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-cv2.setNumThreads(1)
-
+from workbench.core.image import ImageVolume
+from workbench.inference.promptable.run import PromptResult, PromptSession
 from workbench.inference.promptable.simulate import run_protocol, summarize
+from workbench.inference.spec import load_plugin
 from workbench.processing.region_grow import region_grow
 
-from .common import normalize
+from ..common.export import onnx_latency_ms, sha256_file, write_plugin_yaml
+from .common import SIZE, normalize
+from .data import TrainScenes, heldout_scenes
+from .plugin import manifest
+
+cv2.setNumThreads(1)
 
 MAX_CLICKS = 20
 TOLERANCES = (0.04, 0.08, 0.12, 0.16, 0.24)  # normalised intensity units
@@ -28,9 +34,6 @@ N_TUNE = 24  # training scenes the baselines' parameters are chosen on
 
 def engine_predictor(spec):
     """The model through the app's engine (``PromptSession``: the CLI's and GUI's code path), one thread."""
-    from workbench.core.image import ImageVolume
-    from workbench.inference.promptable.run import PromptResult, PromptSession
-
     sess = PromptSession(spec, provider="cpu", threads=1)
     state = {}
 
@@ -48,15 +51,9 @@ def plugin_for(onnx_path: Path, folder: Path):
     precedes the real plugin.yaml)."""
     import shutil
 
-    from ..common.export import sha256_file
-    from .plugin import manifest
-
     folder.mkdir(parents=True, exist_ok=True)
     if onnx_path.resolve() != (folder / "model.onnx").resolve():
         shutil.copy(onnx_path, folder / "model.onnx")
-    from ..common.export import write_plugin_yaml
-    from workbench.inference.spec import load_plugin
-
     write_plugin_yaml(folder, manifest(sha256_file(folder / "model.onnx"), {}))
     return load_plugin(folder)
 
@@ -108,13 +105,11 @@ def curves(predict, scenes, max_clicks=MAX_CLICKS, *, raw=False):
     out = []
     for _, img, gt in scenes:
         plane = img if raw else normalize(img)
-        out.append(run_protocol(lambda p, prev: predict(plane, p, prev), gt, max_clicks, stop_after=5))
+        out.append(run_protocol(lambda p, prev, plane=plane: predict(plane, p, prev), gt, max_clicks, stop_after=5))
     return out
 
 
 def tune_scenes():
-    from .data import TrainScenes
-
     rng = np.random.default_rng(7)
     scenes = TrainScenes(rng)
     return [(f"train#{i}", *scenes.draw(rng)) for i in range(N_TUNE)]
@@ -135,6 +130,7 @@ def model_results(pred, held, groups, *, raw: bool) -> dict:
 
 
 def heldout_groups(held):
+    """The held-out subsets of the model card's tables, by image kind."""
     return {"camera+moon (synthetic objects)": [s for s in held if not s[0].startswith("mni")],
             "MNI held-out slab": [s for s in held if s[0].startswith("mni")]}
 
@@ -168,8 +164,6 @@ def baseline_results(held, groups, *, log: bool = False) -> tuple[dict, dict]:
 
 
 def evaluate(onnx_path: Path, *, log: bool = False, baselines: bool = True) -> dict:
-    from .data import heldout_scenes
-
     t0 = time.perf_counter()
     held = heldout_scenes()
     groups = heldout_groups(held)
@@ -188,14 +182,35 @@ def evaluate(onnx_path: Path, *, log: bool = False, baselines: bool = True) -> d
         if log:
             print(mname, json.dumps(results[mname]["all"]), f"t={time.perf_counter() - t0:.0f}s", flush=True)
     metrics["results"] = {k: results[k] for k in ("model", "region_grow", "grabcut") if k in results}
-    from ..common.export import onnx_latency_ms
-    from .common import SIZE
-
     tmp.cleanup()
     metrics["latency_ms_cpu_1thread"] = onnx_latency_ms(onnx_path, np.zeros((1, 4, SIZE, SIZE), np.float32))
     return metrics
 
 
+METRICS_JSON = Path(__file__).with_name("metrics.json")
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Held-out evaluation of the click model and both baselines.")
+    ap.add_argument("model", nargs="?", type=Path,
+                    default=Path(__file__).resolve().parents[2] / "plugins/click/model.onnx")
+    ap.add_argument("--fresh-baselines", action="store_true",
+                    help="measure the baselines again in this run (ignore baselines.json)")
+    ap.add_argument("--write", action="store_true",
+                    help="replace the evaluation in models/click/metrics.json (keeping its training record); "
+                         "then `python -m models.click.train --rewrite-plugin` rewrites plugin.yaml and the card")
+    args = ap.parse_args(argv)
+    if args.fresh_baselines and BASELINES_JSON.exists():
+        BASELINES_JSON.unlink()
+    metrics = evaluate(args.model, log=True)
+    print(json.dumps(metrics, indent=1))
+    if args.write:
+        old = json.loads(METRICS_JSON.read_text())
+        metrics.update({k: old[k] for k in ("train", "train_runs") if k in old})
+        METRICS_JSON.write_text(json.dumps(metrics, indent=1) + "\n")
+
+
 if __name__ == "__main__":
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "plugins/click/model.onnx"
-    print(json.dumps(evaluate(path, log=True), indent=1))
+    main(sys.argv[1:])

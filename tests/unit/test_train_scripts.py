@@ -2,10 +2,11 @@
 
 Each script trains for about a second into a temporary ``--out-dir`` and must leave weights.pt and an ONNX
 file that onnxruntime loads with the input/output names of the shipped ``plugins/<id>/model.onnx``, without
-touching the shipped files. Three scripts stop after the export (``--export-only``); the quality script,
+touching the shipped files. Four scripts stop after the export (``--export-only``); the quality script,
 the cheapest to evaluate, runs the whole path (held-out evaluation, metrics.json, plugin.yaml, model card).
 The shared skeleton (options and defaults, schedule, resume, metrics history, rewrite) is checked in-process
-on a toy recipe. Needs torch (training only: CI skips this module), nilearn and onnxruntime. Runtime: ~40 s.
+on a toy recipe, and the click network's parameter-free prompt features on a drawn scene. Needs torch
+(training only: CI skips this module), nilearn and onnxruntime. Runtime: ~50 s.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ MODELS = {
     "denoiser": ("denoiser", {"minutes": 18.0, "batch": 16, "lr": 1e-3}),
     "quality": ("quality", {"minutes": 10.0, "batch": 16, "lr": 2e-3}),
     "focal_spot": ("focal-spot", {"minutes": 18.0, "batch": 16, "lr": 2e-3}),
+    "click": ("click", {"minutes": 60.0, "batch": 8, "lr": 2e-3}),
 }
 OPTIONS = {"--minutes", "--batch", "--threads", "--lr", "--resume", "--rewrite-plugin", "--export-only", "--out-dir"}
 FINISHED = re.compile(r"^finished: [1-9]\d* steps in \d+s, ", re.M)
@@ -90,7 +92,7 @@ def test_options_and_defaults_unchanged(name):
     assert parser.description.endswith(f"``python -m models.{name}.train``.")
 
 
-@pytest.mark.parametrize("name", ["brain_tissue", "denoiser", "focal_spot"])
+@pytest.mark.parametrize("name", ["brain_tissue", "denoiser", "focal_spot", "click"])
 def test_script_trains_and_exports(name, tmp_path):
     before = _shipped_state(name)
     out = _run_script(name, "--minutes", "0.02", "--export-only", "--out-dir", str(tmp_path))
@@ -231,3 +233,32 @@ def test_runner_refuses_an_empty_budget(tmp_path):
     with pytest.raises(SystemExit, match=r"^--minutes 0\.0: no training step"):
         Toy().main(["--out-dir", str(tmp_path), "--minutes", "0"])
     assert not (tmp_path / "weights.pt").exists()
+
+
+def test_click_prompt_features_grow_from_the_click():
+    """The click network's in-graph region grow (models/click/net.py): on two discs of one intensity, the
+    fuzzy connectedness of an include click is ~1 on its own disc and 0 on the other, unconnected one; the
+    exclude click's map does the same for its disc; the similarity maps cannot tell the discs apart."""
+    import cv2
+
+    from models.click.net import CONNECT, SOFT_TOLERANCES, prompt_features
+    from workbench.inference.promptable.prompts import click_maps
+
+    img = np.full((128, 128), 0.2, np.float32)
+    a, b = np.zeros_like(img, np.uint8), np.zeros_like(img, np.uint8)
+    cv2.circle(a, (32, 40), 20, 1, -1)
+    cv2.circle(b, (96, 90), 20, 1, -1)
+    img[(a | b) > 0] = 0.8
+    inc = click_maps([(40.0, 32.0)], 128, encoding="distance", radius=5.0)
+    exc = click_maps([(90.0, 96.0)], 128, encoding="distance", radius=5.0)
+    x = torch.from_numpy(np.stack([img, inc, exc, np.zeros_like(img)])[None])
+    f = prompt_features(x)[0].numpy()
+    n = len(SOFT_TOLERANCES)
+    d_inc, sim_inc, connect = f[0], f[2], f[2 + 2 * n:]
+    assert d_inc[a > 0].max() < 1e-6 and d_inc[(a | b) == 0].min() == pytest.approx(0.6)
+    assert sim_inc[b > 0].min() > 0.99  # intensity alone: both discs
+    for k, (which, _) in enumerate(CONNECT):
+        own, other = (a, b) if which == 0 else (b, a)
+        assert connect[k][own > 0].min() > 0.99, k
+        assert connect[k][other > 0].max() < 1e-6, k
+        assert connect[k][(a | b) == 0].max() < 1e-6, k
