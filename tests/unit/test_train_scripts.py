@@ -40,6 +40,7 @@ MODELS = {
     "quality": ("quality", {"minutes": 10.0, "batch": 16, "lr": 2e-3}),
     "focal_spot": ("focal-spot", {"minutes": 18.0, "batch": 16, "lr": 2e-3}),
     "click": ("click", {"minutes": 60.0, "batch": 8, "lr": 2e-3}),
+    "similar_encoder": ("similar-encoder", {"minutes": 55.0, "batch": 64, "lr": 2e-3}),
 }
 OPTIONS = {"--minutes", "--batch", "--threads", "--lr", "--resume", "--rewrite-plugin", "--export-only", "--out-dir"}
 FINISHED = re.compile(r"^finished: [1-9]\d* steps in \d+s, ", re.M)
