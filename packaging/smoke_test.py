@@ -203,7 +203,10 @@ def check_bundle(app: App) -> Path:
     root = internal if internal.is_dir() else app.dir
     for sub in ("plugins", "assets/styles/dark.qss", "assets/icons/workbench.svg", "assets/samples/mri_t1_noisy.png",
                 "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqxcb.so",
-                "PySide6/Qt/plugins/iconengines/libqsvgicon.so"):
+                "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
+                # Help > User guide and the model importer's label sets: workbench's package data
+                "workbench/gui/help/data/USER_GUIDE.md", "workbench/gui/help/data/images/window_1366x768.png",
+                "workbench/inference/importer/labels/coco80.txt"):
         check((root / sub).exists(), f"{root / sub}: missing from the bundle")
     # the DICOM codecs: compiled extensions, and the dist-info whose entry points pylibjpeg reads
     for pattern in ("_openjpeg.*", "_libjpeg.*", "rle/rle.*", "_CharLS.*",
