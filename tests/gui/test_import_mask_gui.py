@@ -80,3 +80,44 @@ def test_a_mask_that_does_not_fit_is_refused_in_the_banner(window, qtbot, load, 
     assert "small.png" in window.last_error and "does not match the image" in window.last_error
     assert window.banner.isVisible() and not window.document.labels.data.any()
     assert not window.document.undo.can_undo
+
+
+def test_a_deidentified_seg_lands_on_the_identified_series_by_geometry(window, qtbot, load, tmp_path):
+    """File > Import mask… of a SEG exported with the default de-identification (remapped UIDs): matched by
+    geometry, the same label map as the identified SEG gives, and the status line says how it was matched."""
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("highdicom")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+    import io_fixtures as fixtures
+
+    from workbench.export.dicom_seg import write_dicom_seg
+    from workbench.io import read_image
+
+    fixtures.write_dicom_series(tmp_path / "ct", n=4, rows=16, cols=12)
+    fixtures.write_dicom_series(tmp_path / "other", n=4, rows=16, cols=12, z0=0.0)
+    image = read_image(tmp_path / "ct")
+    labels = np.zeros(image.shape, np.uint16)
+    labels[1, 2:6, 3:7] = 4
+    labels[2:4, 8:12, 1:5] = 9
+    deid = write_dicom_seg(tmp_path / "deid.dcm", labels, image, names={4: "liver", 9: "lesion"})
+    kept = write_dicom_seg(tmp_path / "kept.dcm", labels, image, names={4: "liver", 9: "lesion"},
+                           keep_identity=True)
+    load(window, qtbot, tmp_path / "ct")
+    _import(window, qtbot, kept)
+    by_uid = window.document.labels.data.copy()
+    assert "geometry" not in window.statusBar().currentMessage()
+    window.undo()
+    assert not window.document.labels.data.any()
+    _import(window, qtbot, deid)
+    assert np.array_equal(window.document.labels.data, by_uid) and by_uid.any()
+    assert "matched by geometry" in window.statusBar().currentMessage()
+    assert {lab.name for v, lab in window.document.labels.labels.items() if v} >= {"liver", "lesion"}
+    window.undo()
+    assert not window.document.labels.data.any()
+
+    load(window, qtbot, tmp_path / "other")
+    _import(window, qtbot, deid, expect=False)
+    assert "deid.dcm" in window.last_error and "belongs to another series" in window.last_error
+    assert "\n" not in window.last_error and not window.document.labels.data.any()

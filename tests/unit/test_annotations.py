@@ -60,3 +60,22 @@ def test_rulers_round_trip_through_the_session_and_a_bad_entry_is_refused(tmp_pa
     with pytest.raises(SessionError, match="bad ruler entry") as info:
         load_session(tmp_path / "b.wbsession")
     assert "b.wbsession" in str(info.value)
+
+
+def test_translate_moves_every_point_in_one_step_and_roi_contains():
+    from workbench.core.annotations import EllipseRoi, RectRoi, TextArrow
+
+    doc = Document(ImageVolume(np.zeros((1, 40, 40), np.uint8)))
+    store = annotations_of(doc)
+    rect = store.add_annotation(RectRoi(0, 0, (4.0, 6.0), (14.0, 10.0)))
+    arrow = store.add_annotation(TextArrow(0, 0, (1.0, 1.0), (5.0, 9.0), "note"))
+    steps = len(doc.undo)
+    moved = store.translate(rect.id, 3.0, -2.0)
+    assert (moved.p0, moved.p1) == ((7.0, 4.0), (17.0, 8.0)) and len(doc.undo) == steps + 1
+    assert store.translate(arrow.id, 1, 1).points == ((2.0, 2.0), (6.0, 10.0))
+    doc.undo.undo()
+    doc.undo.undo()
+    assert store.get(rect.id) == rect and store.get(arrow.id) == arrow
+    assert rect.contains((4.0, 6.0)) and not rect.contains((3.9, 8.0))
+    ellipse = EllipseRoi(1, 0, (0.0, 0.0), (10.0, 4.0))
+    assert ellipse.contains((5.0, 2.0)) and ellipse.contains((9.9, 2.0)) and not ellipse.contains((0.5, 0.5))

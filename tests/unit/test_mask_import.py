@@ -116,7 +116,7 @@ def ct_with_seg(tmp_path):
     labels[1, 2:6, 3:7] = 4
     labels[2:4, 8:12, 1:5] = 9
     # a SEG as a PACS or a colleague has it: identified, referencing the series' own UIDs (a de-identified
-    # SEG references remapped UIDs and cannot be matched to the identified series)
+    # SEG references remapped UIDs: test_seg_geometry_import.py)
     seg = write_dicom_seg(tmp_path / "seg.dcm", labels, image, names={4: "liver", 9: "lesion"},
                           colors={4: "#ff0000", 9: "#00c000"}, keep_identity=True)
     return image, labels, seg
@@ -147,7 +147,8 @@ def test_dicom_seg_matched_by_frame_of_reference_and_positions(ct_with_seg, tmp_
 
 def test_dicom_seg_of_another_series_is_refused(ct_with_seg, tmp_path):
     _image, _labels, seg = ct_with_seg
-    fixtures.write_dicom_series(tmp_path / "other", n=4, rows=16, cols=12)
+    # same size, other positions: neither the UIDs nor the geometry tie the SEG to it
+    fixtures.write_dicom_series(tmp_path / "other", n=4, rows=16, cols=12, z0=0.0)
     with pytest.raises(ImageReadError, match="belongs to another series"):
         read_mask(seg, read_image(tmp_path / "other"))
 

@@ -56,6 +56,11 @@ class _Shape:
         """A copy with handle ``index`` moved to ``point``."""
         return replace(self, **{self.POINTS[index]: _point(point)})  # type: ignore[type-var]
 
+    def translated(self, dx: float, dy: float) -> Any:
+        """A copy with every point moved by ``(dx, dy)`` image pixels (a drag of the whole annotation)."""
+        return replace(self, **{name: (getattr(self, name)[0] + float(dx),  # type: ignore[type-var]
+                                       getattr(self, name)[1] + float(dy)) for name in self.POINTS})
+
     def is_valid(self) -> bool:
         """Big enough to be a measurement (a click is not one)."""
         (x0, y0), (x1, y1) = self.points[0], self.points[1]
@@ -176,6 +181,11 @@ class _Roi(_Shape):
     def area_px(self) -> float:
         raise NotImplementedError
 
+    def contains(self, point: Point) -> bool:
+        """True when ``point`` lies inside the region (a press there drags the whole ROI)."""
+        x0, y0, x1, y1 = self.box()
+        return x0 <= point[0] <= x1 and y0 <= point[1] <= y1
+
     def area_mm2(self, spacing: tuple[float, float, float]) -> float:
         """The shape's area in mm² for a ``(dz, dy, dx)`` spacing."""
         return self.area_px() * spacing[1] * spacing[2]
@@ -191,6 +201,13 @@ class EllipseRoi(_Roi):
     def area_px(self) -> float:
         x0, y0, x1, y1 = self.box()
         return math.pi * (x1 - x0) * (y1 - y0) / 4.0
+
+    def contains(self, point: Point) -> bool:
+        x0, y0, x1, y1 = self.box()
+        a, b = (x1 - x0) / 2.0, (y1 - y0) / 2.0
+        if a <= 0 or b <= 0:
+            return False
+        return ((point[0] - x0 - a) / a) ** 2 + ((point[1] - y0 - b) / b) ** 2 <= 1.0
 
 
 @dataclass(frozen=True)
@@ -304,6 +321,13 @@ class AnnotationStore:
         if unknown:
             raise WorkbenchError(f"a {old.kind} has no point {', '.join(sorted(unknown))}")
         return self.update(replace(old, **changes), f"Move {old.title.lower()} {old.id}")  # type: ignore[arg-type]
+
+    def translate(self, annotation_id: int, dx: float, dy: float) -> Annotation:
+        """Move a whole annotation by ``(dx, dy)`` image pixels (on its slice) as one undo step."""
+        old = self.get(annotation_id)
+        if old is None:
+            raise WorkbenchError(f"no annotation {annotation_id}")
+        return self.update(old.translated(dx, dy), f"Move {old.title.lower()} {old.id}")
 
     def set_label(self, annotation_id: int, text: str) -> Annotation:
         """Set the label text of an annotation as one undo step."""

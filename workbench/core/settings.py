@@ -72,6 +72,8 @@ class Settings(BaseModel):
     pacs_ae_title: str | None = Field(None, description="our AE title (default: site file, then WORKBENCH)")
     pacs_storage_port: int | None = Field(None, ge=0, le=65535, description="port of our C-MOVE storage SCP")
     pacs_cache_mb: int | None = Field(None, ge=1, description="size cap of the local study cache")
+    # case report (issue 15 item 6): File > Report… offers the last reader's name again, across restarts
+    report_reader: str = Field("", max_length=200, description="reader's name last entered in File > Report")
     # -- plugin code trust (issue 21 / 11): keyed by content hash, written by `workbench models trust` --
     trusted_code: list[TrustedPlugin] = Field(default_factory=list,
                                               description="plugins allowed to run their own decoder code")

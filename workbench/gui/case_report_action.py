@@ -141,7 +141,6 @@ class CaseReportActions(QtCore.QObject):
         super().__init__(window)
         self.window = window
         self.store = key_images_of(window.document)
-        self.reader = ""  # remembered for the next report of this window
         self.last_files: list[Path] = []
         self.dialog: CaseReportDialog | None = None
         self._job: BackgroundJob | None = None
@@ -160,6 +159,18 @@ class CaseReportActions(QtCore.QObject):
         self.export_action.triggered.connect(self.export_dialog)
         window.document.image_changed.connect(self._update)
         self._update()
+
+    @property
+    def reader(self) -> str:
+        """The reader's name the dialog offers: the last one entered, kept in the settings file."""
+        return str(getattr(self.window.settings, "report_reader", "") or "")
+
+    def remember_reader(self, name: str) -> None:
+        """Keep ``name`` for the next report, also after a restart (saved with the settings)."""
+        name = name.strip()[:200]
+        if name != self.reader:
+            self.window.settings.report_reader = name
+            self.window._save_settings()  # the window's one settings writer (atomic, errors in the banner)
 
     def _update(self) -> None:
         has_image = self.window.document.image is not None
@@ -207,7 +218,7 @@ class CaseReportActions(QtCore.QObject):
 
     def _accepted(self, dialog: CaseReportDialog) -> None:
         v = dialog.values()
-        self.reader = v["reader"]
+        self.remember_reader(v["reader"])
         self.write_report(v["folder"], reader=v["reader"], findings=v["findings"], show_name=v["show_name"])
 
     def write_report(self, folder: str | Path, *, reader: str = "", findings: str = "",

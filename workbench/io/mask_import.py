@@ -13,8 +13,10 @@ Formats and how each is aligned:
   they differ the mask is resampled onto the image grid with nearest-neighbour (labels never blend). An image
   without geometry (PNG...) takes a NIfTI of exactly its shape as is, and refuses any other;
 - DICOM SEG (highdicom): each frame is put on the slice it references (SOP Instance UID, and frame number of a
-  multi-frame source), else on the slice at its position in the same frame of reference. Segment labels and
-  recommended display colours become the label table.
+  multi-frame source), else on the slice at its position in the same frame of reference, else -- a SEG
+  exported de-identified references remapped UIDs -- by geometry alone: every frame's position, orientation,
+  pixel spacing and size must match exactly one slice (the status line then says "matched by geometry").
+  Segment labels and recommended display colours become the label table.
 
 A mask that cannot be aligned is refused with one line (:class:`~workbench.core.errors.ImageReadError`, the
 readers' one error type) naming the file and the reason.
@@ -220,10 +222,10 @@ def _read_seg(path: Path, image: ImageVolume) -> ImportedMask:
     if frames.shape[1:] != shape[1:]:
         raise ImageReadError(f"SEG frames of {frames.shape[2]}x{frames.shape[1]} do not match the image "
                              f"{shape[2]}x{shape[1]}", path=path)
-    slices = _seg_slices(path, seg, groups, image)
+    slices, how = _seg_slices(path, seg, groups, image)
     out = np.zeros(shape, dtype=np.uint16)
     for frame, group, z in zip(frames, groups, slices):
-        number = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        number = _segment_number(path, seg, group)
         on = frame >= 0.5 * maximum if fractional else frame > 0
         out[z][on] = number  # overlapping segments: the higher frame wins (a label map holds one per voxel)
     names: dict[int, tuple[str, str]] = {}
@@ -235,15 +237,16 @@ def _read_seg(path: Path, image: ImageVolume) -> ImportedMask:
                     list(item.RecommendedDisplayCIELabValue)).to_rgb()
                 color = f"#{int(r):02x}{int(g):02x}{int(b):02x}"
         names[number] = (str(item.get("SegmentLabel") or f"segment {number}"), color)
-    result = _result(out, "DICOM SEG", [], names)
+    result = _result(out, "DICOM SEG", [how] if how else [], names)
     missing = [n for n in segments if n not in {lab.value for lab in result.labels}]
     if missing:
         result.notes.append(f"segments {', '.join(map(str, missing))} are empty on this series")
     return result
 
 
-def _seg_slices(path: Path, seg: Any, groups: list[Any], image: ImageVolume) -> list[int]:
-    """The image slice of each SEG frame: by referenced instance (and frame), else by FoR + position."""
+def _seg_slices(path: Path, seg: Any, groups: list[Any], image: ImageVolume) -> tuple[list[int], str]:
+    """The image slice of each SEG frame and how it was found (``""`` by reference, else a note): by
+    referenced instance (and frame), else by frame of reference + position, else by geometry alone."""
     uids = [str(u) for u in image.metadata.get("sop_instance_uids") or []]
     index = {u: k for k, u in enumerate(uids)}
     multiframe = len(uids) == 1 and image.n_slices > 1
@@ -255,12 +258,20 @@ def _seg_slices(path: Path, seg: Any, groups: list[Any], image: ImageVolume) -> 
         uid, frame = ref
         by_reference.append((frame - 1) if multiframe else index[uid])
     if len(by_reference) == len(groups) and all(0 <= z < image.n_slices for z in by_reference):
-        return by_reference
+        return by_reference, ""
     own_for = str(image.metadata.get("FrameOfReferenceUID") or "")
     seg_for = str(seg.get("FrameOfReferenceUID", ""))
     if not has_geometry(image) or not own_for or seg_for != own_for:
-        raise ImageReadError("the SEG references none of the open series' instances and is not in its frame "
-                             "of reference: it belongs to another series", path=path)
+        # A SEG exported de-identified (Workbench's default) references remapped UIDs and frame of reference:
+        # the only link left to the identified series is where its frames lie.
+        slices, why = _slices_by_geometry(path, seg, groups, image)
+        if slices is None:
+            raise ImageReadError("the SEG references none of the open series' instances, is not in its frame "
+                                 f"of reference and its geometry differs ({why}): it belongs to another series",
+                                 path=path)
+        count = f"{len(groups)} frame{'s' if len(groups) != 1 else ''}"
+        return slices, (f"matched by geometry: {count} on the slices at the same position, "
+                        "orientation and pixel spacing (the SEG's UIDs differ, e.g. de-identified)")
     inverse = np.linalg.inv(np.asarray(image.metadata["affine"], dtype=float))
     slices = []
     for group in groups:
@@ -274,7 +285,73 @@ def _seg_slices(path: Path, seg: Any, groups: list[Any], image: ImageVolume) -> 
             raise ImageReadError(f"a SEG frame at {lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f} mm lies on no slice "
                                  "of the open series", path=path)
         slices.append(k)
-    return slices
+    return slices, ""
+
+
+#: geometry match tolerances: direction cosines, pixel spacing (relative), position (fraction of the spacing)
+_COSINE_TOL, _SPACING_TOL, _POSITION_TOL = 1e-3, 1e-3, 0.1
+
+
+def _functional(seg: Any, group: Any, sequence: str, attribute: str) -> Any:
+    """``attribute`` of a functional group macro, per-frame first, then shared (PS3.3 C.7.6.16)."""
+    for holder in (group, *list(seg.get("SharedFunctionalGroupsSequence") or [])[:1]):
+        items = holder.get(sequence) if holder is not None else None
+        if items and attribute in items[0]:
+            return items[0].get(attribute)
+    return None
+
+
+def _segment_number(path: Path, seg: Any, group: Any) -> int:
+    """The segment a frame belongs to (per frame, or shared when the SEG holds one segment)."""
+    number = _functional(seg, group, "SegmentIdentificationSequence", "ReferencedSegmentNumber")
+    if number is None:
+        raise ImageReadError("a SEG frame names no segment (no Segment Identification)", path=path)
+    return int(number)
+
+
+def _slices_by_geometry(path: Path, seg: Any, groups: list[Any], image: ImageVolume) -> tuple[list[int] | None, str]:
+    """The slice of every SEG frame by position + orientation + pixel spacing + size alone, or ``(None, why)``.
+
+    Accepted only when every frame lies on exactly one slice of the open series (within a tenth of the
+    pixel/slice spacing) with the same orientation and spacing, and no segment has two frames on one slice.
+    """
+    own = image.metadata.get("image_positions") or []
+    if len(own) != image.n_slices:
+        own = image.metadata.get("frame_positions") or []
+    own_iop = image.metadata.get("image_orientation")
+    if (len(own) != image.n_slices or any(p is None for p in own) or own_iop is None
+            or not image.spacing_known):
+        return None, "the open series has no per-slice positions"
+    if (int(seg.Rows), int(seg.Columns)) != (image.height, image.width):
+        return None, f"frames of {int(seg.Columns)}x{int(seg.Rows)}, slices of {image.width}x{image.height}"
+    positions = np.asarray(own, dtype=float)
+    dz, dy, dx = (float(v) for v in image.spacing)
+    tol = _POSITION_TOL * min(v for v in (dz, dy, dx) if v > 0)
+    seen: set[tuple[int, int]] = set()
+    slices = []
+    for n, group in enumerate(groups, start=1):
+        iop, spacing = (_functional(seg, group, "PlaneOrientationSequence", "ImageOrientationPatient"),
+                        _functional(seg, group, "PixelMeasuresSequence", "PixelSpacing"))
+        ipp = _functional(seg, group, "PlanePositionSequence", "ImagePositionPatient")
+        if iop is None or spacing is None or ipp is None:
+            return None, f"frame {n} has no position, orientation or pixel spacing"
+        if np.abs(np.asarray(iop, float) - np.asarray(own_iop, float)).max() > _COSINE_TOL:
+            return None, f"frame {n} has another orientation"
+        if not np.allclose(np.asarray(spacing, float), (dy, dx), rtol=_SPACING_TOL, atol=1e-6):
+            return None, (f"frame {n} has pixel spacing {float(spacing[0]):g} x {float(spacing[1]):g} mm, "
+                          f"the series {dy:g} x {dx:g} mm")
+        distance = np.linalg.norm(positions - np.asarray(ipp, float), axis=1)
+        near = np.flatnonzero(distance <= tol)
+        if len(near) != 1:
+            where = ", ".join(f"{float(v):.1f}" for v in ipp)
+            return None, (f"frame {n} at {where} mm lies on no slice" if not len(near)
+                          else f"frame {n} at {where} mm lies on {len(near)} slices")
+        number = _segment_number(path, seg, group)
+        if (number, int(near[0])) in seen:
+            return None, f"two frames of segment {number} lie on slice {int(near[0]) + 1}"
+        seen.add((number, int(near[0])))
+        slices.append(int(near[0]))
+    return slices, ""
 
 
 def _frame_reference(group: Any) -> tuple[str, int] | None:

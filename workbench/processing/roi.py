@@ -143,8 +143,11 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 def intensity_unit(image: ImageVolume) -> str:
-    """``"HU"`` for CT, ``"raw"`` (the stored values) otherwise."""
-    return "HU" if image.is_ct else "raw"
+    """``"HU"`` for CT, ``"raw luma"`` for a colour image (the statistics are of the Rec. 601 luma of its stored
+    values, :func:`~workbench.processing._common.to_scalar`), ``"raw"`` (the stored values, e.g. 16-bit) otherwise."""
+    if image.is_ct:
+        return "HU"
+    return "raw luma" if image.is_color else "raw"
 
 
 def measure_annotation(annotation: Annotation, image: ImageVolume, *,

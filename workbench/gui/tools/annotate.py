@@ -8,7 +8,8 @@ one undo step.
 
 Gestures: ruler, ROIs and text arrow: press at one end (a corner, the arrow's tip) and drag to the other; the
 text arrow then asks for its text. Angle: drag the first arm towards the vertex, release, then click the end of
-the second arm (Esc or another tool abandons it).
+the second arm (Esc or another tool abandons it). Editing: drag a handle; drag the inside of an ellipse or
+rectangle ROI to move it whole (Shift + drag there draws a new one); double-click a text arrow to edit its text.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ ANNOTATION_COLOR = "#ffd400"
 TEXT_COLOR = "#7fdbff"
 HANDLE_PX = 4.0  # half size of a handle on screen
 GRAB_PX = 9.0  # a press this close (screen pixels) to a handle drags that handle
+BODY = -1  # the "handle" of a drag that moves a whole ROI
 ARROW_PX = 11.0  # length of the text arrow's head on screen
 
 
@@ -44,6 +46,7 @@ class AnnotationLayer(QtWidgets.QGraphicsItemGroup):
         self.store = annotations_of(canvas.document)
         self.live: Annotation | None = None  # the annotation being drawn or edited (drawn instead of its stored self)
         self._texts: dict[tuple[Annotation, int], str] = {}  # caption cache (ROI statistics read pixels)
+        self.text_items: dict[int, QtWidgets.QGraphicsSimpleTextItem] = {}  # text arrow id -> its text (hit test)
         self.store.changed.connect(self.rebuild)
         canvas.view_state.slice_changed.connect(lambda _z: self.rebuild())
         canvas.document.image_changed.connect(self._on_image)
@@ -68,6 +71,7 @@ class AnnotationLayer(QtWidgets.QGraphicsItemGroup):
         return text
 
     def rebuild(self) -> None:
+        self.text_items = {}
         for item in self.childItems():
             item.setParentItem(None)
             if item.scene() is not None:
@@ -91,11 +95,13 @@ class AnnotationLayer(QtWidgets.QGraphicsItemGroup):
         handle.setParentItem(self)  # parented, not addToGroup: coordinates stay image pixels
         return handle
 
-    def _caption(self, text: str, anchor: QtWidgets.QGraphicsItem, color: str = ANNOTATION_COLOR) -> None:
+    def _caption(self, text: str, anchor: QtWidgets.QGraphicsItem, color: str = ANNOTATION_COLOR
+                 ) -> QtWidgets.QGraphicsSimpleTextItem:
         # a child of a handle, so its offset is in screen pixels at any zoom
         caption = QtWidgets.QGraphicsSimpleTextItem(text, anchor)
         caption.setBrush(QtGui.QBrush(QtGui.QColor(color)))
         caption.setPos(HANDLE_PX + 3, HANDLE_PX)
+        return caption
 
     def _line(self, a: Point, b: Point, color: str = ANNOTATION_COLOR) -> None:
         line = QtWidgets.QGraphicsLineItem(a[0], a[1], b[0], b[1])
@@ -136,7 +142,7 @@ class AnnotationLayer(QtWidgets.QGraphicsItemGroup):
             head.setBrush(QtGui.QBrush(QtGui.QColor(TEXT_COLOR)))
             # the view keeps square pixels, y down like the image: the screen angle is the image angle
             head.setRotation(math.degrees(math.atan2(a.p0[1] - a.p1[1], a.p0[0] - a.p1[0])))
-            self._caption(a.label or "(no text)", tail, TEXT_COLOR)
+            self.text_items[a.id] = self._caption(a.label or "(no text)", tail, TEXT_COLOR)
 
     def texts(self) -> list[str]:
         """The captions shown (tests, screenshots)."""
@@ -164,7 +170,9 @@ class AnnotationTool(BaseCanvasTool):
     def __init__(self, layer: AnnotationLayer) -> None:
         super().__init__()
         self.layer = layer
-        self._drag: tuple[Annotation, int | None] | None = None  # (as pressed, handle index or None: new)
+        # (as pressed, handle index, BODY: the whole ROI, or None: a new one)
+        self._drag: tuple[Annotation, int | None] | None = None
+        self._origin: Point = (0.0, 0.0)  # where a BODY drag was pressed
         self.on_deactivated: Callable[[], None] = lambda: None  # the dock unchecks its button
 
     # -- what a drag draws (per kind) --------------------------------------------------------------
@@ -198,6 +206,12 @@ class AnnotationTool(BaseCanvasTool):
                     best = (d, annotation, index)
         return (best[1], best[2]) if best is not None else None
 
+    def body_at(self, event: CanvasEvent) -> Annotation | None:
+        """The ROI of this tool's kind whose inside is under the cursor (the smallest when they nest), if any."""
+        inside = [a for a in self.layer.store.on_slice(event.z)
+                  if a.kind == self.kind and isinstance(a, (EllipseRoi, RectRoi)) and a.contains((event.x, event.y))]
+        return min(inside, key=lambda a: a.area_px()) if inside else None
+
     def _show(self, live: Annotation | None) -> None:
         self.layer.live = live
         self.layer.rebuild()
@@ -207,8 +221,11 @@ class AnnotationTool(BaseCanvasTool):
         if self.canvas is None or self.canvas.document.image is None:
             return False
         hit = self.handle_at(event)
+        body = None if hit is not None or event.modifiers & Qt.KeyboardModifier.ShiftModifier else self.body_at(event)
         if hit is not None:
             self._drag = hit
+        elif body is not None:
+            self._drag, self._origin = (body, BODY), (float(event.x), float(event.y))
         else:
             self._drag = (self.start(event.z, (event.x, event.y)), None)
         self._show(self._drag[0])
@@ -219,6 +236,8 @@ class AnnotationTool(BaseCanvasTool):
             return None
         annotation, index = self._drag
         point = (float(event.x), float(event.y))
+        if index == BODY:
+            return annotation.translated(point[0] - self._origin[0], point[1] - self._origin[1])
         return self.extend(annotation, point) if index is None else annotation.with_handle(index, point)
 
     def move(self, event: CanvasEvent) -> bool:
@@ -239,6 +258,8 @@ class AnnotationTool(BaseCanvasTool):
             done = self.finish(live)
             if done is not None:
                 store.add_annotation(done)
+        elif index == BODY:
+            store.update(live, f"Move {live.title.lower()} {live.id}")
         elif live.is_valid():  # an edit that collapses the shape is dropped
             store.update(live)
         self._show(None)
@@ -283,6 +304,46 @@ class TextArrowTool(AnnotationTool):
                  ask: Callable[[QtWidgets.QWidget | None, str], str | None] = ask_text) -> None:
         super().__init__(layer)
         self.ask = ask  # replaceable: tests answer without a modal dialog
+
+    def activate(self, canvas) -> None:
+        super().activate(canvas)
+        # the canvas routes press/move/release only; a double-click arrives as its own event, watched here
+        self._dblclick = _DoubleClickFilter(self._on_double_click)
+        canvas.view.viewport().installEventFilter(self._dblclick)
+
+    def deactivate(self) -> None:
+        if self.canvas is not None and getattr(self, "_dblclick", None) is not None:
+            self.canvas.view.viewport().removeEventFilter(self._dblclick)
+        self._dblclick = None
+        super().deactivate()
+
+    def text_at(self, view_pos: QtCore.QPointF) -> TextArrow | None:
+        """The text arrow of the shown slice whose text, or arrow, is under ``view_pos`` (screen pixels)."""
+        if self.canvas is None:
+            return None
+        view = self.canvas.view
+        for annotation_id, item in self.layer.text_items.items():
+            if view.mapFromScene(item.sceneBoundingRect()).boundingRect().contains(view_pos.toPoint()):
+                found = self.layer.store.get(annotation_id)
+                if isinstance(found, TextArrow):
+                    return found
+        z = self.canvas.view_state.slice_index
+        for a in self.layer.store.on_slice(z):
+            if isinstance(a, TextArrow) and _segment_distance(view_pos, self._screen(*a.p0),
+                                                              self._screen(*a.p1)) <= GRAB_PX:
+                return a
+        return None
+
+    def _on_double_click(self, view_pos: QtCore.QPointF) -> bool:
+        self._drag = None  # the first click of the pair started a (zero-length) draft: drop it
+        self._show(None)
+        arrow = self.text_at(view_pos)
+        if arrow is None:
+            return False
+        text = self.ask(self.canvas, arrow.label)
+        if text is not None and text.strip():
+            self.layer.store.set_label(arrow.id, text.strip())  # one undo step; unchanged text: none
+        return True
 
     def start(self, z: int, point: Point) -> Annotation:
         return TextArrow(-1, z, point, point)
@@ -352,6 +413,28 @@ class AngleTool(AnnotationTool):
     def deactivate(self) -> None:
         self._pending = None
         super().deactivate()
+
+
+def _segment_distance(p: QtCore.QPointF, a: QtCore.QPointF, b: QtCore.QPointF) -> float:
+    """Distance in screen pixels from ``p`` to the segment ``a``-``b``."""
+    ax, ay, bx, by = a.x(), a.y(), b.x(), b.y()
+    length2 = (bx - ax) ** 2 + (by - ay) ** 2
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((p.x() - ax) * (bx - ax) + (p.y() - ay) * (by - ay)) / length2))
+    return math.hypot(p.x() - (ax + t * (bx - ax)), p.y() - (ay + t * (by - ay)))
+
+
+class _DoubleClickFilter(QtCore.QObject):
+    """Event filter calling ``callback(position)`` on a left double-click; consumed when it returns True."""
+
+    def __init__(self, callback: Callable[[QtCore.QPointF], bool]) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt API)
+        if (event.type() == QtCore.QEvent.Type.MouseButtonDblClick
+                and event.button() == Qt.MouseButton.LeftButton):
+            return bool(self._callback(event.position()))
+        return False
 
 
 def make_tools(layer: AnnotationLayer) -> dict[str, Any]:
