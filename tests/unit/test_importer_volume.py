@@ -12,6 +12,7 @@ import onnx_factory as F
 import onnx_factory_v2 as F2
 import pytest
 import yaml
+from importer_cases import ct_volume as _ct, pooled3d, threshold3d
 from onnx import helper
 
 from workbench.cli import main
@@ -31,40 +32,10 @@ def _fresh_cache():
     clear_session_cache()
 
 
-def threshold3d(threshold: float, gain: float, *, layout: str = "NCDHW", dims=("D", "H", "W")):
-    """Two-class logits per voxel: class 1 = (x - threshold) * gain, class 0 its negative."""
-    axis = 1 if layout == "NCDHW" else 4
-    nodes = [helper.make_node("Sub", ["input", "t"], ["d"]), helper.make_node("Mul", ["d", "k"], ["fg"]),
-             helper.make_node("Neg", ["fg"], ["bg"]), helper.make_node("Concat", ["bg", "fg"], ["output"], axis=axis)]
-    inits = [F.const("t", np.float32(threshold)), F.const("k", np.float32(gain))]
-    shape_in = ["N", 1, *dims] if layout == "NCDHW" else ["N", *dims, 1]
-    shape_out = ["N", 2, *dims] if layout == "NCDHW" else ["N", *dims, 2]
-    return F.model(nodes, [F.vi("input", shape_in)], [F.vi("output", shape_out)], inits)
-
-
-def pooled3d():
-    """A U-Net-like skip: max-pool 2, upsample 2, add to the input -> only even sizes run."""
-    nodes = [helper.make_node("MaxPool", ["input"], ["p"], kernel_shape=[2, 2, 2], strides=[2, 2, 2]),
-             helper.make_node("Resize", ["p", "", "scales"], ["u"], mode="nearest"),
-             helper.make_node("Add", ["input", "u"], ["s"]), helper.make_node("Neg", ["s"], ["n"]),
-             helper.make_node("Concat", ["n", "s"], ["output"], axis=1)]
-    inits = [F.const("scales", np.array([1, 1, 2, 2, 2], np.float32))]
-    return F.model(nodes, [F.vi("input", ["N", 1, "D", "H", "W"])], [F.vi("output", ["N", 2, "D", "H", "W"])],
-                   inits)
-
-
 def _save(tmp_path, proto, name="model.onnx"):
     path = tmp_path / name
     path.write_bytes(proto.SerializeToString())
     return path
-
-
-def _ct(shape=(20, 40, 48), seed=0):
-    """Air (-1000 HU) around a box of soft tissue (40 HU), a little noise: no voxel near any threshold."""
-    vol = np.full(shape, -1000.0, np.float32)
-    z, y, x = shape
-    vol[z // 4: 3 * z // 4, y // 4: 3 * y // 4, x // 5: 4 * x // 5] = 40.0
-    return (vol + np.random.default_rng(seed).normal(0, 15, shape)).astype(np.int16)
 
 
 def _nifti(path, vol, zooms=(0.8, 0.8, 2.5)):
