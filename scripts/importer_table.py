@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print the three tables of docs/PLUGINS.md "Importing a model": on every quirk model the test suite builds
-(tests/importer_cases.py), on its 3-D models, and on the bundled plugins, how many hand-written fields `workbench models import`
-gets right unaided.
+(tests/importer_cases.py), on its 3-D models, and on the bundled plugins, how many hand-written fields
+`workbench models import` gets right unaided.
 
     .venv/bin/python scripts/importer_table.py
 """
