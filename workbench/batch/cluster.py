@@ -132,6 +132,25 @@ def start_local(layout: LocalLayout):
     return cluster, Client(cluster, set_as_default=False)
 
 
+def _quiet_logs(dask_worker: Any = None) -> None:
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def quiet_teardown(client: Any, timeout: float = 2.0) -> None:
+    """Ctrl+C on a local cluster: silence Dask's loggers here and on the workers before closing it.
+
+    Closing under running tasks makes Dask log errors with tracebacks (a task that finishes after the
+    scheduler has gone, a heartbeat on a closed connection); they are noise after a cancel, and the
+    command's own line says what happened. Bounded: a busy or dead worker does not delay the exit.
+    """
+    _quiet_logs()
+    thread = threading.Thread(target=lambda: client.run(_quiet_logs, on_error="ignore"), daemon=True)
+    thread.start()
+    thread.join(timeout)
+
+
 def describe_cluster(client, address: str) -> str:
     """``cluster tcp://...: 4 workers, 16 threads`` (what ``--scheduler`` found)."""
     workers = client.nthreads()
