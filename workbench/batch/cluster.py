@@ -177,7 +177,8 @@ def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider:
     """Run ``plans`` on ``client``'s cluster; returns ``{plan number: outcome}``.
 
     At most ``window`` tasks are submitted at a time (default: 8 per worker thread, at least 64), each of
-    ``chunk`` inputs (default 1; :func:`chunk_size` is the measured choice, not yet the default). A task of several inputs that fails as a whole (its
+    ``chunk`` inputs (default 1; :func:`chunk_size` is the measured choice, not yet the
+    default). A task of several inputs that fails as a whole (its
     worker died each time it was tried) is split into one task per input, so only the input that kills its
     worker fails.
 
