@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Print the two tables of docs/PLUGINS.md "Importing a model": on every quirk model the test suite builds
-(tests/importer_cases.py) and on the bundled plugins, how many hand-written fields `workbench models import`
-gets right unaided.
+"""Print the three tables of docs/PLUGINS.md "Importing a model": on every quirk model the test suite builds
+(tests/importer_cases.py), on its 3-D models, and on the bundled plugins, how many hand-written fields
+`workbench models import` gets right unaided.
 
     .venv/bin/python scripts/importer_table.py
 """
@@ -15,5 +15,7 @@ import importer_cases
 
 with tempfile.TemporaryDirectory() as tmp:
     print(importer_cases.table(Path(tmp)))
+    print()
+    print(importer_cases.table(Path(tmp) / "3d", importer_cases.CASES_3D, "3-D model"))
 print()
 print(importer_cases.bundled_table())

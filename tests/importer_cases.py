@@ -96,6 +96,7 @@ class Case:
     build: Callable[[], Any]
     manifest: dict[str, Any]  # the hand-written manifest of the quirk test (task, input, output)
     sample: Callable[[], np.ndarray]
+    volume: bool = False  # a 3-D model: the sample is a (z, y, x) volume, written as NIfTI
 
 
 def _seg(inp, out=None):
@@ -199,7 +200,12 @@ def fields_right(case: Case, folder: Path, *, with_sample: bool) -> dict[str, bo
     model = folder / "model.onnx"
     model.write_bytes(case.build().SerializeToString())
     sample = None
-    if with_sample:
+    if with_sample and case.volume:
+        import nibabel as nib
+
+        sample = folder / "sample.nii.gz"
+        nib.save(nib.Nifti1Image(case.sample().transpose(2, 1, 0), np.diag([0.8, 0.8, 2.5, 1.0])), sample)
+    elif with_sample:
         img = case.sample()
         sample = folder / "sample.png"
         cv2.imwrite(str(sample), img if img.ndim == 2 else img[..., ::-1])
@@ -226,13 +232,14 @@ def fields_right(case: Case, folder: Path, *, with_sample: bool) -> dict[str, bo
     return result
 
 
-def table(tmp: Path) -> str:
+def table(tmp: Path, cases: list[Case] | None = None, what: str = "quirk model") -> str:
     """The markdown table of docs/PLUGINS.md ("Importing a model")."""
-    rows = ["| quirk model | fields set by hand | right without a sample | right with the sample "
+    cases = CASES if cases is None else cases
+    rows = [f"| {what} | fields set by hand | right without a sample | right with the sample "
             "| missed (with sample) |",
             "|---|---|---|---|---|"]
     totals = [0, 0, 0]
-    for i, case in enumerate(CASES):
+    for i, case in enumerate(cases):
         without = fields_right(case, tmp / f"{i}a", with_sample=False)
         with_s = fields_right(case, tmp / f"{i}b", with_sample=True)
         keys = [k for k in with_s if k != "error"]
@@ -243,8 +250,70 @@ def table(tmp: Path) -> str:
         totals[2] += n_w
         missed = ", ".join(f"`{k}`" for k in keys if not with_s.get(k)) or "-"
         rows.append(f"| {case.name} | {len(keys)} | {n_wo} | {n_w} | {missed} |")
-    rows.append(f"| **all {len(CASES)}** | **{totals[0]}** | **{totals[1]}** | **{totals[2]}** | |")
+    rows.append(f"| **all {len(cases)}** | **{totals[0]}** | **{totals[1]}** | **{totals[2]}** | |")
     return "\n".join(rows)
+
+
+# -- volumetric (5-D input) models: tests/unit/test_inference_volume.py and test_importer_volume.py --------------
+def threshold3d(threshold: float, gain: float, *, layout: str = "NCDHW", dims=("D", "H", "W")):
+    """Two-class logits per voxel: class 1 = (x - threshold) * gain, class 0 its negative."""
+    axis = 1 if layout == "NCDHW" else 4
+    nodes = [helper.make_node("Sub", ["input", "t"], ["d"]), helper.make_node("Mul", ["d", "k"], ["fg"]),
+             helper.make_node("Neg", ["fg"], ["bg"]), helper.make_node("Concat", ["bg", "fg"], ["output"], axis=axis)]
+    inits = [F.const("t", np.float32(threshold)), F.const("k", np.float32(gain))]
+    shape_in = ["N", 1, *dims] if layout == "NCDHW" else ["N", *dims, 1]
+    shape_out = ["N", 2, *dims] if layout == "NCDHW" else ["N", *dims, 2]
+    return F.model(nodes, [F.vi("input", shape_in)], [F.vi("output", shape_out)], inits)
+
+
+def pooled3d():
+    """A U-Net-like skip: max-pool 2, upsample 2, add to the input -> only even sizes run."""
+    nodes = [helper.make_node("MaxPool", ["input"], ["p"], kernel_shape=[2, 2, 2], strides=[2, 2, 2]),
+             helper.make_node("Resize", ["p", "", "scales"], ["u"], mode="nearest"),
+             helper.make_node("Add", ["input", "u"], ["s"]), helper.make_node("Neg", ["s"], ["n"]),
+             helper.make_node("Concat", ["n", "s"], ["output"], axis=1)]
+    inits = [F.const("scales", np.array([1, 1, 2, 2, 2], np.float32))]
+    return F.model(nodes, [F.vi("input", ["N", 1, "D", "H", "W"])], [F.vi("output", ["N", 2, "D", "H", "W"])],
+                   inits)
+
+
+def ct_volume(shape=(20, 40, 48), seed=0) -> np.ndarray:
+    """Air (-1000 HU) around a box of soft tissue (40 HU), a little noise: no voxel near any threshold."""
+    vol = np.full(shape, -1000.0, np.float32)
+    z, y, x = shape
+    vol[z // 4: 3 * z // 4, y // 4: 3 * y // 4, x // 5: 4 * x // 5] = 40.0
+    return (vol + np.random.default_rng(seed).normal(0, 15, shape)).astype(np.int16)
+
+
+def _rand_volume() -> np.ndarray:
+    return (np.random.default_rng(0).random((12, 20, 24)) * 255).astype(np.uint8)
+
+
+def _conv3d(**kw):
+    import onnx_factory_v2 as F2
+
+    return F2.conv3d_net(1, 3, **kw)[0]
+
+
+SEG3 = {"classes": [{"name": "background"}, {"name": "a"}, {"name": "b"}]}
+CASES_3D = [
+    Case("3-D conv net, whole volume padded to 8", lambda: _conv3d(kernel=3, hidden=4),
+         {"task": "segmentation", "input": {"layout": "NCDHW", "color": "gray", "resize": "none", "multiple_of": 8},
+          "output": {**SEG3, "layout": "NCDHW"}}, _rand_volume, volume=True),
+    Case("3-D 1x1x1 conv, NDHWC tiles", lambda: _conv3d(kernel=1, layout="NDHWC", seed=2),
+         {"task": "segmentation", "input": {"layout": "NDHWC", "color": "gray", "resize": "tile",
+                                            "tile": {"size": [8, 16, 16], "overlap": [2, 4, 6]}},
+          "output": {**SEG3, "layout": "NDHWC"}}, _rand_volume, volume=True),
+    Case("3-D fixed 8x32x32 NDHWC, HU threshold", lambda: threshold3d(-500.0, 0.01, layout="NDHWC", dims=(8, 32, 32)),
+         {"task": "segmentation", "input": {"layout": "NDHWC", "color": "gray", "resize": "tile",
+                                            "tile": {"size": [8, 32, 32], "overlap": [2, 8, 8]}},
+          "output": {"layout": "NDHWC", "classes": [{"name": "background"}, {"name": "body"}]}},
+         lambda: ct_volume((12, 40, 44), seed=1), volume=True),
+    Case("3-D z-scored input, whole volume", lambda: threshold3d(0.0, 10.0),
+         {"task": "segmentation", "input": {"layout": "NCDHW", "color": "gray", "resize": "none",
+                                            "intensity": {"standardize": True}},
+          "output": {"classes": [{"name": "background"}, {"name": "body"}]}}, ct_volume, volume=True),
+]
 
 
 # -- the bundled plugins (real trained models): their own plugin.yaml is the truth -------------------------

@@ -323,3 +323,36 @@ def test_resume_refuses_other_options_and_skips_done_inputs(tmp_path, seg_plugin
     assert main([*args, "--resume", "--no-overlay"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--no-overlay=False, this one --no-overlay=True" in err[0]
+
+
+def test_chunks_of_inputs_per_task_and_a_failing_chunk_split_per_input(tmp_path, seg_plugin):
+    """Three inputs per task give the serial run's files; a task that raises (here: an input plan whose
+    source is no path) is split into one task per input, and only that input fails."""
+    from workbench.batch.cluster import chunk_size, local_layout, run_distributed, start_local
+    from workbench.batch.plan import ItemPlan, OutputOptions, list_images, plan_items
+    from workbench.batch.serial import run_serial
+    from workbench.core.settings import Settings
+    from workbench.inference.registry import find_plugin
+    from workbench.inference.run import Engine
+
+    assert chunk_size(6, 1) == 1 and chunk_size(32, 2) == 4 and chunk_size(10 ** 5, 8) == 8
+    _images(tmp_path / "in", 6, bad=False)
+    plans = plan_items(list_images(tmp_path / "in"), tmp_path / "in")
+    serial = tmp_path / "serial"
+    serial.mkdir()
+    run_serial(Engine(str(seg_plugin), settings=Settings()), plans, OutputOptions(), serial)
+    broken = ItemPlan(None, "nowhere.png", "nowhere", len(plans) + 1)  # type: ignore[arg-type]
+    cluster, client = start_local(local_layout(1, intra_op=1, threads=1))
+    try:
+        seen = []
+        outcomes = run_distributed(client, [*plans[:2], broken, *plans[2:]], model=str(seg_plugin), provider="cpu",
+                                   settings=Settings(), sha256=find_plugin(str(seg_plugin), Settings()).sha256,
+                                   options=OutputOptions(), out_dir=tmp_path / "out",
+                                   on_done=lambda n, plan, o: seen.append(plan.number), chunk=3)
+    finally:
+        client.close()
+        cluster.close()
+    assert sorted(seen) == [p.number for p in plans] + [broken.number] and len(seen) == 7
+    assert [outcomes[p.number].failed for p in plans] == [False] * 6
+    assert outcomes[broken.number].failed and "AttributeError" in outcomes[broken.number].row["error"]
+    assert _digest(tmp_path / "out") == _digest(serial)

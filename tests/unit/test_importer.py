@@ -13,7 +13,6 @@ from workbench.cli import main
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference.importer import ImportRefused, propose, write_plugin_folder
-from workbench.inference.importer.probe import supports_volumes
 from workbench.inference.run import predict
 from workbench.inference.session import clear_session_cache
 from workbench.inference.spec import load_plugin
@@ -96,13 +95,10 @@ def test_uint8_and_float16_dtypes(tmp_path):
     assert propose(_save(tmp_path, proto, "h.onnx")).manifest["input"]["dtype"] == "float16"
 
 
-def test_volumetric_input_refused_with_a_clear_line(tmp_path):
-    path = _save(tmp_path, F.identity([1, 1, 8, 16, 16]))
-    with pytest.raises(ImportRefused, match="volumetric"):
-        propose(path)
-    if not supports_volumes():
-        with pytest.raises(ImportRefused, match="no NCDHW layout yet"):
-            propose(path)
+def test_volumetric_input_goes_to_the_3d_rules(tmp_path):
+    """5-D inputs are imported as 3-D models (tests/unit/test_importer_volume.py has the rules)."""
+    p = propose(_save(tmp_path, F.identity([1, 1, 8, 16, 16])))
+    assert p.manifest["input"]["layout"] == "NCDHW" and p.manifest["input"]["tile"]["size"] == [8, 16, 16]
 
 
 # -- task and output rules ---------------------------------------------------------------------------------

@@ -24,3 +24,9 @@ def test_bundled_table_matches_the_docs():
     clear_session_cache()
     table = C.bundled_table()
     assert table in DOCS.read_text(encoding="utf-8"), "regenerate with scripts/importer_table.py:\n" + table
+
+
+def test_volume_table_matches_the_docs(tmp_path):
+    clear_session_cache()
+    table = C.table(tmp_path, C.CASES_3D, "3-D model")
+    assert table in DOCS.read_text(encoding="utf-8"), "regenerate with scripts/importer_table.py:\n" + table

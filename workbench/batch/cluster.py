@@ -4,9 +4,10 @@
 no dashboard; ``--scheduler ADDRESS`` connects to the user's running scheduler and to nothing else (the
 client talks to the scheduler only; ``Client.run`` goes through it). A :class:`.worker.EnginePlugin` builds one
 :class:`~workbench.inference.run.Engine` (one ONNX Runtime session, sha256-verified) per worker process,
-once, and every task of that worker uses it. Tasks are one input file each. A worker that dies has its
-tasks rescheduled by the scheduler (a task that kills ``distributed.scheduler.allowed-failures`` + 1
-workers is reported as that input's error); outputs are written by the workers with the atomic writers,
+once, and every task of that worker uses it. Tasks are one input file each (``chunk``: several). A
+worker that dies has its tasks rescheduled by the scheduler (a task that kills
+``distributed.scheduler.allowed-failures`` + 1 workers is split into one task per input, and the input
+that kills them again is reported as that input's error); outputs are written by the workers with the atomic writers,
 so a killed or cancelled task leaves no half-written file.
 """
 from __future__ import annotations
@@ -80,6 +81,27 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+# The local cluster's Dask settings. Routes and profiler: see start_local. The rest trims what the
+# scheduler, nannies and workers do on timers, which on a desktop competes with the tasks for the same cores
+# (measured at 2 cores: every event loop ticked 50 times a second): the loop-latency tick, the memory and
+# system monitors, and work stealing, which has nothing to balance between identical local workers.
+LOCAL_CONFIG = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": [],
+                "distributed.worker.profile.enabled": False,
+                "distributed.admin.tick.interval": "1s",
+                "distributed.worker.memory.monitor-interval": "1s",
+                "distributed.admin.system-monitor.interval": "2s",
+                "distributed.scheduler.work-stealing": False}
+MAX_CHUNK = 8
+
+
+def chunk_size(n_inputs: int, threads: int) -> int:
+    """Inputs per task: a Dask task costs ~3-5 ms of scheduler, client and worker CPU (measured, 2 cores),
+    which sits on the cores the models need; a few inputs per task share it. At least four tasks per worker
+    thread stay, so the workers end together; never more than :data:`MAX_CHUNK` (a retried task redoes
+    that many)."""
+    return max(1, min(MAX_CHUNK, n_inputs // max(1, 4 * threads)))
+
+
 def start_local(layout: LocalLayout):
     """``(cluster, client)``: a LocalCluster of ``layout.workers`` processes with every listening socket
     (scheduler, nannies, workers) on 127.0.0.1 and no dashboards."""
@@ -97,8 +119,7 @@ def start_local(layout: LocalLayout):
         # Dask always opens an HTTP listener per scheduler and worker (dashboard, /health, /metrics). No
         # dashboard, no routes (every request answers 404), loopback and a free port instead of 8787.
         # The statistical profiler (a stack sample of every task thread each 10 ms) is for the dashboard.
-        with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": [],
-                              "distributed.worker.profile.enabled": False}):
+        with dask.config.set(LOCAL_CONFIG):
             cluster = LocalCluster(n_workers=layout.workers, threads_per_worker=layout.threads, processes=True,
                                    host="127.0.0.1", scheduler_port=0, dashboard_address=None,
                                    worker_dashboard_address=None, silence_logs=logging.ERROR,
@@ -109,6 +130,25 @@ def start_local(layout: LocalLayout):
         if main:
             signal.signal(signal.SIGINT, previous)
     return cluster, Client(cluster, set_as_default=False)
+
+
+def _quiet_logs(dask_worker: Any = None) -> None:
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def quiet_teardown(client: Any, timeout: float = 2.0) -> None:
+    """Ctrl+C on a local cluster: silence Dask's loggers here and on the workers before closing it.
+
+    Closing under running tasks makes Dask log errors with tracebacks (a task that finishes after the
+    scheduler has gone, a heartbeat on a closed connection); they are noise after a cancel, and the
+    command's own line says what happened. Bounded: a busy or dead worker does not delay the exit.
+    """
+    _quiet_logs()
+    thread = threading.Thread(target=lambda: client.run(_quiet_logs, on_error="ignore"), daemon=True)
+    thread.start()
+    thread.join(timeout)
 
 
 def describe_cluster(client, address: str) -> str:
@@ -132,18 +172,22 @@ def connect(address: str, timeout: float = 30.0):
 
 def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider: str, settings: Settings,
                     sha256: str, options: OutputOptions, out_dir: Path,
-                    on_done: Callable[[int, ItemPlan, ItemOutcome], None], window: int | None = None
-                    ) -> dict[int, ItemOutcome]:
+                    on_done: Callable[[int, ItemPlan, ItemOutcome], None], window: int | None = None,
+                    chunk: int | None = None) -> dict[int, ItemOutcome]:
     """Run ``plans`` on ``client``'s cluster; returns ``{plan number: outcome}``.
 
-    At most ``window`` tasks are submitted at a time (default: 8 per worker thread, at least 64).
+    At most ``window`` tasks are submitted at a time (default: 8 per worker thread, at least 64), each of
+    ``chunk`` inputs (default 1; :func:`chunk_size` is the measured choice, not yet the
+    default). A task of several inputs that fails as a whole (its
+    worker died each time it was tried) is split into one task per input, so only the input that kills its
+    worker fails.
 
     ``on_done(done, plan, outcome)`` is called as futures complete (the progress bar). Ctrl+C cancels
     every pending task and re-raises (the caller closes the cluster).
     """
     from distributed import as_completed
 
-    from .worker import EnginePlugin, run_task, setup_error, sync_worker
+    from .worker import EnginePlugin, run_chunk, setup_error, sync_worker
 
     plugin = EnginePlugin(model, provider, settings, sha256)
     client.register_plugin(plugin, name=plugin.name)
@@ -154,36 +198,50 @@ def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider:
     for addr, err in errors.items():
         print(f"workbench: warning: worker {addr}: {err} (its inputs fail)", file=sys.stderr)
     cwd, out = os.getcwd(), str(out_dir.resolve())
-    todo = iter(plans)
-    futures: dict[Any, ItemPlan] = {}
+    threads = sum(client.nthreads().values())
+    # one input per task unless asked: the CLI's Ctrl+C test (tests/e2e) failed 2 full-suite runs in 2 under
+    # load with chunk_size()'s 5-input tasks still running while the cluster closed (not reproduced alone)
+    k = chunk or 1
+    todo = iter([plans[i:i + k] for i in range(0, len(plans), k)])
+    retry: list[list[ItemPlan]] = []  # single inputs of a failed chunk, submitted before the rest
+    futures: dict[Any, list[ItemPlan]] = {}
     completed = as_completed(loop=client.loop)
 
     def submit_next() -> None:
-        plan = next(todo, None)
-        if plan is not None:
-            fut = client.submit(run_task, plugin.name, plan, options, out, cwd,
-                                key=f"workbench-{sha256[:8]}-{plan.number}-{plan.stem}", pure=False)
-            futures[fut] = plan
+        group = retry.pop(0) if retry else next(todo, None)
+        if group is not None:
+            first = group[0]
+            key = f"workbench-{sha256[:8]}-{first.number}-{first.stem}" + (f"-x{len(group)}" if len(group) > 1 else "")
+            fut = client.submit(run_chunk, plugin.name, group, options, out, cwd, key=key, pure=False)
+            futures[fut] = group
             completed.add(fut)
 
     # A bounded window of submitted tasks, refilled as they complete: an archive of 10^5 inputs never
     # sits in the scheduler at once, and Ctrl+C has only the window to cancel.
-    for _ in range(window or max(64, 8 * sum(client.nthreads().values()))):
+    for _ in range(window or max(64, 8 * threads)):
         submit_next()
     outcomes: dict[int, ItemOutcome] = {}
+    done = 0
     try:
-        for done, fut in enumerate(completed, start=1):
-            plan = futures.pop(fut)
+        for fut in completed:
+            group = futures.pop(fut)
             try:
-                outcome = fut.result()
+                results = fut.result()
             except Exception as exc:  # noqa: BLE001 -- a task that crashed its workers fails its input only
+                if len(group) > 1:
+                    retry.extend([plan] for plan in group)
+                    for _ in group:
+                        submit_next()
+                    continue
                 reason = _one_line(exc)
                 if type(exc).__name__ == "KilledWorker":
                     reason = "the worker processing this input died each time it was tried"
-                outcome = ItemOutcome({"image": plan.name, "status": "error",
-                                       "error": f"{type(exc).__name__}: {reason}"})
-            outcomes[plan.number] = outcome
-            on_done(done, plan, outcome)
+                results = [ItemOutcome({"image": group[0].name, "status": "error",
+                                        "error": f"{type(exc).__name__}: {reason}"})]
+            for plan, outcome in zip(group, results):
+                done += 1
+                outcomes[plan.number] = outcome
+                on_done(done, plan, outcome)
             submit_next()
     except BaseException:
         client.cancel(list(futures), force=True)

@@ -2,7 +2,8 @@
 
 The serial run reads ahead with :func:`workbench.inference.run.run_many` and hands every finished
 inference to :func:`finish_item` on a writer thread; a cluster worker calls :func:`process_one`, which runs
-the same ``run_many`` on one input and the same :func:`finish_item`. Either way an input gives the same
+the same steps on one input (:func:`~workbench.inference.run.run_one`, no prefetch thread) and the same
+:func:`finish_item`. Either way an input gives the same
 files, bytes and summary row (only the timing fields differ).
 """
 from __future__ import annotations
@@ -64,14 +65,9 @@ def process_one(engine: Any, plan: ItemPlan, options: OutputOptions, out_dir: Pa
     (``client_cwd``), so a relative input path appears in the JSON and in error messages exactly as in
     the serial run; elsewhere it is made absolute against ``client_cwd`` (a shared file system).
     """
-    from ..inference.run import run_many
+    from ..inference.run import run_one
 
     source = plan.source
     if client_cwd is not None and not source.is_absolute() and os.getcwd() != client_cwd:
         source = Path(client_cwd) / source
-    items = run_many(engine, [source], read_for(settings), prefetch=1)
-    try:
-        item = next(items)
-    finally:
-        items.close()
-    return finish_item(engine, item, plan, options, out_dir)
+    return finish_item(engine, run_one(engine, source, read_for(settings)), plan, options, out_dir)

@@ -101,6 +101,12 @@ def run_task(plugin_name: str, plan: ItemPlan, options: OutputOptions, out_dir: 
                                client_cwd=client_cwd)
 
 
+def run_chunk(plugin_name: str, plans: list[ItemPlan], options: OutputOptions, out_dir: str,
+              client_cwd: str) -> list[ItemOutcome]:
+    """Several inputs in one task (:func:`run_task` each, in order): one scheduler round trip for all."""
+    return [run_task(plugin_name, plan, options, out_dir, client_cwd) for plan in plans]
+
+
 def sync_worker(plugin_name: str, dask_worker: Any = None) -> int:
     """``Client.run`` target: make the files this worker wrote durable; returns its pid."""
     plugin = dask_worker.plugins.get(plugin_name) if dask_worker is not None else None

@@ -142,7 +142,7 @@ def _run(args, engine, spec, provider, settings, folder: Path, files: list[Path]
 
 
 def _run_on_cluster(args, todo, spec, provider, settings, options, out_dir, bar) -> dict[int, ItemOutcome]:
-    from ..batch.cluster import connect, describe_cluster, local_layout, run_distributed, start_local
+    from ..batch.cluster import connect, describe_cluster, local_layout, quiet_teardown, run_distributed, start_local
 
     model = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
     cluster = None
@@ -165,6 +165,10 @@ def _run_on_cluster(args, todo, spec, provider, settings, options, out_dir, bar)
 
         return run_distributed(client, todo, model=model, provider=provider, settings=worker_settings,
                                sha256=spec.sha256, options=options, out_dir=out_dir, on_done=on_done)
+    except KeyboardInterrupt:
+        if cluster is not None:
+            quiet_teardown(client)
+        raise
     finally:
         client.close()
         if cluster is not None:

@@ -32,6 +32,7 @@ class FieldDef:
     help: str
     tasks: tuple[str, ...] = ALL
     choices: tuple[str, ...] = ()
+    volume: bool = False  # only for 3-D layouts (NCDHW / NDHWC)
 
 
 FIELDS = [
@@ -41,8 +42,8 @@ FIELDS = [
     FieldDef("description", "text", "one line on what it does (shown on the model card)"),
     FieldDef("task", "choice", "what the model does; decides which output fields apply", choices=ALL),
     FieldDef("input.name", "text", "the graph input fed with the image"),
-    FieldDef("input.layout", "choice", "where the channel dim is: NCHW (first) or NHWC (last)",
-             choices=("NCHW", "NHWC")),
+    FieldDef("input.layout", "choice", "where the channel dim is: NCHW (first) or NHWC (last); NCDHW / NDHWC "
+                                       "for 3-D (volumetric) models", choices=("NCHW", "NHWC", "NCDHW", "NDHWC")),
     FieldDef("input.color", "choice", "gray (1 channel), rgb/bgr (3, in that order), luma (Y of YCbCr, chroma kept)",
              choices=("gray", "rgb", "bgr", "luma")),
     FieldDef("input.size", "ints", "[height, width] the image is resized to (empty: the graph's or the image's)"),
@@ -50,14 +51,23 @@ FIELDS = [
     FieldDef("input.resize", "choice", "stretch | letterbox (centred pad) | letterbox_topleft | tile | none",
              choices=("stretch", "letterbox", "letterbox_topleft", "tile", "none")),
     FieldDef("input.pad_value", "float", "value of the letterbox / padding pixels (raw units)"),
-    FieldDef("input.tile.size", "ints", "resize tile: tile size (one value, or height, width)"),
-    FieldDef("input.tile.overlap", "int", "resize tile: overlap between tiles, blended"),
+    FieldDef("input.tile.size", "ints", "resize tile: tile size (one value, or height, width; 3-D: depth, "
+                                        "height, width)"),
+    FieldDef("input.tile.overlap", "ints", "resize tile: overlap between tiles, blended (one value; 3-D: or "
+                                           "three)"),
+    FieldDef("input.spacing", "floats", "3-D: the model's voxel size dz, dy, dx in mm (the volume is resampled "
+                                        "to it and the labels back); empty: the volume's own", volume=True),
+    FieldDef("input.orientation", "choice", "3-D: display (the reader's orientation) or stored (the file's "
+                                            "voxel order, e.g. nnU-Net on NIfTI)", choices=("display", "stored"),
+             volume=True),
     FieldDef("input.intensity.window", "floats", "clip to low, high and map to [0, 1] (e.g. a CT window -1000, 400)"),
     FieldDef("input.intensity.percentile", "floats", "or map the image's low/high percentiles to [0, 1], e.g. 1, 99"),
     FieldDef("input.intensity.scale", "float", "raw x -> x * scale + offset (1/255 = 0.0039216 for [0, 1])"),
     FieldDef("input.intensity.offset", "float", "added after scale (-1 with scale 2/255 gives [-1, 1])"),
     FieldDef("input.intensity.mean", "floats", "then (x - mean) / std per channel, e.g. ImageNet 0.485, 0.456, 0.406"),
     FieldDef("input.intensity.std", "floats", "per-channel std, e.g. ImageNet 0.229, 0.224, 0.225"),
+    FieldDef("input.intensity.standardize", "bool", "(x - mean(x)) / std(x) over the image (3-D: the volume), "
+                                                    "after the steps above"),
     FieldDef("input.dtype", "choice", "the graph input's element type",
              choices=("float32", "float16", "uint8", "int8", "int32", "int64", "float64")),
     FieldDef("output.name", "text", "the output tensor to decode (default: the first)"),
@@ -67,7 +77,7 @@ FIELDS = [
     FieldDef("output.labels", "list", "class names in score order, comma separated", ("classification", "detection")),
     FieldDef("output.top_k", "int", "classification: how many best classes are listed", ("classification",)),
     FieldDef("output.layout", "choice", "NCHW / NHWC output, or NHW (class ids already)",
-             ("segmentation", "restoration"), ("NCHW", "NHWC", "NHW")),
+             ("segmentation", "restoration"), ("NCHW", "NHWC", "NHW", "NCDHW", "NDHWC", "NDHW")),
     FieldDef("output.multi_label", "bool", "each channel thresholded on its own (classes may overlap)",
              ("segmentation",)),
     FieldDef("output.threshold", "float", "probability above which a pixel belongs to a class (one channel or "
@@ -317,8 +327,9 @@ class ImportModelDialog(QtWidgets.QDialog):
         m = copy.deepcopy(self.proposal.manifest)
         task = self.editors["task"].currentText()
         m["task"] = task
+        volume = self._volumetric()
         for f in FIELDS:
-            if task not in f.tasks:
+            if task not in f.tasks or (f.volume and not volume):
                 _set(m, f.path, None)
                 continue
             w = self.editors[f.path]
@@ -332,6 +343,8 @@ class ImportModelDialog(QtWidgets.QDialog):
                 value = [{"name": n} for n in value]
             if f.path == "output.background_class" and value is not None and value < 0:
                 value = None
+            if f.path == "input.intensity.standardize" and not value:
+                value = None  # unchecked: the default, left out of plugin.yaml
             _set(m, f.path, value)
         if not m["input"].get("tile"):
             m["input"].pop("tile", None)  # an empty tile block is left by the form when resize is not tile
@@ -349,17 +362,22 @@ class ImportModelDialog(QtWidgets.QDialog):
                 return [float(t) for t in text.replace(";", ",").split(",") if t.strip()]
             if f.kind == "ints":
                 values = [int(t) for t in text.replace(";", ",").split(",") if t.strip()]
-                return values[0] if f.path == "input.tile.size" and len(values) == 1 else values
+                one = f.path in ("input.tile.size", "input.tile.overlap") and len(values) == 1
+                return values[0] if one else values
             if f.kind == "list":
                 return [t.strip() for t in text.split(",") if t.strip()]
         except ValueError as exc:
             raise WorkbenchError(f"{f.path}: {text!r} is not a valid value") from exc
         return text
 
+    def _volumetric(self) -> bool:
+        return self.editors["input.layout"].currentText() in ("NCDHW", "NDHWC")
+
     def _show_task_fields(self) -> None:
         task = self.editors["task"].currentText()
+        volume = self._volumetric()
         for f in FIELDS:
-            visible = task in f.tasks
+            visible = task in f.tasks and (volume or not f.volume)
             self.form.setRowVisible(self.labels[f.path], visible)
 
     def _changed(self, *_args) -> None:
@@ -389,6 +407,12 @@ class ImportModelDialog(QtWidgets.QDialog):
             from ..inference.run import predict
 
             engine = proposal.engine(manifest)
+            if engine.spec.input.is_volumetric:  # a 3-D model: the whole crop the candidates ran on
+                crop = proposal.probe_image or image
+                result = predict(engine, crop, cancel=cancelled)
+                z = crop.n_slices // 2
+                rgb, text = render(crop, manifest["task"], part_of(result, z), engine.spec.labels)
+                return rgb, f"{'x'.join(map(str, crop.data.shape[:3]))} crop, middle slice: {text}"
             z = image.n_slices // 2
             result = predict(engine, image, slices=[z], cancel=cancelled)
             return render(image, manifest["task"], part_of(result, z), engine.spec.labels)
@@ -444,7 +468,7 @@ class ImportModelDialog(QtWidgets.QDialog):
         self._loading = True
         if self.editors["input.color"].currentText() != "luma":
             self.editors["input.color"].setCurrentText(cand.color)
-        for key in ("window", "percentile", "scale", "offset", "mean", "std"):
+        for key in ("window", "percentile", "scale", "offset", "mean", "std", "standardize"):
             f = next(f for f in FIELDS if f.path == f"input.intensity.{key}")
             self._write_editor(f, cand.intensity.get(key))
         if self.editors["task"].currentText() == "restoration":

@@ -4,7 +4,7 @@ log into ours, and the files a graph loads (external data) listed without loadin
 Why each:
 
 * A graph may loop for ever (a ``Loop`` node with a trip count of 1e15): every ``session.run`` gets a
-  :class:`onnxruntime.RunOptions` whose ``terminate`` flag a timer sets after
+  :class:`onnxruntime.RunOptions` whose ``terminate`` flag one watchdog thread sets after
   ``Settings.inference_time_limit_s``; ORT checks it between nodes (also inside Loop bodies) and the run
   ends with one clear :class:`~workbench.core.errors.InferenceError`.
 * ``runtime.providers`` is the plugin author's wish list; some onnxruntime builds ship remote providers
@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -60,6 +61,55 @@ def tensor_budget() -> int:
 
 
 # -- time limit ---------------------------------------------------------------------------------------
+class _Watchdog:
+    """One daemon thread that sets ``RunOptions.terminate`` on runs past their deadline.
+
+    A :class:`threading.Timer` per run costs a thread start each ``session.run`` (0.05-4 ms on a busy
+    machine: the caller waits until the new thread is scheduled), which 3-D tiling pays per tile. Arming
+    and disarming here is a dict update under a lock; the thread only wakes up when a deadline falls
+    due (or an earlier one is armed).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._runs: dict[int, tuple[float, object, threading.Event]] = {}
+        self._next = 0
+        self._wake = float("inf")  # the deadline the thread sleeps towards
+        self._thread: threading.Thread | None = None
+
+    def arm(self, options, limit_s: float) -> tuple[int, threading.Event]:
+        expired = threading.Event()
+        deadline = time.monotonic() + float(limit_s)
+        with self._cond:
+            self._next += 1
+            self._runs[self._next] = (deadline, options, expired)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="ort-time-limit", daemon=True)
+                self._thread.start()
+            elif deadline < self._wake:
+                self._cond.notify()
+            return self._next, expired
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._runs.pop(token, None)
+
+    def _loop(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, options, expired) in list(self._runs.items()):
+                    if deadline <= now:
+                        expired.set()
+                        options.terminate = True  # type: ignore[attr-defined]
+                        del self._runs[token]
+                self._wake = min((r[0] for r in self._runs.values()), default=now + 3600.0)
+                self._cond.wait(max(0.0, self._wake - now))
+
+
+_WATCHDOG = _Watchdog()
+
+
 def run_with_limit(session, names: list[str] | None, feeds: dict, *, limit_s: float, what: str):
     """``session.run(names, feeds)`` cancelled after ``limit_s`` seconds (0: no limit).
 
@@ -79,15 +129,7 @@ def run_with_limit(session, names: list[str] | None, feeds: dict, *, limit_s: fl
     options.log_severity_level = 4  # our own message says what failed; ORT's line would precede it
     if not limit_s or limit_s <= 0:
         return session.run(names, feeds, options)
-    expired = threading.Event()
-
-    def stop() -> None:
-        expired.set()
-        options.terminate = True
-
-    timer = threading.Timer(float(limit_s), stop)
-    timer.daemon = True
-    timer.start()
+    token, expired = _WATCHDOG.arm(options, limit_s)
     try:
         return session.run(names, feeds, options)
     except Exception as exc:
@@ -96,7 +138,7 @@ def run_with_limit(session, names: list[str] | None, feeds: dict, *, limit_s: fl
                                  "(settings: inference_time_limit_s)", path=what) from exc
         raise
     finally:
-        timer.cancel()
+        _WATCHDOG.disarm(token)
 
 
 # -- outputs ---------------------------------------------------------------------------------------

@@ -472,6 +472,44 @@ class BatchItem:
 _END = object()
 
 
+def _read_prepare(engine: Engine, reader: Callable[[Any], ImageVolume], src: Any) -> tuple[Any, Any, Any, float]:
+    """``(src, image, prepared or the read/prepare error, start time)`` of one input."""
+    t0 = time.perf_counter()
+    try:
+        image = reader(src)
+        return src, image, engine.prepare(image), t0
+    except WorkbenchError as exc:
+        return src, None, exc, t0
+
+
+def _batch_item(engine: Engine, src: Any, image: Any, prep: Any, t0: float, cancel: Cancel) -> BatchItem:
+    """Run one prepared input; its :class:`BatchItem` (errors of this input inside, never raised)."""
+    if isinstance(prep, WorkbenchError):
+        return BatchItem(src, error=prep, seconds=time.perf_counter() - t0)
+    if _is_cancelled(cancel):
+        raise CancelledError()
+    try:
+        gen = engine.execute(image, prepared=prep, cancel=cancel)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as done:
+                result = done.value
+                break
+    except CancelledError:
+        raise
+    except WorkbenchError as exc:
+        return BatchItem(src, error=exc, image=image, seconds=time.perf_counter() - t0)
+    return BatchItem(src, result=result, image=image, seconds=time.perf_counter() - t0)
+
+
+def run_one(engine: Engine, source: Any, reader: Callable[[Any], ImageVolume], *, cancel: Cancel = None
+            ) -> BatchItem:
+    """:func:`run_many` of one input, in this thread: the same steps without a prefetch thread (a cluster
+    worker runs one input per task; a thread per task would only cost its start)."""
+    return _batch_item(engine, *_read_prepare(engine, reader, source), cancel)
+
+
 def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], ImageVolume], *,
              prefetch: int = 2, cancel: Cancel = None) -> Iterator[BatchItem]:
     """Run one engine over many images; a thread reads and preprocesses ahead of inference.
@@ -488,12 +526,7 @@ def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], Ima
             for src in sources:
                 if stop.is_set() or _is_cancelled(cancel):
                     break
-                t0 = time.perf_counter()
-                try:
-                    image = reader(src)
-                    item: Any = (src, image, engine.prepare(image), t0)
-                except WorkbenchError as exc:
-                    item = (src, None, exc, t0)
+                item: Any = _read_prepare(engine, reader, src)
                 while not stop.is_set():
                     try:
                         q.put(item, timeout=0.1)
@@ -515,26 +548,7 @@ def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], Ima
             item = q.get()
             if item is _END:
                 break
-            src, image, prep, t0 = item
-            if isinstance(prep, WorkbenchError):
-                yield BatchItem(src, error=prep, seconds=time.perf_counter() - t0)
-                continue
-            if _is_cancelled(cancel):
-                raise CancelledError()
-            try:
-                gen = engine.execute(image, prepared=prep, cancel=cancel)
-                while True:
-                    try:
-                        next(gen)
-                    except StopIteration as done:
-                        result = done.value
-                        break
-            except CancelledError:
-                raise
-            except WorkbenchError as exc:
-                yield BatchItem(src, error=exc, image=image, seconds=time.perf_counter() - t0)
-                continue
-            yield BatchItem(src, result=result, image=image, seconds=time.perf_counter() - t0)
+            yield _batch_item(engine, *item, cancel)
     finally:
         stop.set()
         thread.join(timeout=5)

@@ -15,8 +15,10 @@
    blended with the same partition-of-unity raised-cosine weights as the 2-D tiles
    (:func:`~workbench.inference.preprocess.blend_weights`), several tiles per ``session.run`` when the
    graph's batch dimension is dynamic. What is blended is the model's raw output (logits; see
-   :class:`Scoring`), as nnU-Net v2 and MONAI do. ``resize: none``: the whole volume is one tile, padded (with
-   ``pad_value``) to ``multiple_of`` or the graph's fixed size.
+   :class:`~workbench.inference.volume_blend.Scoring`), as nnU-Net v2 and MONAI do; voxels inside one
+   tile's weight-1 core skip the accumulator (:mod:`~workbench.inference.volume_blend`).
+   ``resize: none``: the whole volume is one tile, padded (with ``pad_value``) to ``multiple_of`` or the
+   graph's fixed size.
 
 Memory: tiles are streamed in z order, and the float accumulator covers only the slab of slices the
 current row of tiles touches: once every tile starting at ``z0`` is done, the slices before the next
@@ -26,7 +28,7 @@ row's start are final, turned into class ids and dropped. Peak memory of a run i
                                             outputs, else the output channels; H x W in model voxels)
   + 2 B x D x H x W                        (the uint16 label map)
   + 4 B x B x C x tile voxels x 2          (one batch of B tiles in and out)
-  + 16 MiB                                 (cached blending weights of one row of tiles)
+  + 4 B x tile voxels x (K + 1)            (the scores and weights of one tile's blended shell)
   [+ 4 B x D' x H' x W'  (+ 2 B x D' x H' x W')  when resampling: the float volume and label map
    on the model grid]
 
@@ -44,8 +46,9 @@ import numpy as np
 
 from ..core.errors import CancelledError, InferenceError
 from ..core.image import ImageVolume
-from .decoders import activate, argmax_max, class_values
-from .preprocess import IntensityMap, blend_weights, intensity_map, tile_origins
+from .decoders import class_values
+from .preprocess import IntensityMap, intensity_map, tile_origins
+from .volume_blend import Scoring, SlabBlender, axis_plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from .run import Engine
@@ -56,7 +59,6 @@ Progress = tuple[int, int, str]
 # (tests/bench/test_bench_volume.py) and cost memory
 BATCH_ELEMENTS = 1 << 21
 MAX_BATCH = 8
-WEIGHT_CACHE_BYTES = 16 << 20  # blending weights of one row of tiles kept ready (bounded: memory formula)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -283,50 +285,6 @@ def tile_channels(out: np.ndarray, spec: PluginSpec, tile: tuple[int, int, int])
     return chw
 
 
-@dataclass
-class Scoring:
-    """What is blended and how the blended map becomes class ids.
-
-    3-D tiles blend the model's raw outputs (logits), as nnU-Net v2 and MONAI's sliding-window
-    inference do; the activation and thresholds apply to the blended map. Argmax and thresholds need no
-    activation at all (softmax keeps the order, sigmoid(x) > t <=> x > logit(t)), so no ``exp`` runs
-    per voxel, and a two-class softmax blends one channel, ``l1 - l0`` (class 1 <=> ``l1 - l0 > 0``).
-    """
-
-    mode: str  # "diff" (2-class softmax), "argmax", "threshold" (1 channel / multi_label), "votes" (NDHW ids)
-    values: np.ndarray  # uint16 label value per channel
-    threshold: float = 0.0
-    softmax_first: bool = False  # multi_label with softmax: probabilities needed before the threshold
-
-    def scores(self, chw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """``(K, d, h, w)`` float32 scores to blend (written into ``out`` when given)."""
-        if self.mode == "votes":
-            n = len(self.values)
-            return np.eye(n, dtype=np.float32)[np.clip(chw.astype(np.int64), 0, n - 1)].transpose(3, 0, 1, 2)
-        if self.mode == "diff":
-            res = out if out is not None else np.empty((1,) + chw.shape[1:], np.float32)
-            np.subtract(chw[1], chw[0], out=res[0], casting="unsafe")
-            return res
-        if out is not None:
-            np.copyto(out, chw, casting="unsafe")
-            return out
-        return np.array(chw, dtype=np.float32)
-
-    def ids(self, acc: np.ndarray) -> np.ndarray:
-        """Blended ``(K, ...)`` scores -> uint16 class ids."""
-        if self.mode == "diff":
-            return np.where(acc[0] > 0, self.values[1], self.values[0]).astype(np.uint16, copy=False)
-        if self.mode == "threshold":
-            if self.softmax_first:
-                acc = activate(acc, "softmax", axis=0)
-            best, top = argmax_max(acc)
-            ids = self.values[best]
-            ids[~(top > self.threshold)] = 0
-            return ids
-        best, _ = argmax_max(acc)
-        return best if np.array_equal(self.values, np.arange(len(self.values))) else self.values[best]
-
-
 def scoring(spec: PluginSpec, channels: int | None) -> Scoring:
     """The :class:`Scoring` of a plugin whose output has ``channels`` channels (``None``: class ids)."""
     out = spec.output
@@ -392,24 +350,16 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
         batch = int(max(1, min(MAX_BATCH, BATCH_ELEMENTS // max(1, tile_voxels))))
     if spec.output.layout == "NDHW" and not spec.output.classes:
         raise spec.error("output.classes", "NDHW (class id) outputs of a 3-D model need the class list")
-    score: Scoring | None = None
     zs, ys, xs = plan.starts
-    weights = [dict(zip(st, blend_weights(st, t, o))) if len(st) > 1 else {st[0]: np.ones(t, np.float32)}
-               for st, t, o in zip(plan.starts, tile, plan.overlap)]
-    pd, ph, pw = plan.padded
-    gd, gh, gw = plan.grid
     labels = np.zeros(plan.grid, dtype=np.uint16)
-    acc: np.ndarray | None = None
-    base = 0  # first z of the accumulator slab
+    blender = SlabBlender(tuple(axis_plan(st, t, o) for st, t, o in zip(plan.starts, tile, plan.overlap)),  # type: ignore[arg-type]
+                          tile, plan.padded, labels)
     total = plan.n_tiles
     done = 0
     name = spec.output.name
     shape_in = (batch, channels) + tile if layout == "NCDHW" else (batch,) + tile + (channels,)
     buf = np.empty(shape_in, dtype=dtype)
-    weight_cache: dict[tuple[bytes, bytes, bytes], np.ndarray] = {}  # at most 3 x 3 x 3 distinct ramps
-    keys = [{st: wv.tobytes() for st, wv in axis.items()} for axis in weights]
     for k, z0 in enumerate(zs):
-        weight_cache.clear()  # a row shares its z ramp: the cache holds at most this row's (y, x) ramps
         row = [(z0, y0, x0) for y0 in ys for x0 in xs]
         for i in range(0, len(row), batch):
             if cancel():
@@ -426,24 +376,11 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
             if out.shape[0] != len(group):
                 raise InferenceError(f"model output {list(out.shape)} has no batch dimension of {len(group)}",
                                      path=spec.id)
-            for j, (tz, ty, tx) in enumerate(group):
+            for j, origin in enumerate(group):
                 chw = tile_channels(out[j], spec, tile)
-                if score is None:
-                    score = scoring(spec, None if chw.ndim == 3 else chw.shape[0])
-                    k_ch = len(score.values) if score.mode == "votes" else 1 if score.mode == "diff" else chw.shape[0]
-                    scratch = np.empty((k_ch,) + tuple(tile), np.float32)
-                if acc is None:  # the slab of the current row of tiles (see the module notes)
-                    acc = np.zeros((k_ch, tile[0], ph, pw), np.float32)
-                probs = score.scores(chw, out=scratch)
-                key = (keys[0][tz], keys[1][ty], keys[2][tx])  # tiles with the same ramps share a weight
-                w = weight_cache.get(key)
-                if w is None:
-                    w = (weights[0][tz][:, None, None] * weights[1][ty][None, :, None]
-                         * weights[2][tx][None, None, :]).astype(np.float32)
-                    if (len(weight_cache) + 1) * w.nbytes <= WEIGHT_CACHE_BYTES:
-                        weight_cache[key] = w
-                probs *= w
-                acc[:, tz - base:tz - base + tile[0], ty:ty + tile[1], tx:tx + tile[2]] += probs
+                if blender.score is None:
+                    blender.score = scoring(spec, None if chw.ndim == 3 else chw.shape[0])
+                blender.add(chw, origin)
             timing["preprocess"] += (t2 - t1) * 1000.0
             timing["inference"] += (t3 - t2) * 1000.0
             timing["postprocess"] += (time.perf_counter() - t3) * 1000.0
@@ -452,16 +389,8 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
                 yield (done, total, f"tile {done}/{total}" if total > 1 else "volume")
         t4 = time.perf_counter()
         # slices before the next row's start are final: class ids, then slide the slab
-        end = zs[k + 1] if k + 1 < len(zs) else pd
-        n_final = end - base
-        keep_z = min(n_final, max(0, gd - base))
-        if keep_z > 0:
-            labels[base:base + keep_z] = score.ids(acc[:, :keep_z, :gh, :gw])  # type: ignore[index, union-attr]
-        if k + 1 < len(zs):
-            rest = acc.shape[1] - n_final  # type: ignore[union-attr]
-            acc[:, :rest] = acc[:, n_final:]  # type: ignore[index]  (numpy buffers the overlap)
-            acc[:, rest:] = 0  # type: ignore[index]
-            base = end
+        last = k + 1 == len(zs)
+        blender.finish(plan.padded[0] if last else zs[k + 1], last)
         timing["postprocess"] += (time.perf_counter() - t4) * 1000.0
     t5 = time.perf_counter()
     if resampled:

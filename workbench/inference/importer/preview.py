@@ -72,4 +72,7 @@ def render(image: ImageVolume, task: str, part: Any, labels: list[str] | None = 
     f = min(1.0, max_side / max(h, w))
     if f < 1.0:
         rgb = cv2.resize(rgb, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+    elif max_side // max(h, w) >= 2:  # a small image or 3-D crop: whole pixels enlarged, to be seen
+        k = max_side // max(h, w)
+        rgb = cv2.resize(rgb, (w * k, h * k), interpolation=cv2.INTER_NEAREST)
     return np.ascontiguousarray(rgb), text

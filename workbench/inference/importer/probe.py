@@ -86,18 +86,13 @@ def guess_input(graph: Graph, tensor: TensorInfo) -> InputGuess:
     Raises
     ------
     ImportRefused
-        A 3-D (5-D tensor) input when the engine has no volumetric layout, a channel count other than 1
+        A 5-D input (3-D models: :func:`~.volume3d.guess_volume_input`), a channel count other than 1
         or 3, or a dtype no image maps to.
     """
     shape = tensor.shape
-    if tensor.rank == 5:
-        if not supports_volumes():
-            raise ImportRefused(f"input {tensor.name!r} {tensor.declared} is volumetric (5-D); this engine has "
-                                "no NCDHW layout yet (DESIGN section 2 additions), so 3-D models cannot be "
-                                "imported", path=graph.path)
-        raise ImportRefused(f"input {tensor.name!r} {tensor.declared} is volumetric (5-D); importing 3-D models "
-                            "is not implemented (write the plugin.yaml by hand: input.layout NCDHW)",
-                            path=graph.path)
+    if tensor.rank == 5:  # propose() sends volumetric graphs to .propose3d
+        raise ImportRefused(f"input {tensor.name!r} {tensor.declared} is volumetric (5-D): see "
+                            "importer.volume3d.guess_volume_input", path=graph.path)
     dtype = tensor.dtype.name if tensor.dtype is not None else None
     if dtype not in DTYPES:
         raise ImportRefused(f"input {tensor.name!r} has type {tensor.type}, not an image tensor", path=graph.path)

@@ -159,8 +159,13 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
                                       "engine that reads those, the package folder is a plugin as it is", True))
             break
     tensor = pick_input(graph)
-    inp = guess_input(graph, tensor)
     label_list = read_labels_file(labels) if isinstance(labels, (str, Path)) else (list(labels) if labels else None)
+    if tensor.rank == 5:  # a volumetric model: the 3-D rules (layout, tiles, volume normalisations)
+        from .propose3d import propose_volume
+
+        return propose_volume(graph, tensor, hints, decisions, model=model, sample=sample, task=task,
+                              label_list=label_list, name=name, max_pixels=max_pixels)
+    inp = guess_input(graph, tensor)
 
     # -- geometry of the probe run --------------------------------------------------------------------
     size_from_meta = None

@@ -125,7 +125,10 @@ def _smoke(spec, proposal: Proposal, settings: Settings | None) -> None:
 
     try:
         engine = Engine(spec, provider="cpu", settings=settings or Settings())
-        predict(engine, proposal.image, slices=[proposal.image.n_slices // 2])
+        if spec.input.is_volumetric:  # a 3-D model runs on a whole volume: the crop the candidates ran on
+            predict(engine, proposal.probe_image or proposal.image)
+        else:
+            predict(engine, proposal.image, slices=[proposal.image.n_slices // 2])
     except WorkbenchError as exc:
         raise PluginError(f"the written plugin does not run: {exc}", path=spec.manifest_path) from exc
     finally:
