@@ -95,6 +95,15 @@ def test_views_have_physical_aspect_and_follow_the_crosshair(window, qtbot, mpr)
     assert area.crosshair.position[0] == 2
     assert area.lines["coronal"].horizontal.line().y1() == pytest.approx(2.5)
     assert "3/12" in area.panes["axial"].position.text()
+    # Page Down in the focused coronal view steps the coronal slice, not the axial one (a window shortcut)
+    cor = area.canvases["coronal"]
+    y0 = area.crosshair.position[1]
+    cor.view.setFocus()
+    QTest.keyClick(cor.view, Qt.Key.Key_PageDown)
+    assert area.crosshair.position[1] == y0 + 1 and window.view_state.slice_index == 2
+    window.canvas.view.setFocus()
+    QTest.keyClick(window.canvas.view, Qt.Key.Key_PageDown)
+    assert window.view_state.slice_index == 3 and area.crosshair.position[1] == y0 + 1
 
 
 def test_brush_stroke_in_the_coronal_view_lands_on_its_voxels_and_undoes_in_one_step(window, qtbot, mpr):

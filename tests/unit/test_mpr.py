@@ -173,3 +173,27 @@ def test_oriented_labels_anisotropic_mm_brush_is_round_in_mm():
     z, y, x = np.nonzero(labels.data)
     assert set(y.tolist()) == {3} and set(z.tolist()) == {2}
     assert x.min() == 2 and x.max() == 8
+
+
+def test_plane_reader_serves_the_same_planes_scrolling_and_jumping():
+    from workbench.core.mpr import PlaneReader
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(-500, 500, size=(6, 9, 40), dtype=np.int16)
+    for o in ORIENTATIONS:
+        reader = PlaneReader(data, o, slab=8)
+        n = data.shape[o.axis]
+        order = list(range(n)) + list(range(n - 1, -1, -1)) + [int(i) for i in rng.integers(0, n, 30)]
+        for i in order:
+            assert np.array_equal(reader.plane(i), plane(data, o, i)), (o.name, i)
+        with pytest.raises(IndexError):
+            reader.plane(n)
+    reader = PlaneReader(data, SAGITTAL, slab=8)
+    reader.plane(10)
+    assert np.shares_memory(reader.plane(20), data)  # a jump reads the volume directly
+    slab_plane = reader.plane(21)  # a step copies a slab (8 planes, never the volume) and serves from it
+    assert not np.shares_memory(slab_plane, data) and reader._slab.shape == (6, 9, 8)
+    rgb = rng.integers(0, 255, size=(3, 4, 12, 3), dtype=np.uint8)
+    reader = PlaneReader(rgb, SAGITTAL, slab=4)
+    for i in (2, 3, 4, 5, 1):
+        assert np.array_equal(reader.plane(i), rgb[:, :, i])

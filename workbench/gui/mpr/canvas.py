@@ -22,9 +22,9 @@ from ...core.mpr import (
     SAGITTAL,
     Crosshair,
     Orientation,
+    PlaneReader,
     oriented_image,
     pixel_aspect,
-    plane,
     superior_up,
     to_voxel,
 )
@@ -100,6 +100,7 @@ class OrientedCanvas(CanvasWidget):
         self.crosshair = crosshair
         self._frame_image: ImageVolume | None = None
         self._frame_labels: OrientedLabels | None = None
+        self._reader: PlaneReader | None = None
         self._shown_slice = -1
         crosshair.moved.connect(self._on_crosshair)
 
@@ -135,6 +136,7 @@ class OrientedCanvas(CanvasWidget):
     def reload(self) -> None:
         image = self.document.image
         self._frame_image = oriented_image(image, self.orientation) if image is not None else None
+        self._reader = PlaneReader(image.data, self.orientation) if image is not None else None
         set_physical_aspect(self, image, self.orientation)
         self._shown_slice = -1
         super().reload()
@@ -160,11 +162,11 @@ class OrientedCanvas(CanvasWidget):
 
     def render(self) -> None:
         image = self.document.image
-        if image is None or not self._current():
+        if image is None or not self._current() or self._reader is None:
             return
         s = self.slice_index
         state = self.view_state
-        frame = self._renderer.render(plane(image.data, self.orientation, s), *state.window, invert=state.invert)
+        frame = self._renderer.render(self._reader.plane(s), *state.window, invert=state.invert)
         self._shown_slice = s
         self._set_frame(frame)
 

@@ -78,6 +78,27 @@ class FourthPane(QtWidgets.QWidget):
         self._layout.addWidget(widget)
 
 
+def pane_histogram(main_window) -> QtWidgets.QWidget:
+    """The histogram / window panel for the fourth pane: the dock's panel, recomputed only while shown (a
+    slice histogram costs ~5 ms per slice step; a hidden pane must not add it to every scroll)."""
+    from ..panels.histogram_panel import HistogramPanel
+
+    class PaneHistogram(HistogramPanel):
+        def update_histogram(self) -> None:
+            if self.isVisible():
+                super().update_histogram()
+            else:
+                self._stale = True
+
+        def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+            super().showEvent(event)
+            if getattr(self, "_stale", True):
+                self._stale = False
+                super().update_histogram()
+
+    return PaneHistogram(main_window)
+
+
 class _ViewportFilter(QtCore.QObject):
     """Mouse events of one canvas' viewport, seen before the canvas: the shared tool moves in, a navigation
     click sets the crosshair, a navigation double-click toggles maximise. Never consumes."""
@@ -110,6 +131,19 @@ class _ViewportFilter(QtCore.QObject):
         return False
 
 
+class _SliceKeys(QtCore.QObject):
+    """Page Up / Page Down in a coronal or sagittal view step *that* view: they are also the window's
+    Next/Previous slice shortcuts (axial), which Qt would fire first unless the focused view claims them."""
+
+    KEYS = (Qt.Key.Key_PageUp, Qt.Key.Key_PageDown)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt API)
+        if event.type() == QtCore.QEvent.Type.ShortcutOverride and event.key() in self.KEYS:
+            event.accept()  # deliver as a key press to the view (CanvasWidget._key_press)
+            return True
+        return False
+
+
 class ViewArea(QtWidgets.QWidget):
     """The central view area of the main window (see the module docstring).
 
@@ -138,16 +172,17 @@ class ViewArea(QtWidgets.QWidget):
             self.canvases[o.name].cursor_moved.connect(canvas.cursor_moved)
         self.lines = {key: CrosshairLines(c, self.crosshair) for key, c in self.canvases.items()}
         self._navigation = {key: NavigationTool() for key in self.canvases}
-        self._filters = []
+        self._filters: list[QtCore.QObject] = []
+        self._slice_keys = _SliceKeys(self)
         for c in self.canvases.values():
             f = _ViewportFilter(self, c)
             c.view.viewport().installEventFilter(f)
             self._filters.append(f)
-
-        from ..panels.histogram_panel import HistogramPanel
+            if c is not canvas:
+                c.view.installEventFilter(self._slice_keys)
 
         self.fourth = FourthPane()
-        self.fourth.set_widget(HistogramPanel(main_window))
+        self.fourth.set_widget(pane_histogram(main_window))
         self.panes: dict[str, ViewPane] = {
             o.name: ViewPane(o.name, o.title, self.canvases[o.name], self) for o in (AXIAL, CORONAL, SAGITTAL)}
         self.panes["fourth"] = ViewPane("fourth", "Histogram", self.fourth, self)
