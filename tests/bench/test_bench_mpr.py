@@ -62,7 +62,7 @@ def test_bench_mpr_slice_swap_core_path(volume):
                 order = iter(range(10 ** 9))
                 step = 97 if mode == "jump" else 1  # 97: co-prime with every size, far from the last slice
 
-                def swap():
+                def swap(order=order, step=step, n=n, o=o, read=read, reader=reader, renderer=renderer):
                     i = (next(order) * step) % n
                     src = plane(volume, o, i) if read else reader.plane(i)
                     renderer.render(src, 500.0, 1500.0)
@@ -112,7 +112,7 @@ def test_bench_mpr_slice_swap_canvas_path(qtbot, volume):
             n = volume.shape[canvas.orientation.axis]
             direction = [1]
 
-            def step():
+            def step(canvas=canvas, n=n, direction=direction):
                 if not 1 <= canvas.slice_index + direction[0] < n - 1:
                     direction[0] = -direction[0]
                 canvas.step_slice(direction[0])
