@@ -204,6 +204,14 @@ def test_layout_switch_and_maximise(window, qtbot, mpr):
     area.set_active(area.canvases["sagittal"])
     area.set_layout("1")
     assert area.visible_views() == ["sagittal"]
+    # a hidden view skips its redraws (a W/L drag) and catches up when shown
+    cor = area.canvases["coronal"]
+    before = cor.last_frame
+    c, w = window.view_state.window
+    window.view_state.set_window(c + 0.25 * w, w / 2)
+    assert cor.last_frame is before
+    area.set_layout("2x2")
+    qtbot.waitUntil(lambda: cor.last_frame is not before, timeout=2000)
 
 
 def test_a_2d_image_keeps_the_single_view(window, qtbot, load, gradient_png):

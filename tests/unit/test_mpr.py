@@ -190,7 +190,8 @@ def test_plane_reader_serves_the_same_planes_scrolling_and_jumping():
             reader.plane(n)
     reader = PlaneReader(data, SAGITTAL, slab=8)
     reader.plane(10)
-    assert np.shares_memory(reader.plane(20), data)  # a jump reads the volume directly
+    jumped = reader.plane(20)  # a jump reads its plane (one plane, contiguous) and keeps it for redraws
+    assert jumped.flags.c_contiguous and reader.plane(20) is jumped
     slab_plane = reader.plane(21)  # a step copies a slab (8 planes, never the volume) and serves from it
     assert not np.shares_memory(slab_plane, data) and reader._slab.shape == (6, 9, 8)
     rgb = rng.integers(0, 255, size=(3, 4, 12, 3), dtype=np.uint8)

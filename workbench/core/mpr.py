@@ -105,7 +105,7 @@ class PlaneReader:
     of an axial plane (tests/bench/test_bench_mpr.py). Consecutive sagittal planes share those cache lines,
     so when a request is one slice away from the previous one the reader copies a slab of ``slab``
     consecutive planes in one pass (a few MB, never the volume) and serves the next planes from it; a jump
-    reads its plane directly.
+    reads its plane directly and keeps it, so a redraw of the same plane (a window/level drag) is free.
 
     The volume must not change while the reader is used (images are not edited in place; labels are read
     with :func:`plane`, never through a reader).
@@ -118,6 +118,7 @@ class PlaneReader:
         self._slab: np.ndarray | None = None
         self._slab_start = 0
         self._last: int | None = None
+        self._kept: tuple[int, np.ndarray] | None = None  # the last plane read directly (contiguous)
 
     def plane(self, index: int) -> np.ndarray:
         """Plane ``index`` as :func:`plane` returns it (same values; a view of the volume or of the slab)."""
@@ -131,8 +132,11 @@ class PlaneReader:
         start = self._slab_start
         if self._slab is not None and start <= index < start + self._slab.shape[2]:
             return self._slab[:, :, index - start]
+        if self._kept is not None and self._kept[0] == index:
+            return self._kept[1]
         if last is None or abs(index - last) != 1:
-            return data[:, :, index]
+            self._kept = (int(index), np.ascontiguousarray(data[:, :, index]))
+            return self._kept[1]
         # scrolling: the slab runs ahead in the direction of travel
         start = index if index > last else index - self.slab_size + 1
         start = min(max(start, 0), max(n - self.slab_size, 0))

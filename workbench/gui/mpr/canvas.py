@@ -102,6 +102,7 @@ class OrientedCanvas(CanvasWidget):
         self._frame_labels: OrientedLabels | None = None
         self._reader: PlaneReader | None = None
         self._shown_slice = -1
+        self._stale = False  # a render was skipped while the view was hidden (another layout)
         crosshair.moved.connect(self._on_crosshair)
 
     # -- the view-frame hooks ---------------------------------------------------------------------
@@ -164,11 +165,21 @@ class OrientedCanvas(CanvasWidget):
         image = self.document.image
         if image is None or not self._current() or self._reader is None:
             return
+        if not self.isVisible():
+            # a hidden view (layout "1", a maximised neighbour) must not cost a scroll or W/L drag anything
+            self._stale = True
+            return
+        self._stale = False
         s = self.slice_index
         state = self.view_state
         frame = self._renderer.render(self._reader.plane(s), *state.window, invert=state.invert)
         self._shown_slice = s
         self._set_frame(frame)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if self._stale:
+            self.render()
 
     def zoom_to_fit(self) -> None:
         image = self._frame_image
