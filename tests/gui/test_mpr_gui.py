@@ -181,9 +181,10 @@ def test_layout_switch_and_maximise(window, qtbot, mpr):
     area = mpr
     assert area.visible_views() == ["axial", "coronal", "sagittal", "fourth"]
     assert area.fourth.content is not None and area.fourth.content.isVisible()
-    layout_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View") \
-        .findChildren(type(window.menuBar().actions()[0].menu()))
-    assert any(m.title() == "&Layout" for m in layout_menu)
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    layout_menu = next(a.menu() for a in view_menu.actions() if a.menu() is not None and a.text() == "&Layout")
+    assert [a.shortcut().toString() for a in layout_menu.actions() if a.shortcut().toString()] == \
+        ["Ctrl+Alt+1", "Ctrl+Alt+2", "Ctrl+Alt+4", "Ctrl+Alt+M"]
     area._actions["1+2"].trigger()
     assert area.layout_name == "1+2" and area.visible_views() == ["axial", "coronal", "sagittal"]
     area._actions["1"].trigger()
