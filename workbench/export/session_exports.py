@@ -150,6 +150,26 @@ def export_measurements(session: Session, path: str | Path) -> list[Path]:
                                    extra={"intensity_units": units, "spacing_known": session.image.spacing_known})]
 
 
+def export_annotations(session: Session, path: str | Path) -> list[Path]:
+    """Write the annotation measurements (rulers, angles, ROIs, text arrows) of ``session`` as CSV or JSON by
+    the suffix (:func:`workbench.export.annotations.write_annotations`) and its provenance.
+
+    Raises
+    ------
+    ExportError
+        Unknown suffix, or a write failure.
+    """
+    from ..processing.roi import intensity_unit
+    from .annotations import write_annotations
+
+    path = Path(path)
+    write_annotations(session.annotations, session.image, path)
+    return [path, write_provenance(path, session, what="annotation measurements",
+                                   extra={"intensity_units": intensity_unit(session.image),
+                                          "spacing_known": session.image.spacing_known,
+                                          "annotations": len(session.annotations)})]
+
+
 def label_map_result(session: Session) -> SegmentationResult:
     """The label map as a :class:`SegmentationResult` so the report module can show it; its provenance says
     it is the edited label map, not a model output."""

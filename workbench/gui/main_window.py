@@ -10,7 +10,7 @@ from ..core.errors import WorkbenchError
 from ..core.results import RestorationResult, SegmentationResult
 from ..core.settings import Settings, config_dir
 from ..io.settings_file import save_settings
-from . import import_mask_action, import_model_dialog
+from . import case_report_action, import_mask_action, import_model_dialog
 from .canvas import CanvasWidget
 from .display import slice_position_text
 from .explain_action import install_explain
@@ -151,6 +151,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.send_pacs_action.triggered.connect(self.send_to_pacs_dialog)
         self.file_menu.insertAction(self.quit_action, self.send_pacs_action)
         import_mask_action.install(self)  # File > Import mask… (issue 15)
+        case_report_action.install(self)  # File > Report…, View > Add view to report (issue 15)
         self.view_state.slice_changed.connect(lambda _z: self._update_slice_bar())
         self.canvas.cursor_moved.connect(self.cursor_label.setText)
         self._update_undo_actions()

@@ -145,30 +145,33 @@ def read_session(path: str | Path, *, max_pixels: int | None = None, allow_chang
             from .heatmaps import read_heatmaps
 
             heatmaps = read_heatmaps(zf, manifest.get("heatmaps") or [], path, image)
+            from .key_images import read_key_images
+
+            key_images = read_key_images(zf, manifest.get("key_images") or [], path, image)
         except damaged as exc:
             raise _bad(path, f"damaged archive: {type(exc).__name__}: {exc}") from exc
     view = manifest.get("view") or {}
     return Session(image=image, label_data=label_data, label_table=table, results=results, view=view,
-                   manifest=manifest, path=path, heatmaps=heatmaps,
+                   manifest=manifest, path=path, heatmaps=heatmaps, key_images=key_images,
                    annotations=_read_annotations(manifest.get("annotations") or [], path, image))
 
 
 def _read_annotations(entries: Any, path: Path, image: Any) -> list:
-    """The rulers of the manifest (issue 15); older sessions have none."""
-    from ..core.annotations import Ruler
+    """The annotations of the manifest (issue 15: rulers, angles, ROIs, text arrows); older sessions have
+    none, and a type this version does not know (a newer writer's) is left out."""
+    from ..core.annotations import annotation_from_json
 
     if not isinstance(entries, list):
         raise _bad(path, "manifest.json: 'annotations' is not a list")
-    rulers = []
+    items = []
     for entry in entries:
-        if isinstance(entry, dict) and entry.get("type") == "ruler":
-            try:
-                ruler = Ruler.from_json(entry)
-            except ValueError as exc:
-                raise _bad(path, f"manifest.json: {exc}") from None
-            if 0 <= ruler.z < image.n_slices:
-                rulers.append(ruler)
-    return rulers
+        try:
+            item = annotation_from_json(entry)
+        except ValueError as exc:
+            raise _bad(path, f"manifest.json: {exc}") from None
+        if item is not None and 0 <= item.z < image.n_slices:
+            items.append(item)
+    return items
 
 
 def _read_labels(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path,

@@ -22,6 +22,10 @@ def apply_session(document: Document, session: Session) -> None:
         from ..core.annotations import annotations_of
 
         annotations_of(document).load(session.annotations)
+    if session.key_images:
+        from ..core.key_images import key_images_of
+
+        key_images_of(document).load(session.key_images)
 
 
 def load_session(path: str | Path, *, max_pixels: int | None = None,

@@ -49,7 +49,8 @@ class Session:
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     heatmaps: list = field(default_factory=list)  # (Explanation, HeatmapStyle) pairs, see .heatmaps
-    annotations: list = field(default_factory=list)  # core.annotations.Ruler (issue 15: measurements)
+    annotations: list = field(default_factory=list)  # core.annotations (issue 15: rulers, angles, ROIs, notes)
+    key_images: list = field(default_factory=list)  # core.key_images.KeyImage (issue 15: the case report's)
 
 
 def _snapshot_labels(data: np.ndarray) -> np.ndarray | None:
@@ -91,4 +92,5 @@ def capture(document: Document, *, view: dict[str, Any] | None = None, copy: boo
 
     return Session(image=image, label_data=label_data, label_table=table, results=list(document.results),
                    view=dict(view or {}), heatmaps=snapshot_heatmaps(document),
-                   annotations=list(getattr(getattr(document, "annotations", None), "rulers", [])))
+                   annotations=list(getattr(getattr(document, "annotations", None), "items", [])),
+                   key_images=list(getattr(getattr(document, "key_images", None), "items", [])))

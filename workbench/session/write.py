@@ -143,8 +143,12 @@ def write_session(session: Session, path: str | Path, *, progress: ProgressFn | 
                     from .heatmaps import write_heatmaps
 
                     manifest["heatmaps"] = write_heatmaps(zf, session.heatmaps, json_safe)
-                if session.annotations:  # issue 15: rulers
+                if session.annotations:  # issue 15: rulers, angles, ROIs, text arrows
                     manifest["annotations"] = [r.to_json() for r in session.annotations]
+                if session.key_images:  # issue 15: the views picked for the case report
+                    from .key_images import write_key_images
+
+                    manifest["key_images"] = write_key_images(zf, session.key_images)
                 # the manifest last: a reader that finds it knows every entry it names was written
                 zf.writestr(MANIFEST, json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
     except OSError as exc:

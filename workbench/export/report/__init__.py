@@ -13,7 +13,8 @@ The content is built once (:func:`build_report`) and rendered twice (:func:`rend
 using the PDF base-14 fonts: text outside Windows-1252 is shown as ``?`` in the PDF (the HTML keeps it).
 
 Modules: :mod:`.content` (the content model and :func:`build_report`), :mod:`.html`, :mod:`.pdf` (the two
-renderers), :mod:`.write` (the files on disk).
+renderers), :mod:`.write` (the files on disk), :mod:`.case` (the one case report of a session: study, reader's
+findings, labels and results with statistics, measurements, key images; issue 15).
 """
 from ...core.results import Table
 from .content import DISCLAIMER, FORMATS, MAX_PICTURE_SIDE, MAX_TABLE_ROWS, Picture, Report, build_report

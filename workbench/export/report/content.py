@@ -77,6 +77,12 @@ class Report:
     generated: str
     footer: str
     warnings: list[str] = field(default_factory=list)
+    # the case report (issue 15 item 6, :mod:`.case`); the per-result report leaves them empty
+    reader: str = ""  # the reader's name
+    narrative: str = ""  # the reader's free-text findings
+    findings_title: str = "Findings"
+    tables: list[tuple[str, Table]] = field(default_factory=list)  # further titled tables after the findings
+    pictures_title: str = ""  # set: the pictures are a section of their own ("Key images"), never beside details
 
 
 # -- building ----------------------------------------------------------------------------------------
@@ -107,30 +113,9 @@ def build_report(result: Result, image: ImageVolume, *, image_label: str = "imag
     info = result.info
     meta = dict(plugin_meta or {})
     now = now or _dt.datetime.now().astimezone()
-    fields = deidentify_metadata(image.metadata, salt=salt, dates=dates)
-    warnings: list[str] = []
-    if "BurnedInAnnotation" in fields:
-        warnings.append("The file declares burned-in annotation: the pictures may show identifying text.")
+    image_fields, warnings = image_details(image, image_label=image_label, dates=dates, salt=salt)
     if info.warnings:  # meta.expects (issue 20): the answer below may be unreliable
         warnings.append(f"This image is outside what {info.plugin_id} was made for: {'; '.join(info.warnings)}.")
-    image_fields: list[tuple[str, str]] = [("Image", image_label)]
-    if "format" in fields:
-        image_fields.append((field_label("format"), str(fields.pop("format"))))
-    dims = f"{image.width} \u00d7 {image.height} px"
-    if image.n_slices > 1:
-        dims += f" \u00d7 {image.n_slices} slices"
-    if image.is_color:
-        dims += f", {image.channels} channels"
-    image_fields.append(("Size", dims))
-    if image.spacing_known:
-        dz, dy, dx = image.spacing
-        spacing = f"{_num(dx)} \u00d7 {_num(dy)} mm"
-        if image.n_slices > 1:
-            spacing += f" \u00d7 {_num(dz)} mm"
-        image_fields.append(("Voxel size" if image.n_slices > 1 else "Pixel size", spacing))
-    else:
-        image_fields.append(("Pixel size", "unknown (areas in pixels only)"))
-    image_fields += [(field_label(k), str(v)) for k, v in fields.items() if k != "PixelSpacing"]
 
     timing = info.timing_ms
     total = sum(float(timing.get(k, 0.0)) for k in ("preprocess", "inference", "postprocess"))
@@ -166,6 +151,35 @@ def build_report(result: Result, image: ImageVolume, *, image_label: str = "imag
                "paths are not shown; dates are " + ("shifted." if dates == "shift" else "removed."),
         warnings=warnings,
     )
+
+
+def image_details(image: ImageVolume, *, image_label: str, dates: DateMode = "remove",
+                  salt: str | bytes | None = None) -> tuple[list[tuple[str, str]], list[str]]:
+    """The de-identified "Image details" rows of a report (name, format, size, pixel size, the allowed header
+    fields) and its warnings (burned-in annotation)."""
+    fields = deidentify_metadata(image.metadata, salt=salt, dates=dates)
+    warnings: list[str] = []
+    if "BurnedInAnnotation" in fields:
+        warnings.append("The file declares burned-in annotation: the pictures may show identifying text.")
+    image_fields: list[tuple[str, str]] = [("Image", image_label)]
+    if "format" in fields:
+        image_fields.append((field_label("format"), str(fields.pop("format"))))
+    dims = f"{image.width} \u00d7 {image.height} px"
+    if image.n_slices > 1:
+        dims += f" \u00d7 {image.n_slices} slices"
+    if image.is_color:
+        dims += f", {image.channels} channels"
+    image_fields.append(("Size", dims))
+    if image.spacing_known:
+        dz, dy, dx = image.spacing
+        spacing = f"{_num(dx)} \u00d7 {_num(dy)} mm"
+        if image.n_slices > 1:
+            spacing += f" \u00d7 {_num(dz)} mm"
+        image_fields.append(("Voxel size" if image.n_slices > 1 else "Pixel size", spacing))
+    else:
+        image_fields.append(("Pixel size", "unknown (areas in pixels only)"))
+    image_fields += [(field_label(k), str(v)) for k, v in fields.items() if k != "PixelSpacing"]
+    return image_fields, warnings
 
 
 def _num(value: float) -> str:

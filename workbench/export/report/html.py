@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ... import __version__
+from ...core.results import Table
 from .content import Report
 
 # -- HTML --------------------------------------------------------------------------------------------
@@ -44,6 +45,7 @@ table.kv.wide th { width:24%; }
 .swatch { display:inline-block; width:11px; height:11px; border-radius:2px; margin-right:6px;
           vertical-align:-1px; border:1px solid rgba(0,0,0,.25); }
 .note { color:var(--muted); font-size:12px; margin:6px 0 0; }
+.narrative { white-space:pre-wrap; font-size:15px; margin:4px 0 0; }
 .cols { display:grid; grid-template-columns:11fr 9fr; gap:0 24px; align-items:start; }
 main > h2:first-child { margin-top:4px; }
 footer { padding:12px 28px 18px; color:var(--muted); font-size:11.5px; border-top:1px solid var(--line);
@@ -67,6 +69,24 @@ def _kv_table(pairs: Sequence[tuple[str, str]], mono: Sequence[str] = (), css: s
     return f'<table class="{css}">{rows}</table>'
 
 
+def _table_html(t: Table) -> str:
+    """A findings-style table (swatch in the name column) and its note."""
+    head = "".join(f'<th{_NUM if num else ""}>{_e(c)}</th>' for c, num in zip(t.columns, t.numeric))
+    body = []
+    for i, row in enumerate(t.rows):
+        cells = []
+        for j, (cell, num) in enumerate(zip(row, t.numeric)):
+            swatch = ""
+            if j == (1 if t.columns[0] == "#" else 0) and i < len(t.swatches) and t.swatches[i]:
+                swatch = f'<span class="swatch" style="background:{_e(t.swatches[i])}"></span>'
+            cells.append(f'<td{_NUM if num else ""}>{swatch}{_e(cell)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if not body:
+        body.append(f'<tr><td colspan="{len(t.columns)}" class="note">none</td></tr>')
+    note = f'<p class="note">{_e(t.note)}</p>' if t.note else ""
+    return f'<table class="findings"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{note}'
+
+
 def render_html(report: Report) -> str:
     """A self-contained HTML document (inline CSS, pictures as ``data:image/png;base64`` URIs).
 
@@ -82,29 +102,25 @@ def render_html(report: Report) -> str:
         f'<figure><img alt="{_e(p.caption)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.png()).decode("ascii")}"><figcaption>{_e(p.caption)}</figcaption></figure>'
         for p in report.pictures)
-    t = report.findings
-    head = "".join(f'<th{_NUM if num else ""}>{_e(c)}</th>' for c, num in zip(t.columns, t.numeric))
-    body = []
-    for i, row in enumerate(t.rows):
-        cells = []
-        for j, (cell, num) in enumerate(zip(row, t.numeric)):
-            swatch = ""
-            if j == (1 if t.columns[0] == "#" else 0) and i < len(t.swatches) and t.swatches[i]:
-                swatch = f'<span class="swatch" style="background:{_e(t.swatches[i])}"></span>'
-            cells.append(f'<td{_NUM if num else ""}>{swatch}{_e(cell)}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    if not body:
-        body.append(f'<tr><td colspan="{len(t.columns)}" class="note">none</td></tr>')
-    note = f'<p class="note">{_e(t.note)}</p>' if t.note else ""
+    note = _table_html(report.findings)
     intended = f" Intended use stated by the plugin: {_e(report.intended_use)}." if report.intended_use else ""
     warnings = "".join(f'<p class="warning">{_e(w)}</p>' for w in report.warnings)
     details = "<h2>Image details (de-identified)</h2>"
-    if len(report.pictures) == 1:  # picture and details side by side, like the PDF
+    if report.pictures_title:  # the case report: details, then the key images
+        none = "" if report.pictures else '<p class="note">none picked</p>'
+        image_block = f'{details}{_kv_table(report.image_fields, css="kv wide")}' \
+                      f'<h2>{_e(report.pictures_title)}</h2><div class="figures">{figs}</div>{none}'
+    elif len(report.pictures) == 1:  # picture and details side by side, like the PDF
         image_block = f'<div class="cols"><section><h2>Image</h2><div class="figures">{figs}</div></section>' \
                       f"<section>{details}{_kv_table(report.image_fields)}</section></div>"
     else:
         image_block = f'<h2>Images</h2><div class="figures">{figs}</div>' \
                       f'{details}{_kv_table(report.image_fields, css="kv wide")}'
+    extra = "".join(f"<h2>{_e(title)}</h2>{_table_html(table)}" for title, table in report.tables)
+    reader = ""
+    if report.reader or report.narrative:
+        who = f'<p class="note">Reader: {_e(report.reader)}</p>' if report.reader else ""
+        reader = f'<h2>Reader\u2019s findings</h2><p class="narrative">{_e(report.narrative) or "none"}</p>{who}'
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -123,12 +139,13 @@ def render_html(report: Report) -> str:
 <p class="disclaimer"><b>{_e(report.disclaimer)}</b>{intended}</p>
 {warnings}
 <main>
+{reader}
 <h2>Summary</h2>
 <p class="summary">{_e(report.summary)}</p>
 {image_block}
-<h2>Findings</h2>
-<table class="findings"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
+<h2>{_e(report.findings_title)}</h2>
 {note}
+{extra}
 <h2>Provenance</h2>
 {_kv_table(report.provenance, mono=("Model sha256",), css="kv wide")}
 </main>

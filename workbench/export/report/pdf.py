@@ -150,11 +150,26 @@ def _render_pdf(report: Report) -> bytes:
                                   ("LEFTPADDING", (0, 0), (-1, -1), 10)]))
         story.append(warn)
 
+    if report.reader or report.narrative:
+        story += section("Reader\u2019s findings")
+        narrative = _pdf_text(report.narrative or "none").replace("\n", "<br/>")
+        story.append(Paragraph(narrative, summary))
+        if report.reader:
+            story += [Spacer(1, 3), Paragraph(f"Reader: {_pdf_text(report.reader)}", small)]
+
     story += section("Summary")
     story.append(Paragraph(_pdf_text(report.summary), summary))
 
     details_title = "Image details (de-identified)"
-    if len(report.pictures) == 1:
+    if report.pictures_title:  # the case report: details, then the key images two per row
+        story += section(details_title)
+        story.append(kv(report.image_fields, width, 0.3))
+        story += section(report.pictures_title)
+        if not report.pictures:
+            story.append(Paragraph("none picked", small))
+        for start in range(0, len(report.pictures), 2):
+            story += [figure_table(report.pictures[start:start + 2], width, 95 * mm), Spacer(1, 4)]
+    elif len(report.pictures) == 1:
         # picture left, de-identified details right: one page for the usual report
         gap = 7 * mm
         left, right = width * 0.57, width * 0.43 - gap
@@ -171,31 +186,39 @@ def _render_pdf(report: Report) -> bytes:
         story += section(details_title)
         story.append(kv(report.image_fields, width, 0.3))
 
-    t = report.findings
-    story += section("Findings")
-    swatch_col = 1 if t.columns and t.columns[0] == "#" else 0
-    data = [[Paragraph(_pdf_text(c), cell_num_head if num else cell_head) for c, num in zip(t.columns, t.numeric)]]
-    for i, row in enumerate(t.rows):
-        out = []
-        for j, (value, num) in enumerate(zip(row, t.numeric)):
-            text = _pdf_text(value)
-            if j == swatch_col and i < len(t.swatches) and t.swatches[i]:
-                text = f'<font name="ZapfDingbats" color="{t.swatches[i]}">n</font>&nbsp;{text}'  # n: a filled square
-            out.append(Paragraph(text, cell_num if num else cell))
-        data.append(out)
-    if not t.rows:
-        data.append([Paragraph("none", small)] + [""] * (len(t.columns) - 1))
-    weights = _column_weights(t)
-    findings = RLTable(data, colWidths=[width * w for w in weights], repeatRows=1)
-    style = [("BACKGROUND", (0, 0), (-1, 0), band), ("LINEBELOW", (0, 0), (-1, -1), 0.5, line),
-             ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 3),
-             ("BOTTOMPADDING", (0, 0), (-1, -1), 3)]
-    if not t.rows:
-        style.append(("SPAN", (0, 1), (-1, 1)))
-    findings.setStyle(TableStyle(style))
-    story.append(findings)
-    if t.note:
-        story += [Spacer(1, 3), Paragraph(_pdf_text(t.note), small)]
+    def table_flow(t: Table) -> list:
+        swatch_col = 1 if t.columns and t.columns[0] == "#" else 0
+        data = [[Paragraph(_pdf_text(c), cell_num_head if num else cell_head)
+                 for c, num in zip(t.columns, t.numeric)]]
+        for i, row in enumerate(t.rows):
+            out = []
+            for j, (value, num) in enumerate(zip(row, t.numeric)):
+                text = _pdf_text(value)
+                if j == swatch_col and i < len(t.swatches) and t.swatches[i]:
+                    # "n" in ZapfDingbats: a filled square
+                    text = f'<font name="ZapfDingbats" color="{t.swatches[i]}">n</font>&nbsp;{text}'
+                out.append(Paragraph(text, cell_num if num else cell))
+            data.append(out)
+        if not t.rows:
+            data.append([Paragraph("none", small)] + [""] * (len(t.columns) - 1))
+        weights = _column_weights(t)
+        tbl = RLTable(data, colWidths=[width * w for w in weights], repeatRows=1)
+        style = [("BACKGROUND", (0, 0), (-1, 0), band), ("LINEBELOW", (0, 0), (-1, -1), 0.5, line),
+                 ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 3),
+                 ("BOTTOMPADDING", (0, 0), (-1, -1), 3)]
+        if not t.rows:
+            style.append(("SPAN", (0, 1), (-1, 1)))
+        tbl.setStyle(TableStyle(style))
+        flow: list = [tbl]
+        if t.note:
+            flow += [Spacer(1, 3), Paragraph(_pdf_text(t.note), small)]
+        return flow
+
+    story += section(report.findings_title)
+    story += table_flow(report.findings)
+    for title_text, table in report.tables:
+        story += section(title_text)
+        story += table_flow(table)
 
     story += section("Provenance")
     story.append(kv(report.provenance, width, 0.25))
@@ -238,6 +261,6 @@ def _column_weights(t: Table) -> list[float]:
     for c, num in zip(t.columns, t.numeric):
         longest = max([len(c)] + [len(r[len(raw)]) for r in t.rows[:50]])
         short = num and c in ("#", "Rank", "Value", "Slice")  # small integers: keep these columns narrow
-        raw.append(5 if short else min(max(longest, 8 if num else 14), 40))
+        raw.append(max(5, len(c) + 1) if short else min(max(longest, 8 if num else 14), 40))
     s = sum(raw)
     return [r / s for r in raw]

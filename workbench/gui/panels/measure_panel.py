@@ -103,10 +103,12 @@ class MeasurePanel(QtWidgets.QWidget):
         self.splitter = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
-        self.rulers = RulersSection(main_window)  # issue 15: the ruler tool and its measurements
+        self.rulers = RulersSection(main_window)  # issue 15: the annotation tools and their measurements
+        self.rulers.setMinimumWidth(380)
         self.splitter.addWidget(self.rulers)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 3)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.splitter)
