@@ -8,6 +8,8 @@
 #   packaging/build.sh                 build (reuses the venv)
 #   packaging/build.sh --update-lock   re-resolve the dependencies from PyPI, rewrite constraints.txt, build
 #   packaging/build.sh --tarball       build, then pack packaging/dist/workbench-VERSION-linux-ARCH.tar.gz
+#   packaging/build.sh --deb           build, then pack packaging/dist/workbench_VERSION_amd64.deb (dpkg-deb)
+#   packaging/build.sh --no-slim       skip packaging/slim_bundle.py (the unshrunk PyInstaller output)
 #   packaging/build.sh --gpu           the NVIDIA variant: packaging/dist/Workbench-gpu/ from its own venv
 #                                      (.venv-build-gpu, the `gpu` extra: onnxruntime-gpu + CUDA/cuDNN wheels)
 #
@@ -24,16 +26,22 @@ PYINSTALLER_PIN="pyinstaller==6.22.3"
 HOOKS_PIN="pyinstaller-hooks-contrib==2026.9"
 # the app's runtime dependencies: [project].dependencies + the extras a clinic build ships
 EXTRAS="cpu,codecs"
+# CONSTRAINTS=FILE: another pin file (linux/build_bullseye.sh: PySide6 6.9, whose wheels need glibc 2.28)
+CONSTRAINTS="${CONSTRAINTS:-$PKG/constraints.txt}"
 
 update_lock=0
 tarball=0
+deb=0
+slim=1
 variant=cpu
 for arg in "$@"; do
     case "$arg" in
         --update-lock) update_lock=1 ;;
         --tarball) tarball=1 ;;
+        --deb) deb=1 ;;
+        --no-slim) slim=0 ;;
         --gpu) variant=gpu ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "build.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -79,11 +87,11 @@ echo "$HOOKS_PIN" >> "$REQS"
 
 stamp="$VENV/.installed"
 fingerprint() { cat "$REQS" "$@" | sha256sum | cut -c1-16; }
-if [ -f "$PKG/constraints.txt" ]; then want="$(fingerprint "$PKG/constraints.txt")"; else want="none"; fi
+if [ -f "$CONSTRAINTS" ]; then want="$(fingerprint "$CONSTRAINTS")"; else want="none"; fi
 if [ "$update_lock" = 1 ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     constraint_args=()
-    if [ "$update_lock" = 0 ] && [ -f "$PKG/constraints.txt" ]; then
-        constraint_args=(-c "$PKG/constraints.txt")
+    if [ "$update_lock" = 0 ] && [ -f "$CONSTRAINTS" ]; then
+        constraint_args=(-c "$CONSTRAINTS")
     fi
     echo "build: installing dependencies into $VENV"
     "$BPY" -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -92,16 +100,16 @@ if [ "$update_lock" = 1 ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want"
         "$BPY" -m pip uninstall --quiet -y onnxruntime onnxruntime-gpu
     fi
     "$BPY" -m pip install --quiet --disable-pip-version-check "${constraint_args[@]}" -r "$REQS"
-    if [ "$update_lock" = 1 ] || [ ! -f "$PKG/constraints.txt" ]; then
+    if [ "$update_lock" = 1 ] || [ ! -f "$CONSTRAINTS" ]; then
         {
             echo "# Exact versions of the packaged build's dependencies (written by packaging/build.sh --update-lock)."
             echo "# The frozen app was smoke-tested with these; build.sh installs with -c constraints.txt."
             "$BPY" -m pip freeze --disable-pip-version-check --exclude-editable | grep -v '^-e '
-        } > "$PKG/constraints.txt"
+        } > "$CONSTRAINTS"
         echo "build: wrote $PKG/constraints.txt"
     fi
     # the stamp covers the constraints as they are now (the lock may just have been rewritten)
-    fingerprint "$PKG/constraints.txt" > "$stamp"
+    fingerprint "$CONSTRAINTS" > "$stamp"
 fi
 
 # PyInstaller bundles the system libraries the Qt platform plugins link (X11/xcb, xkbcommon, wayland) from
@@ -137,6 +145,10 @@ t_end=$(date +%s)
 
 APP="$DIST/Workbench"
 [ "$variant" = gpu ] && APP="$DIST/Workbench-gpu"
+# issue 20: strip, stub OpenCV's video/AVIF libraries, share SciPy's OpenBLAS, empty ICU data, ... (SLIMMING.txt)
+if [ "$slim" = 1 ]; then
+    "$BPY" "$PKG/slim_bundle.py" "$APP" | sed 's/^/build: /'
+fi
 "$BPY" -m pip freeze --disable-pip-version-check > "$APP/BUILD-REQUIREMENTS.txt"
 {
     echo "workbench $("$BPY" -c "import sys; sys.path.insert(0, '$ROOT'); import workbench; print(workbench.__version__)")"
@@ -155,4 +167,7 @@ echo "build: size $size in $files files; dependencies $((t_deps - t_start)) s, P
 
 if [ "$tarball" = 1 ]; then
     bash "$PKG/linux/make_tarball.sh"
+fi
+if [ "$deb" = 1 ]; then
+    bash "$PKG/linux/make_deb.sh"
 fi

@@ -25,6 +25,22 @@ LINUX_QT_PLUGIN_DROPS = (
     "PySide6/Qt/plugins/platforms/libqvnc.so",
     "PySide6/Qt/plugins/egldeviceintegrations/*",
     "PySide6/Qt/plugins/generic/*",
+    # issue 20: image-format plugins. The app decodes images with its own readers (OpenCV, Pillow,
+    # tifffile, pydicom) and hands Qt raw pixels; Qt itself only reads the SVG icon (qsvg, kept) and
+    # writes PNG screenshots (built into QtGui).
+    "PySide6/Qt/plugins/imageformats/libqgif.so",
+    "PySide6/Qt/plugins/imageformats/libqicns.so",
+    "PySide6/Qt/plugins/imageformats/libqico.so",
+    "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+    "PySide6/Qt/plugins/imageformats/libqpdf.so",
+    "PySide6/Qt/plugins/imageformats/libqtga.so",
+    "PySide6/Qt/plugins/imageformats/libqtiff.so",
+    "PySide6/Qt/plugins/imageformats/libqwbmp.so",
+    "PySide6/Qt/plugins/imageformats/libqwebp.so",
+    # issue 20: the native Wayland platform (2.5 MiB with libQt6WaylandClient and its shell/decoration
+    # plugins). On a Wayland desktop Qt then uses xcb through XWayland, which GNOME and KDE provide.
+    "PySide6/Qt/plugins/platforms/libqwayland*.so",
+    "PySide6/Qt/plugins/wayland-*/*",
 )
 DATA_DROPS = ("PySide6/Qt/translations/*",)
 

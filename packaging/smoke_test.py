@@ -142,6 +142,8 @@ class App:
             exe = app_dir / ("Workbench-gpu.exe" if os.name == "nt" else "Workbench-gpu")
         check(exe.is_file() and os.access(exe, os.X_OK), f"{exe}: no executable (build first: packaging/build.sh)")
         self.exe, self.dir, self.work = exe, app_dir, work
+        self.max_mib: float | None = None  # --max-mib
+        self.max_glibc: str | None = None  # --max-glibc
         home = work / "home"
         home.mkdir()
         runtime = work / "xdg-runtime"
@@ -149,12 +151,12 @@ class App:
         # a scrubbed environment: nothing from a venv or the source tree can leak in
         self.env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                     "WORKBENCH_CONFIG_DIR": str(work / "config"), "XDG_RUNTIME_DIR": str(runtime),
-                    "TMPDIR": str(work)}
+                    "TMPDIR": str(work), "WORKBENCH_SITE_FILE": ""}  # no machine-wide site.toml (check_site sets one)
         for key in ("DISPLAY", "XAUTHORITY"):
             if key in os.environ:
                 self.env[key] = os.environ[key]
 
-    def run(self, args: list[str], *, rc: int = 0, env: dict | None = None, timeout: float = 300,
+    def run(self, args: list[str], *, rc: int | None = 0, env: dict | None = None, timeout: float = 300,
             wrap: list[str] | None = None) -> subprocess.CompletedProcess:
         cmd = (wrap or []) + [str(self.exe)] + args
         t0 = time.perf_counter()
@@ -164,7 +166,7 @@ class App:
         except subprocess.TimeoutExpired:
             raise SmokeFailure(f"`Workbench {' '.join(args)}` did not finish in {timeout:.0f} s") from None
         proc.seconds = time.perf_counter() - t0
-        if proc.returncode != rc:
+        if rc is not None and proc.returncode != rc:
             last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
             raise SmokeFailure(f"`Workbench {' '.join(args)}` exited {proc.returncode} (expected {rc}): {last}")
         if "Traceback (most recent call last)" in proc.stderr:
@@ -203,7 +205,10 @@ def check_bundle(app: App) -> Path:
     root = internal if internal.is_dir() else app.dir
     for sub in ("plugins", "assets/styles/dark.qss", "assets/icons/workbench.svg", "assets/samples/mri_t1_noisy.png",
                 "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqxcb.so",
-                "PySide6/Qt/plugins/iconengines/libqsvgicon.so"):
+                "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
+                # Help > User guide and the model importer's label sets: workbench's package data
+                "workbench/gui/help/data/USER_GUIDE.md", "workbench/gui/help/data/images/window_1366x768.png",
+                "workbench/inference/importer/labels/coco80.txt"):
         check((root / sub).exists(), f"{root / sub}: missing from the bundle")
     # the DICOM codecs: compiled extensions, and the dist-info whose entry points pylibjpeg reads
     for pattern in ("_openjpeg.*", "_libjpeg.*", "rle/rle.*", "_CharLS.*",
@@ -215,8 +220,31 @@ def check_bundle(app: App) -> Path:
     dangling = [p for p in root.rglob("*") if p.is_symlink() and not p.exists()]
     check(not dangling, f"dangling symlink in the bundle: {dangling[:1]}")
     size = sum(p.stat().st_size for p in app.dir.rglob("*") if p.is_file() and not p.is_symlink())
-    ok("bundle", f"{app.dir} ({size / 2**20:.0f} MiB), plugins/ + assets/ + codecs present, no dev packages")
+    check(app.max_mib is None or size <= app.max_mib * 2**20,
+          f"bundle: {size / 2**20:.1f} MiB exceeds the limit of {app.max_mib} MiB (issue 20; --max-mib)")
+    limit = f" (limit {app.max_mib} MiB)" if app.max_mib is not None else ""
+    ok("bundle", f"{app.dir} ({size / 2**20:.1f} MiB{limit}), plugins/ + assets/ + codecs present, no dev packages")
+    check_glibc(app)
     return root
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split("."))
+
+
+def check_glibc(app: App) -> None:
+    """The build's glibc baseline (BUILD-INFO.txt ``glibc_min``: the newest GLIBC_ symbol version any of its
+    binaries uses) against ``--max-glibc`` and against the glibc of the system running the test."""
+    info = app.dir / "BUILD-INFO.txt"
+    check(info.is_file(), f"{info}: missing")
+    line = next((x for x in info.read_text().splitlines() if x.startswith("glibc_min ")), "")
+    check(bool(line), f"{info}: no glibc_min line")
+    need = line.split()[1]
+    check(app.max_glibc is None or _version(need) <= _version(app.max_glibc),
+          f"glibc baseline {need} is newer than --max-glibc {app.max_glibc}: the build would not start there")
+    have = os.confstr("CS_GNU_LIBC_VERSION").split()[-1] if hasattr(os, "confstr") else "unknown"
+    ok("glibc baseline", f"needs glibc >= {need}; this system has {have}"
+                         + (f"; limit {app.max_glibc}" if app.max_glibc else ""))
 
 
 def check_cli(app: App, root: Path) -> None:
@@ -249,6 +277,78 @@ def check_cli(app: App, root: Path) -> None:
             check(step in out, f"models check {pid}: no '{step}' line")
         smoke = next(line for line in out.splitlines() if line.startswith("smoke run ok"))
         ok(f"models check {pid}", smoke[len("smoke run ok"):].strip())
+
+
+def check_site(app: App, root: Path) -> None:
+    """The site configuration (docs/INSTALL.md): clinic mode hides a user's plugin and refuses an import,
+    the site's plugin folder is searched, predict without -o writes into the export folder, doctor shows the
+    file, and a misspelt key stops the app with one line."""
+    site_plugins = app.work / "site-plugins"
+    user_plugins = app.work / "config" / "plugins"
+    for folder, new_id in ((site_plugins, "site-quality"), (user_plugins, "user-quality")):
+        shutil.copytree(root / "plugins" / "quality", folder / new_id)
+        manifest = folder / new_id / "plugin.yaml"
+        manifest.write_text(manifest.read_text().replace("id: quality", f"id: {new_id}", 1))
+    exports = app.work / "exports"
+    exports.mkdir()
+    site = app.work / "site.toml"
+    site.write_text(f"clinic_mode = true\nplugin_dirs = [{json.dumps(str(site_plugins))}]\n"
+                    f"default_provider = \"cpu\"\nexport_folder = {json.dumps(str(exports))}\n"
+                    "deidentify = \"always\"\n")
+    env = {"WORKBENCH_SITE_FILE": str(site)}
+    open_list = {p["id"]: p["source"] for p in json.loads(app.run(["models", "list", "--json"]).stdout)["plugins"]}
+    check(open_list.get("user-quality") == "user", "site: without a site file the user's plugin is not listed")
+    found = {p["id"]: p["source"] for p in json.loads(app.run(["models", "list", "--json"], env=env).stdout)["plugins"]}
+    check(found.get("site-quality") == "site", f"site: the site's plugin folder is not searched ({sorted(found)})")
+    check("user-quality" not in found, "site: clinic mode still lists a plugin from the user's folder")
+    check(set(BUNDLED_PLUGINS) <= set(found), "site: clinic mode lost a bundled plugin")
+    proc = app.run(["models", "import", str(root / "plugins" / "quality" / "model.onnx"), "-o",
+                    str(app.work / "imported")], env=env, rc=2)
+    check("disabled in clinic mode" in proc.stderr and proc.stderr.count("\n") == 1,
+          f"site: models import in clinic mode: {proc.stderr.strip()!r}")
+    proc = app.run(["models", "check", str(user_plugins / "user-quality")], env=env, rc=2)
+    check("disabled in clinic mode" in proc.stderr, "site: a plugin folder of the user's own ran in clinic mode")
+    sample = root / "assets" / "samples" / "mri_t1_noisy.png"
+    app.run(["predict", "-m", "site-quality", str(sample)], env=env)
+    runs = list(exports.glob("predict-*/mri_t1_noisy.json"))
+    check(len(runs) == 1, f"site: predict without -o wrote nothing into the export folder {exports}")
+    doctor = app.run(["doctor"], env=env, rc=None).stdout
+    line = next((x for x in doctor.splitlines() if x.startswith("site configuration")), "")
+    check(str(site) in line and "clinic_mode = True" in line and "default_provider = 'cpu'" in line,
+          f"site: doctor shows {line!r}")
+    check("provider cpu" in doctor, "site: default_provider = cpu not in effect (doctor's settings line)")
+    site.write_text("clinic_mod = true\n")
+    proc = app.run(["models", "list"], env=env, rc=2)
+    check("clinic_mod: unknown key" in proc.stderr and proc.stderr.count("\n") == 1,
+          f"site: a misspelt key did not stop the app with one line: {proc.stderr.strip()!r}")
+    ok("site configuration", "clinic mode: site plugin listed, user plugin hidden, import and own folder "
+                             "refused; predict without -o into export_folder; default provider cpu; "
+                             "misspelt key: exit 2, one line")
+
+
+def check_deb(app: App, deb: Path) -> None:
+    """The .deb next to the bundle (make_deb.sh): its control file's glibc dependency matches BUILD-INFO.txt,
+    and the app unpacked from it (``dpkg-deb -x``, as dpkg would lay it out) starts from /usr/bin/workbench."""
+    dpkg = shutil.which("dpkg-deb")
+    if dpkg is None:
+        print(f"info  {deb.name}: not checked (no dpkg-deb here)", flush=True)
+        return
+    control = subprocess.run([dpkg, "-f", str(deb)], capture_output=True, text=True, check=True).stdout
+    need = next(x for x in (app.dir / "BUILD-INFO.txt").read_text().splitlines() if x.startswith("glibc_min "))
+    check(f"libc6 (>= {need.split()[1]})" in control, f"{deb.name}: Depends lacks libc6 (>= {need.split()[1]})")
+    root = app.work / "deb-root"
+    subprocess.run([dpkg, "-x", str(deb), str(root)], check=True)
+    exe = root / "usr" / "bin" / "workbench"
+    check(exe.is_symlink() and exe.resolve() == (root / "usr/lib/workbench/Workbench").resolve(),
+          f"{deb.name}: usr/bin/workbench is not a link to usr/lib/workbench/Workbench")
+    for sub in ("usr/share/applications/workbench.desktop", "usr/share/icons/hicolor/256x256/apps/workbench.png",
+                "usr/share/doc/workbench/INSTALL.md", "usr/lib/workbench/_internal/plugins/denoiser/plugin.yaml"):
+        check((root / sub).is_file(), f"{deb.name}: {sub} missing")
+    proc = subprocess.run([str(exe), "models", "list"], env=app.env, capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0 and all(pid in proc.stdout for pid in BUNDLED_PLUGINS),
+          f"{deb.name}: the unpacked app did not list the bundled plugins: {proc.stderr.strip()[-200:]!r}")
+    ok("deb", f"{deb.name} ({deb.stat().st_size / 2**20:.0f} MiB): Depends libc6 (>= {need.split()[1]}), "
+              "unpacked app starts from /usr/bin/workbench and lists the bundled plugins")
 
 
 def check_image_commands(app: App, root: Path) -> None:
@@ -371,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dicom-dir", help="pydicom's data/test_files (default: found in a venv beside)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder with the outputs")
     parser.add_argument("--no-xcb", action="store_true", help="skip the Xvfb/xcb GUI run")
+    parser.add_argument("--max-mib", type=float, default=350.0,
+                        help="fail when the bundle is larger (default 350, the clinic-build limit of issue 20; "
+                             "0: no limit, e.g. for the GPU build)")
+    parser.add_argument("--max-glibc", default=None, metavar="X.Y",
+                        help="fail when the build needs a newer glibc (e.g. 2.34 for RHEL 9, 2.35 for Ubuntu 22.04)")
     parser.add_argument("--require-offline", action="store_true",
                         help="fail unless the network is isolated (smoke_test.sh passes it under unshare -n)")
     args = parser.parse_args(argv)
@@ -381,10 +486,15 @@ def main(argv: list[str] | None = None) -> int:
         check(net == "isolated" or not args.require_offline, f"network: {net}")
         print(f"info  network: {net}", flush=True)
         app = App(Path(args.app_dir).resolve(), work)
+        app.max_mib = args.max_mib or None
+        app.max_glibc = args.max_glibc
         dicom_dir = find_dicom_dir(args.dicom_dir)
         root = check_bundle(app)
         check_cli(app, root)
         check_image_commands(app, root)
+        check_site(app, root)
+        for deb in sorted(app.dir.parent.glob("workbench_*.deb")):  # made by build.sh --deb
+            check_deb(app, deb)
         check_dicom(app, dicom_dir)
         check_gui(app, root, xcb=not args.no_xcb)
     except SmokeFailure as exc:

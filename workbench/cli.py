@@ -58,7 +58,19 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument("files", nargs="*", help="images, DICOM files or DICOM folders to open")
     parser.add_argument("--screenshot", metavar="PNG", help="open, render, save a grab of the window, quit")
+    parser.add_argument("--window-size", metavar="WxH", type=_window_size,
+                        help="window size in pixels, e.g. 1366x768 (screenshots of a given screen size)")
     return parser
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1366x768, got {text!r}") from None
+    if not (320 <= w <= 16384 and 240 <= h <= 16384):
+        raise argparse.ArgumentTypeError(f"{text}: width 320..16384 and height 240..16384 pixels")
+    return w, h
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_gui_parser().parse_args(argv)
         from .gui.app import run_gui  # Qt is imported only for the GUI
 
-        return int(run_gui(args.files, screenshot=args.screenshot) or 0)
+        return int(run_gui(args.files, screenshot=args.screenshot, size=args.window_size) or 0)
     except WorkbenchError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -135,6 +135,28 @@ def load_dicom(name: str) -> np.ndarray:
     return ((arr - lo) / max(hi - lo, 1e-6)).clip(0, 1).astype(np.float32)
 
 
+def load_dicom_gray(name: str) -> np.ndarray:
+    """A pydicom test file's first frame as grayscale [0, 1] (colour as luma), by the 0.5/99.5 percentiles
+    (pydicom 3 returns YCbCr data as RGB already)."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file(name))
+    arr = ds.pixel_array
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        arr = arr[0]
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        arr = apply_color_lut(arr, ds)
+    arr = arr.astype(np.float32)
+    if arr.ndim == 3:
+        arr = arr @ np.array([0.2125, 0.7154, 0.0721], np.float32)
+    lo, hi = np.percentile(arr, [0.5, 99.5])
+    return ((arr - lo) / max(hi - lo, 1e-6)).clip(0, 1).astype(np.float32)
+
+
 # Natural/photographic grayscale images of scikit-image. camera and moon are never trained on by any model:
 # they are held-out test images, like CT_small.dcm and the MNI slab.
 HELD_OUT_IMAGES = ("camera.png", "moon.png")
@@ -154,3 +176,10 @@ def train_images() -> list[np.ndarray]:
         if (skimage_data_dir() / name).exists():
             out.append(load_gray(name))
     return out
+
+
+# pydicom test images with pixel data worth training on (MR, CT, NM, US, secondary capture), for the v2
+# denoiser and focal-spot recipes; CT_small and examples_overlay (MR) stay held out
+TRAIN_DICOM_SLICES = ("MR_small.dcm", "693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm", "JPEG2000.dcm",
+                      "JPGExtended.dcm", "image_dfl.dcm", "examples_jpeg2k.dcm", "examples_rgb_color.dcm",
+                      "examples_ybr_color.dcm", "examples_palette.dcm")

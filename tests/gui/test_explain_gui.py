@@ -93,8 +93,8 @@ def test_explain_shows_heatmap_layer_and_exports(window, plugins, scan, qtbot, l
     assert not layer.shown
     section.show_check.setChecked(True)
     assert layer.shown
-    # the prediction's neighbours in the Results dock: the section sits in the same dock
-    assert section.parentWidget() is window.docks["ResultsDock"].panel.seg_group.parentWidget()
+    # in the Results dock, below its scrolling sections: the Explain button never needs scrolling (issue 15)
+    assert section.parentWidget() is window.docks["ResultsDock"].panel
     written = section.export_to(tmp_path / "out")
     assert {"tiff", "png", "json", "report_html", "report_pdf"} <= set(written)
     sal = tifffile.imread(written["tiff"])

@@ -13,7 +13,9 @@ from ..core.results import Result
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", required=True, metavar="PLUGIN",
                         help="id of an installed plugin or a path to a plugin folder")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument("-o", "--output", default=None, metavar="DIR",
+                        help="output folder (created); required unless the site configuration sets "
+                             "export_folder (then default: a folder per run inside it, see docs/INSTALL.md)")
     parser.add_argument("--provider", default=None, choices=("auto", "cpu", "cuda", "tensorrt"),
                         help="execution provider (default: the setting, normally auto = the plugin's list, "
                              "filtered, CPU last)")
@@ -28,6 +30,19 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                              "'image 2'...: file names often contain the patient's name)")
     parser.add_argument("--report-dates", choices=("remove", "shift"), default="remove",
                         help="dates in reports: remove (default) or shift back by a per-patient offset")
+
+
+def output_dir(args: argparse.Namespace) -> Path:
+    """``-o DIR``, else ``<site export_folder>/<command>-<UTC time>`` (issue 20), else the one-line error."""
+    from ..core.errors import WorkbenchError
+    from ..core.site import site_policy
+
+    if args.output is not None:
+        return Path(args.output)
+    site_dir = site_policy().export_dir()
+    if site_dir is None:
+        raise WorkbenchError("-o DIR is required (the site configuration sets no export_folder)")
+    return site_dir / f"{args.command}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
 
 
 def write_outputs(args: argparse.Namespace, engine: Any, result: Result, image: Any, out_dir: Path,

@@ -26,9 +26,11 @@ def add_import_parser(sub) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     from ..core.settings import load_settings
+    from ..core.site import site_policy
     from ..inference.importer import propose, write_plugin_folder
 
     settings = load_settings()
+    site_policy().refuse_in_clinic_mode("importing a model")
     proposal = propose(args.model, sample=args.sample, task=args.task, labels=args.labels, name=args.name,
                        max_pixels=settings.max_pixels)
     for decision in proposal.decisions:

@@ -21,11 +21,13 @@ def add_trust_parsers(sub) -> None:
 
 
 def run_trust(args: argparse.Namespace) -> int:
+    from ..core.site import site_policy
     from ..inference.checksum import verify_sha256
     from ..inference.registry import find_plugin
     from ..inference.trust import trust_plugin, untrust_plugin
 
     settings = load_settings()
+    site_policy().refuse_in_clinic_mode("trusting plugin code" if args.action == "trust" else "changing plugin trust")
     spec = find_plugin(args.plugin, settings)
     if args.action == "untrust":
         removed = untrust_plugin(spec, settings)

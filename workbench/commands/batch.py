@@ -10,7 +10,7 @@ from pathlib import Path
 from ..batch.plan import IMAGE_SUFFIXES, SUMMARY_FIELDS, ItemOutcome, OutputOptions, list_images  # noqa: F401
 from ..core.errors import WorkbenchError
 from ..core.settings import load_settings
-from ._inference_cli import ProgressBar, add_common, warn_provider
+from ._inference_cli import ProgressBar, add_common, output_dir, warn_provider
 
 NAME = "batch"
 HELP = "run a model plugin over a folder of images (prefetching, progress bar, summary CSV; --workers/--scheduler)"
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io.paths import check_output, protecting
 
     folder = Path(args.folder)
-    out_dir = Path(args.output)
+    out_dir = output_dir(args)
     check_output(out_dir, inputs=[folder], option="-o", force=args.force, folder=True)
     files = list_images(folder, args.recursive, exclude=out_dir)
     if not files:

@@ -15,6 +15,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="GPU provider to check (default cuda; TensorRT is only tried when asked)")
 
 
+def site_summary() -> str:
+    """One line: the site file in effect and what it sets, or where one would be read from."""
+    from ..core.site import SitePolicy, site_file, site_policy
+
+    site = site_policy()
+    if site.path is None:
+        where = site_file()
+        return f"none ({where} not found)" if where is not None else "none (WORKBENCH_SITE_FILE is empty)"
+    set_keys = [f"{k} = {v!r}" for k, v in site.model_dump().items() if v != SitePolicy.model_fields[k].default]
+    return f"{site.path}" + (f": {', '.join(set_keys)}" if set_keys else " (no keys set)")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..core.settings import load_settings
     from ..inference.selftest import diagnose
@@ -30,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"onnxruntime module   : {report.ort_version} ({report.ort_path}), device {report.device}")
         print(f"providers available  : {', '.join(report.providers)}")
     print(f"settings             : provider {settings.provider}, intra-op threads {settings.intra_op_threads}")
+    print(f"site configuration   : {site_summary()}")  # issue 20: core/site.py, docs/INSTALL.md
     if report.preload:
         print(f"CUDA preload         : {report.preload}")
     if report.libraries:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core.errors import WorkbenchError
 from ..core.settings import load_settings
-from ._inference_cli import add_common, summary, warn_outside, warn_provider, write_outputs
+from ._inference_cli import add_common, output_dir, summary, warn_outside, warn_provider, write_outputs
 
 NAME = "predict"
 HELP = "run a model plugin on images; writes per image a JSON result, the mask / restored image and an overlay"
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.run import Engine
     from ..io.paths import check_output, protecting
 
-    out_dir = Path(args.output)
+    out_dir = output_dir(args)
     # a DICOM folder given as input must not receive the outputs (they would join the series); the image
     # files themselves are protected below, whatever their names
     check_output(out_dir, inputs=[p for p in args.images if Path(p).is_dir()], option="-o", force=args.force,

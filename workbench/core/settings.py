@@ -10,11 +10,15 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from .site import SitePolicy
 
 SCHEMA_VERSION = 1
 
@@ -71,6 +75,9 @@ class Settings(BaseModel):
     # -- plugin code trust (issue 21 / 11): keyed by content hash, written by `workbench models trust` --
     trusted_code: list[TrustedPlugin] = Field(default_factory=list,
                                               description="plugins allowed to run their own decoder code")
+    # issue 20: True when ``provider`` is the site file's default_provider standing in for the user's "auto"
+    # (core/site.py); save_settings then writes "auto" back, so the user's file never pins the site's value
+    _provider_from_site: bool = PrivateAttr(False)
 
 
 def config_dir() -> Path:
@@ -97,14 +104,17 @@ def settings_path() -> Path:
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read settings; a missing file gives the defaults, a broken one raises :class:`WorkbenchError`."""
+    from .site import site_policy
+
+    site = site_policy()  # a broken site file stops here, before anything runs (core/site.py)
     path = path or settings_path()
     if not path.exists():
-        return Settings()
+        return _with_site(Settings(), site)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         settings = Settings.model_validate(raw)
         _warn_unknown(path, settings)
-        return settings
+        return _with_site(settings, site)
     except (OSError, ValueError, ValidationError) as exc:
         first = str(exc).splitlines()
         detail = first[0] if first else type(exc).__name__
@@ -112,6 +122,14 @@ def load_settings(path: Path | None = None) -> Settings:
             err = exc.errors()[0]
             detail = f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
         raise WorkbenchError(f"invalid settings file ({detail})", path=path) from exc
+
+
+def _with_site(settings: Settings, site: SitePolicy) -> Settings:
+    """The site's ``default_provider`` replaces the user's ``auto`` (an explicit choice stays)."""
+    if site.default_provider and settings.provider == "auto":
+        settings.provider = site.default_provider
+        settings._provider_from_site = True
+    return settings
 
 
 _WARNED: set[tuple[str, str]] = set()

@@ -106,6 +106,13 @@ def write_dicom_seg(path: str | Path, labels: np.ndarray, image: ImageVolume, *,
         raise ExportError("DICOM SEG export needs the 'highdicom' package (pip install highdicom)",
                           path=path) from exc
 
+    if keep_identity:
+        from ..core.site import site_policy
+
+        site = site_policy()
+        if site.always_deidentify:  # issue 20: the site file's de-identification policy
+            raise ExportError("keeping the patient identity in a DICOM SEG is not allowed by the site "
+                              "configuration (deidentify = \"always\")", path=site.path)
     path = Path(path)
     if not is_dicom_source(image):
         raise ExportError("DICOM SEG needs an image read from DICOM; use .nii.gz, .tif or .png", path=path)

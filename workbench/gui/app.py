@@ -21,8 +21,9 @@ def create_app() -> QtWidgets.QApplication:
     return app
 
 
-def run_gui(files: list[str], screenshot: str | None = None) -> int:
+def run_gui(files: list[str], screenshot: str | None = None, size: tuple[int, int] | None = None) -> int:
     """Open the main window with ``files``; with ``screenshot``, save a grab of the window and quit.
+    ``size``: the window's (width, height) in pixels, instead of the saved or default size.
 
     Returns the exit status: 0, or 2 when ``screenshot`` is given and a file failed to open (the reason is
     printed as one line on stderr) or the PNG could not be written.
@@ -42,6 +43,8 @@ def run_gui(files: list[str], screenshot: str | None = None) -> int:
     apply_theme(app, settings.theme)
     # a screenshot is reproducible: default layout, nothing written to the user's config
     window = MainWindow(settings, restore_layout=screenshot is None, persist=screenshot is None)
+    if size is not None:
+        window.resize(*size)
     window.show()
     if settings_error:
         window.show_error(settings_error)
@@ -61,8 +64,13 @@ def _panels_busy(window) -> bool:
 
 def _screenshot(app: QtWidgets.QApplication, window, path: str) -> int:
     deadline = QtCore.QDeadlineTimer(SCREENSHOT_TIMEOUT_S * 1000)
-    while (window.is_loading or _panels_busy(window)) and not deadline.hasExpired():
+    # idle for a few rounds in a row: a finished load queues the run-on-drop models only on a later event,
+    # so one idle check right after the load could grab the window before they start
+    idle_rounds = 0
+    while idle_rounds < 5 and not deadline.hasExpired():
         app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        busy = window.is_loading or _panels_busy(window)
+        idle_rounds = 0 if busy else idle_rounds + 1
         QtCore.QThread.msleep(10)
     status = 0
     if window.is_loading:

@@ -20,6 +20,7 @@ from ..core.image import ImageVolume, percentile_window
 from ..core.labels import LabelMap
 from ..core.mpr import AXIAL
 from .display import WindowRenderer, cursor_readout
+from .overlay_text import OverlayText
 from .overlays import DetectionOverlayItem, LabelOverlayItem
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from .tools.base import CanvasEvent, CanvasTool, NavigationTool
@@ -77,9 +78,12 @@ class CanvasWidget(QtWidgets.QWidget):
     -------
     cursor_moved(str)
         The cursor readout text (empty when the cursor left the image).
+    tool_changed(object)
+        ``set_tool`` made another tool active (the toolbar checks its button).
     """
 
     cursor_moved = Signal(str)
+    tool_changed = Signal(object)
     #: the view frame shown (gui/mpr/canvas.py: coronal and sagittal canvases override the hooks below)
     orientation = AXIAL
 
@@ -161,6 +165,7 @@ class CanvasWidget(QtWidgets.QWidget):
         view_state.profile_changed.connect(self._update_profile_line)
         document.results_changed.connect(self.rebuild_detections)
         self.setCursor(self._tool.cursor)
+        self.overlay_text = OverlayText(self)  # modality, series, zoom, slice, W/L in the view's corners
 
     # -- public API -------------------------------------------------------------------------------
     @property
@@ -194,6 +199,7 @@ class CanvasWidget(QtWidgets.QWidget):
         self._tool.activate(self)
         self.setCursor(self._tool.cursor)
         self.view.setCursor(self._tool.cursor)
+        self.tool_changed.emit(self._tool)
 
     def add_preview_item(self, item: QtWidgets.QGraphicsItem) -> None:
         """Show a tool's preview item (image coordinates) above everything else."""

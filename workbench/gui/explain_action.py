@@ -378,14 +378,14 @@ class ExplainSection(QtWidgets.QGroupBox):
 
 
 def install_explain(main_window) -> ExplainSection | None:
-    """Put the Explain section into the Results dock (below the prediction's sections); returns it."""
+    """Put the Explain section into the Results dock, below the prediction's sections and outside their scroll
+    area, so its Explain button is in view however many results the dock lists (issue 15); returns it."""
     dock = getattr(main_window, "docks", {}).get("ResultsDock")
     panel = getattr(dock, "panel", None)
     if panel is None:
         return None
     section = ExplainSection(main_window)
-    body = panel.seg_group.parentWidget().layout()
-    body.insertWidget(max(0, body.count() - 1), section)  # before the closing stretch
+    panel.layout().addWidget(section)
     main_window.explain_section = section
     return section
 

@@ -499,6 +499,11 @@ class ImportModelDialog(QtWidgets.QDialog):
 # -- main window hooks ---------------------------------------------------------------------------------------
 def open_import_dialog(main_window, path: str | Path | None = None) -> ImportModelDialog | None:
     """Ask for a .onnx (unless given) and show the dialog over the open image."""
+    from ..core.site import site_policy
+
+    if site_policy().clinic_mode:  # issue 20: the site file forbids adding plugins
+        main_window.show_error("Importing a model is disabled in clinic mode (site configuration).")
+        return None
     if path is None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(main_window, "Import model", str(Path.home()),
                                                         "ONNX models (*.onnx);;All files (*)")

@@ -19,6 +19,7 @@ from .panels import PANEL_FACTORIES
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from .session_controller import SessionController
 from .settings_dialog import SettingsDialog
+from .shell import install_shell
 from .theme import apply_theme, canvas_background
 from .view_state import ViewState
 from .workers import LoadJob
@@ -26,7 +27,7 @@ from .workers import LoadJob
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 10
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: toolbar, docks tabbed in one column (issue 15): older saved layouts start fresh
 IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.nii *.nii.gz *.npy *.wbsession);;"
                 "DICOM (*.dcm *);;Workbench session (*.wbsession);;All files (*)")
 _AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea, "right": Qt.DockWidgetArea.RightDockWidgetArea,
@@ -156,6 +157,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.cursor_moved.connect(self.cursor_label.setText)
         self._update_undo_actions()
         install_explain(self)  # issue 17: the Explain section (heat maps) of the Results dock
+        install_shell(self)  # issue 15: toolbar, dock layout + View > Reset layout, overlay text, Help
         self.resize(1400, 900)
         if restore_layout:
             self._restore_layout()
@@ -236,7 +238,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(m, "&Settings…", self.settings_dialog, "Ctrl+,")
 
         m = bar.addMenu("&View")
-        self._action(m, "Zoom to &fit", self.canvas.zoom_to_fit, ["Ctrl+0", "F"])
+        self.zoom_fit_action = self._action(m, "Zoom to &fit", self.canvas.zoom_to_fit, ["Ctrl+0", "F"])
         self._action(m, "&Actual pixels (1:1)", self.canvas.zoom_one_to_one, "Ctrl+1")
         self._action(m, "Zoom &in", lambda: self.canvas.zoom_by(0.8), QtGui.QKeySequence.StandardKey.ZoomIn)
         self._action(m, "Zoom &out", lambda: self.canvas.zoom_by(1.25), QtGui.QKeySequence.StandardKey.ZoomOut)
@@ -463,8 +465,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if isinstance(result, SegmentationResult) and self.document.segmentation_policy is not None:
             self.show_status(f"Segmentation of {result.info.plugin_name} written into the label map "
                              f"({self.document.segmentation_policy})")
-        elif isinstance(result, RestorationResult) and self.view_state.restoration is None:
-            self.view_state.set_compare("swipe", restoration=result)
+        elif isinstance(result, RestorationResult):
+            self.view_state.show_restoration(result)  # the new result is the one shown (issue 15 item 5)
         if not isinstance(result, RestorationResult) and self.view_state.compare_mode != "off":
             self.view_state.set_compare("off")  # a new result is shown on the image, not on a compare view
 

@@ -201,7 +201,34 @@ class DetectionOverlayItem(QtWidgets.QGraphicsItem):
         super().__init__(parent)
         self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
         self._children: list[QtWidgets.QGraphicsItem] = []
-        self.selected_key: tuple[int, int] | None = None  # (result index, detection index) highlighted
+        self._selected_key: tuple[int, int] | None = None  # (result index, detection index) highlighted
+        self._selected_result: object | None = None  # the result that index named when it was picked
+
+    @property
+    def selected_key(self) -> tuple[int, int] | None:
+        """(result index, detection index) of the highlighted box; follows its result when results before it
+        are removed, and is dropped with it (the highlight never jumps onto another result's box)."""
+        return self._selected_key
+
+    @selected_key.setter
+    def selected_key(self, key: tuple[int, int] | None) -> None:
+        self._selected_key, self._selected_result = key, None
+
+    def _follow_selection(self, results: list) -> None:
+        if self._selected_key is None:
+            return
+        r_index, d_index = self._selected_key
+        if self._selected_result is None:
+            self._selected_result = results[r_index] if 0 <= r_index < len(results) else None
+            if self._selected_result is None:
+                self._selected_key = None
+            return
+        if 0 <= r_index < len(results) and results[r_index] is self._selected_result:
+            return
+        moved = next((i for i, r in enumerate(results) if r is self._selected_result), None)
+        self._selected_key = (moved, d_index) if moved is not None else None
+        if moved is None:
+            self._selected_result = None
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802
         return QtCore.QRectF()
@@ -226,6 +253,8 @@ class DetectionOverlayItem(QtWidgets.QGraphicsItem):
                 scene.removeItem(child)
         self._children = []
         from ..core.results import DetectionResult
+
+        self._follow_selection(results)
 
         if not state.detections_visible:
             return

@@ -136,6 +136,9 @@ class SessionController(ExportActions, QtCore.QObject):
                                            "Off (default): the SEG is de-identified (PS3.15 basic profile). On: "
                                            "patient/study identity and original UIDs, for the source PACS")
         self.keep_identity_action.setCheckable(True)
+        from ..core.site import site_policy
+
+        self.keep_identity_action.setEnabled(not site_policy().always_deidentify)  # issue 20: site policy
         self.export_csv_action = action("Export &measurements CSV…", self.export_measurements_dialog, None,
                                         "Per-label pixels, area/volume and intensity statistics")
         self.export_report_action = action("Export &report…", self.export_report_dialog, None,
@@ -234,6 +237,11 @@ class SessionController(ExportActions, QtCore.QObject):
         return session
 
     def _default_dir(self) -> Path:
+        from ..core.site import site_policy
+
+        site_dir = site_policy().export_dir()  # issue 20: the site file's export folder comes first
+        if site_dir is not None and site_dir.is_dir():
+            return site_dir
         image = self.window.document.image
         if self.path is not None:
             return self.path.parent

@@ -51,6 +51,12 @@ class SettingsDialog(QtWidgets.QDialog):
         dirs = QtWidgets.QVBoxLayout()
         dirs.addWidget(self.plugin_dirs)
         dirs.addWidget(add_dir)
+        from ..core.site import site_policy
+
+        if site_policy().clinic_mode:  # issue 20: the site file's clinic mode ignores the user's folders
+            for w in (self.plugin_dirs, add_dir):
+                w.setEnabled(False)
+                w.setToolTip("Clinic mode (site configuration): plugin folders are set by IT")
         form.addRow("Plugin folders", dirs)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
                                              | QtWidgets.QDialogButtonBox.StandardButton.Cancel)

@@ -178,6 +178,11 @@ class ViewState:
         if changed:
             self.compare_changed.emit()
 
+    def show_restoration(self, restoration) -> None:
+        """Compare ``restoration`` from the start: swipe at the middle (a new or another restoration result is
+        never shown through the previous one's difference map or swipe position)."""
+        self.set_compare("swipe", restoration=restoration, swipe=0.5)
+
     def clear_restoration(self) -> None:
         if self.restoration is not None or self.compare_mode != "off":
             self.restoration = None

@@ -4,9 +4,12 @@ Search order (the first plugin with a given id wins; later duplicates are report
 
 1. bundled: ``$WORKBENCH_PLUGINS_DIR`` (the frozen app sets it) or ``<repo>/plugins`` beside the package;
 2. user: ``config_dir()/plugins``;
-3. settings: every folder of ``Settings.plugin_dirs``;
-4. entry points of the group ``workbench.plugins`` (installed Python packages). An entry point may name a
+3. site: every folder of the site file's ``plugin_dirs`` (core/site.py, clinic IT);
+4. settings: every folder of ``Settings.plugin_dirs``;
+5. entry points of the group ``workbench.plugins`` (installed Python packages). An entry point may name a
    folder (str/Path), a module or package (its folder is searched), or a callable returning folder(s).
+
+In the site file's clinic mode only 1 and 3 are searched, and a plugin given by path must lie in one of them.
 
 A broken plugin never stops discovery: it is reported in :attr:`Discovery.errors`.
 """
@@ -21,6 +24,7 @@ from typing import Iterable
 
 from ..core.errors import PluginError
 from ..core.settings import Settings, config_dir, load_settings
+from ..core.site import site_policy
 from .spec import MANIFEST_NAME, PluginSpec, load_plugin
 
 ENTRY_POINT_GROUP = "workbench.plugins"
@@ -53,8 +57,13 @@ def user_plugins_dir() -> Path:
 def search_dirs(settings: Settings | None = None) -> list[tuple[str, Path]]:
     """The plugin roots in search order as ``(source, folder)`` (entry points not included)."""
     settings = settings if settings is not None else load_settings()
-    roots = [("bundled", bundled_plugins_dir()), ("user", user_plugins_dir())]
-    roots += [("settings", Path(d).expanduser()) for d in settings.plugin_dirs]
+    site = site_policy()
+    roots = [("bundled", bundled_plugins_dir())]
+    if not site.clinic_mode:
+        roots.append(("user", user_plugins_dir()))
+    roots += [("site", Path(d).expanduser()) for d in site.plugin_dirs]
+    if not site.clinic_mode:  # clinic mode: the user's own folders are not searched
+        roots += [("settings", Path(d).expanduser()) for d in settings.plugin_dirs]
     return roots
 
 
@@ -108,7 +117,7 @@ def discover_plugins(settings: Settings | None = None, *, entry_points: bool = T
     found = Discovery()
     seen: dict[str, PluginSpec] = {}
     roots = list(search_dirs(settings))
-    if entry_points:
+    if entry_points and not site_policy().clinic_mode:
         ep_roots, ep_errors = _entry_point_roots()
         roots += [("entry-point", r) for r in ep_roots]
         found.errors.extend(ep_errors)
@@ -147,6 +156,11 @@ def find_plugin(ref: str | Path | PluginSpec, settings: Settings | None = None) 
     text = str(ref)
     path = Path(text).expanduser()
     if path.exists() or os.sep in text or "/" in text or text.endswith((".yaml", ".yml")):
+        if site_policy().clinic_mode:
+            folder = (path.parent if path.suffix in (".yaml", ".yml") else path).resolve()
+            roots = [r.resolve() for _, r in search_dirs(settings)]
+            if not any(folder == r or r in folder.parents for r in roots):
+                site_policy().refuse_in_clinic_mode(f"running a plugin from a folder of your own ({path})")
         return load_plugin(path)
     found = discover_plugins(settings)
     plugins = found.by_id()

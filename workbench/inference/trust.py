@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..core.errors import PluginError
 from ..core.settings import Settings, TrustedPlugin, load_settings, settings_path
+from ..core.site import site_policy
 from ..io.settings_file import save_settings
 from .checksum import file_sha256
 from .spec import MANIFEST_NAME, PluginSpec, _display
@@ -99,11 +100,15 @@ def content_hash(spec: PluginSpec, *, sources: dict[str, bytes] | None = None) -
 
 
 def is_trusted(spec: PluginSpec, settings: Settings, *, sources: dict[str, bytes] | None = None) -> bool:
-    """Whether the plugin's current content was trusted (False when it has no trust records at all)."""
-    if not settings.trusted_code:
+    """Whether the plugin's current content was trusted (False when it has no trust records at all).
+
+    In the site file's clinic mode only the site's ``trusted_code`` hashes count, not the user's records.
+    """
+    site = site_policy()
+    hashes = set(site.trusted_code) if site.clinic_mode else {t.sha256 for t in settings.trusted_code}
+    if not hashes:
         return False  # nothing trusted: no need to hash anything
-    current = content_hash(spec, sources=sources).sha256
-    return any(t.sha256 == current for t in settings.trusted_code)
+    return content_hash(spec, sources=sources).sha256 in hashes
 
 
 def trust_state(spec: PluginSpec, settings: Settings) -> str:
@@ -145,6 +150,7 @@ def trust_plugin(spec: PluginSpec, settings: Settings | None = None, *,
     (record, added)
         ``added`` is False when this content was already trusted.
     """
+    site_policy().refuse_in_clinic_mode("trusting plugin code")
     settings = settings if settings is not None else load_settings()
     h = content_hash(spec)
     folder = str(spec.folder)
@@ -162,6 +168,7 @@ def untrust_plugin(spec: PluginSpec, settings: Settings | None = None, *, save: 
 
     Saves the settings atomically when something was removed.
     """
+    site_policy().refuse_in_clinic_mode("changing plugin trust")
     settings = settings if settings is not None else load_settings()
     folder = str(spec.folder)
     try:

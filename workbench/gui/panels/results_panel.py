@@ -168,6 +168,7 @@ class ResultsPanel(QtWidgets.QWidget):
         outer.addWidget(scroll)
 
         main_window.document.results_changed.connect(self.refresh)
+        main_window.document.result_added.connect(self._on_result_added)
         state.reloaded.connect(self.refresh)
         state.detections_changed.connect(self._refresh_detections)
         state.compare_changed.connect(self._refresh_compare)
@@ -321,12 +322,31 @@ class ResultsPanel(QtWidgets.QWidget):
         self._selected[type(result)] = result
         state = self._mw.view_state
         if isinstance(result, RestorationResult):
-            state.set_compare("swipe" if state.compare_mode == "off" else None, restoration=result)
+            if result is not state.restoration:
+                state.show_restoration(result)  # another result: its compare starts afresh (issue 15 item 5)
+            elif state.compare_mode == "off":
+                state.set_compare("swipe")
         elif state.compare_mode != "off":
             state.set_compare("off")  # another result is shown: not over a swipe or a difference map
         self.refresh()
+        # refresh() rebuilt the list: re-select without re-entering this handler (it recursed until the
+        # stack overflowed -- a crash on the first click of a result row)
+        self.list.blockSignals(True)
         self.list.setCurrentRow(row)
+        self.list.blockSignals(False)
         self.ood_badge.show_for(result)
+
+    def _on_result_added(self, result) -> None:
+        """A new result is the one shown: it replaces the user's earlier pick of its type and is selected."""
+        self._selected.pop(type(result), None)
+        self.refresh()
+        results = self._mw.document.results
+        row = next((i for i, r in enumerate(results) if r is result), -1)
+        if row >= 0:
+            self.list.blockSignals(True)
+            self.list.setCurrentRow(row)
+            self.list.blockSignals(False)
+            self.ood_badge.show_for(result)
 
     def _remove_selected(self) -> None:
         row = self.list.currentRow()

@@ -4,9 +4,22 @@ keyboard shortcuts and tool activation.
 from __future__ import annotations
 
 from ...qt import Qt, QtGui, QtWidgets
+from ...tool_registry import register_tool
 from ...tools.preview import PREVIEW_COLOR
 from ..base import value_spin
 from .common import TAB_AI, TAB_GROW, TAB_ISLANDS, TAB_PAINT
+
+_TOOL_KEYS = {"brush": "B", "eraser": "E", "polygon": "P", "grow": "G", "ai": "A"}
+# what the toolbar tooltip and the shortcuts table say after the tool's name and key
+_TOOL_TIPS = {
+    "navigate": "left drag pans (Esc comes back here)",
+    "brush": "paint the current label; [ and ] change the size",
+    "eraser": "erase labels; [ and ] change the size",
+    "polygon": "polygon / lasso: click vertices, double-click or Enter closes; drag for a freehand lasso",
+    "grow": "region grow: click a seed, adjust the tolerance, Apply",
+    "pick": "pick an island of the current label by clicking it (Islands tab)",
+    "ai": "click an object to segment it with a promptable model; right click or Shift excludes; Enter accepts",
+}
 
 
 def _swatch(color: str) -> QtGui.QIcon:
@@ -131,17 +144,20 @@ class PaintSection:
     def _build_shortcuts(self) -> None:
         mw = self._mw
         self.actions: dict[str, QtGui.QAction] = {}
-        for key, shortcut, slot in (("brush", "B", lambda: self.activate_tool("brush")),
-                                    ("eraser", "E", lambda: self.activate_tool("eraser")),
-                                    ("polygon", "P", lambda: self.activate_tool("polygon")),
-                                    ("grow", "G", lambda: self.activate_tool("grow")),
-                                    ("ai", "A", lambda: self.activate_tool("ai")),
-                                    ("escape", "Esc", self.escape),
-                                    ("smaller", "[", lambda: self.step_size(-1)),
-                                    ("larger", "]", lambda: self.step_size(1))):
-            action = QtGui.QAction(key, mw)
+        # the tools go through the window's tool registry: one action each, shared by the toolbar and the
+        # shortcuts table (Help > Keyboard shortcuts)
+        for key, button in self.tool_buttons.items():
+            self.actions[key] = register_tool(
+                mw, key, button.text(), _TOOL_TIPS.get(key, button.toolTip()), shortcut=_TOOL_KEYS.get(key),
+                activate=lambda k=key: self.activate_tool(k), tool=lambda k=key: self.tool_for(k),
+                group="navigate" if key == "navigate" else "paint")
+        for key, text, shortcut, slot in (("escape", "Cancel the tool's work, else navigate", "Esc", self.escape),
+                                          ("smaller", "Brush smaller", "[", lambda: self.step_size(-1)),
+                                          ("larger", "Brush larger", "]", lambda: self.step_size(1))):
+            action = QtGui.QAction(text, mw)
             action.setShortcut(QtGui.QKeySequence(shortcut))
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.setProperty("help_group", "Tools")
             action.triggered.connect(slot)
             mw.addAction(action)
             self.actions[key] = action
@@ -150,6 +166,7 @@ class PaintSection:
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             sc = QtGui.QShortcut(QtGui.QKeySequence(key), mw.canvas.view)
             sc.setContext(Qt.ShortcutContext.WidgetShortcut)
+            sc.setWhatsThis("Close the polygon / accept the AI click mask (image focused)")
             sc.activated.connect(lambda k=key: self.ai_click.accept() if self.canvas.tool is self.ai_click.tool
                                  else self.polygon.key(k))
             self._enter_shortcuts.append(sc)
