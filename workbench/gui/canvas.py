@@ -18,6 +18,7 @@ import numpy as np
 from ..core.document import Document
 from ..core.image import ImageVolume, percentile_window
 from ..core.labels import LabelMap
+from ..core.mpr import AXIAL
 from .display import WindowRenderer, cursor_readout
 from .overlay_text import OverlayText
 from .overlays import DetectionOverlayItem, LabelOverlayItem
@@ -83,6 +84,8 @@ class CanvasWidget(QtWidgets.QWidget):
 
     cursor_moved = Signal(str)
     tool_changed = Signal(object)
+    #: the view frame shown (gui/mpr/canvas.py: coronal and sagittal canvases override the hooks below)
+    orientation = AXIAL
 
     def __init__(self, document: Document, view_state: ViewState, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -168,6 +171,26 @@ class CanvasWidget(QtWidgets.QWidget):
     @property
     def tool(self) -> CanvasTool:
         return self._tool
+
+    # view-frame hooks: what tools and the cursor readout see ((slice, row, col) = (z, y, x) here)
+    @property
+    def slice_index(self) -> int:
+        return self.view_state.slice_index
+
+    def step_slice(self, delta: int) -> None:
+        self.view_state.step_slice(delta)
+
+    @property
+    def view_image(self) -> ImageVolume | None:
+        return self.document.image
+
+    @property
+    def view_labels(self):
+        return self.document.labels
+
+    def readout(self, x: float, y: float) -> str | None:
+        """The cursor readout of view position ``(x, y)`` (``None`` outside the image)."""
+        return cursor_readout(self.document.image, self.slice_index, x, y)
 
     def set_tool(self, tool: CanvasTool | None) -> None:
         """Make ``tool`` the active tool (``None``: navigation)."""
@@ -364,7 +387,7 @@ class CanvasWidget(QtWidgets.QWidget):
     # -- mouse and keys ---------------------------------------------------------------------------
     def _event(self, view: _ImageView, ev: QtGui.QMouseEvent) -> CanvasEvent:
         x, y = self.image_coordinates(view, ev.position())
-        return CanvasEvent(x=x, y=y, z=self.view_state.slice_index, button=ev.button(), buttons=ev.buttons(),
+        return CanvasEvent(x=x, y=y, z=self.slice_index, button=ev.button(), buttons=ev.buttons(),
                            modifiers=ev.modifiers(), view_pos=ev.position())
 
     def _mouse_press(self, view: _ImageView, ev: QtGui.QMouseEvent) -> None:
@@ -398,8 +421,7 @@ class CanvasWidget(QtWidgets.QWidget):
             self._tool.hover(self._event(view, ev))
         self._drag_last = pos
         x, y = self.image_coordinates(view, pos)
-        text = cursor_readout(self.document.image, self.view_state.slice_index, x, y)
-        self.cursor_moved.emit(text or "")
+        self.cursor_moved.emit(self.readout(x, y) or "")
 
     def _mouse_release(self, view: _ImageView, ev: QtGui.QMouseEvent) -> None:
         if self._drag == "tool":
@@ -422,7 +444,7 @@ class CanvasWidget(QtWidgets.QWidget):
         if not delta:
             return
         if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.view_state.step_slice(-1 if delta > 0 else 1)
+            self.step_slice(-1 if delta > 0 else 1)
         else:
             x, y = self.image_coordinates(view, ev.position())
             self.zoom_by(math.pow(WHEEL_ZOOM_PER_NOTCH, delta / 120.0), QtCore.QPointF(x, y))
@@ -434,10 +456,10 @@ class CanvasWidget(QtWidgets.QWidget):
             self._space_down = True
             return True
         if key == Qt.Key.Key_PageDown:
-            self.view_state.step_slice(1)
+            self.step_slice(1)
             return True
         if key == Qt.Key.Key_PageUp:
-            self.view_state.step_slice(-1)
+            self.step_slice(-1)
             return True
         return False
 

@@ -14,6 +14,7 @@ from . import case_report_action, import_mask_action, import_model_dialog
 from .canvas import CanvasWidget
 from .display import slice_position_text
 from .explain_action import install_explain
+from .mpr import build_view_area
 from .panels import PANEL_FACTORIES
 from .qt import Qt, QtCore, QtGui, QtWidgets, Signal, pg
 from .session_controller import SessionController
@@ -111,7 +112,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.empty_hint.setFont(font)
         self.stack = QtWidgets.QStackedWidget()
         self.stack.addWidget(self.empty_hint)
-        self.stack.addWidget(self.canvas)
+        self.view_area = build_view_area(self, self.canvas)  # axial/coronal/sagittal views (issue 15)
+        self.stack.addWidget(self.view_area)
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -250,6 +252,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view_state.reloaded.connect(lambda: self._sync_invert_action(self.view_state.invert))
         self._action(m, "&Reset window", lambda: self.view_state.apply_preset("Default"), "R")
         m.addSeparator()
+        self.view_area.add_layout_menu(m)
         themes = m.addMenu("&Theme")
         group = QtGui.QActionGroup(self)
         for theme in ("dark", "light"):
@@ -439,7 +442,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_image_changed(self) -> None:
         image = self.document.image
         self.view_state.reset(image)
-        self.stack.setCurrentWidget(self.canvas if image is not None else self.empty_hint)
+        self.stack.setCurrentWidget(self.view_area if image is not None else self.empty_hint)
         self.setWindowTitle(f"{image.display_name} — Workbench" if image is not None else "Workbench")
         n = image.n_slices if image is not None else 1
         self.slice_slider.blockSignals(True)

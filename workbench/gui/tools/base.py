@@ -127,6 +127,7 @@ class NavigationTool(BaseCanvasTool):
 
     name = "navigate"
     cursor = Qt.CursorShape.OpenHandCursor
+    any_view = True  # usable in every orthogonal view (gui/mpr); tools without the flag stay in the axial one
 
     def __init__(self) -> None:
         super().__init__()

@@ -26,6 +26,7 @@ class BrushTool(_DocumentTool):
     """
 
     cursor = Qt.CursorShape.CrossCursor
+    any_view = True  # paints in coronal/sagittal views too (gui/mpr), through the canvas' view-frame labels
 
     def __init__(self, options: PaintOptions, *, erase: bool = False) -> None:
         super().__init__(options)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ...core.mpr import to_voxel
 from ..qt import Qt
 from .base import CanvasEvent
 from .editing import PaintOptions, _DocumentTool, index_point
@@ -12,6 +13,7 @@ class ClickTool(_DocumentTool):
     """A tool that hands every left click (slice, row, column as pixel indices) to a callback."""
 
     cursor = Qt.CursorShape.PointingHandCursor
+    any_view = True  # works in coronal/sagittal views too (gui/mpr): the click is mapped to its voxel
 
     def __init__(self, name: str, options: PaintOptions,
                  on_click: Callable[[int, float, float, Qt.KeyboardModifier], None]) -> None:
@@ -26,5 +28,6 @@ class ClickTool(_DocumentTool):
         row, col = index_point(event.x, event.y)
         if not (-0.5 <= row < image.height - 0.5 and -0.5 <= col < image.width - 0.5):
             return True  # outside the image: consumed, nothing to do
-        self._on_click(event.z, row, col, event.modifiers)
+        z, row, col = to_voxel(self.canvas.orientation, event.z, row, col)  # the callback speaks (z, y, x)
+        self._on_click(z, row, col, event.modifiers)
         return True

@@ -159,8 +159,9 @@ class _DocumentTool(BaseCanvasTool):
 
     @property
     def labels(self) -> LabelMap | None:
-        return self.canvas.document.labels if self.canvas is not None else None
+        # the canvas' view frame: a coronal/sagittal canvas hands out an OrientedLabels (core/oriented_labels)
+        return self.canvas.view_labels if self.canvas is not None else None
 
     @property
     def image(self) -> ImageVolume | None:
-        return self.canvas.document.image if self.canvas is not None else None
+        return self.canvas.view_image if self.canvas is not None else None

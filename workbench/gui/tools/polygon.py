@@ -23,6 +23,7 @@ class PolygonTool(_DocumentTool):
 
     name = "polygon"
     cursor = Qt.CursorShape.CrossCursor
+    any_view = True  # fills in coronal/sagittal views too (gui/mpr), through the canvas' view-frame labels
     LASSO_START_PX = 4.0  # screen pixels of movement with the button down that turn a click into a lasso
 
     def __init__(self, options: PaintOptions) -> None:
