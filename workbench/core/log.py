@@ -13,8 +13,10 @@ import logging.handlers
 from pathlib import Path
 
 LOG_NAME = "workbench.log"
-#: loggers of libraries whose warnings are about the file, already reported by our own error if it matters
-THIRD_PARTY = ("pydicom", "nibabel", "highdicom", "tifffile", "PIL", "onnxruntime", "py.warnings")
+#: loggers of libraries whose warnings are about the file, already reported by our own error if it matters;
+#: tornado: Dask's event loop logs its callbacks' exceptions there (a Ctrl+C during ``distributed.utils.sync``
+#: trips a NameError in its cancel callback under load): our batch reports the outcome of every task itself
+THIRD_PARTY = ("pydicom", "nibabel", "highdicom", "tifffile", "PIL", "onnxruntime", "py.warnings", "tornado")
 
 _configured: Path | None = None
 
