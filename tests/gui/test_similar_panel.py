@@ -83,3 +83,22 @@ def test_errors_are_one_line_in_the_dock(window, qtbot, similar, load, tmp_path,
     qtbot.waitUntil(lambda: not similar.is_busy, timeout=20_000)
     assert "index not found" in similar.status.text() and "\n" not in similar.status.text()
     assert similar.search_button.isEnabled()
+
+
+def test_run_on_an_embedding_model_opens_the_similar_cases_dock(window, qtbot, load, tmp_path):
+    """Run on the bundled similar-case encoder queues no inference (it makes vectors, not results): the
+    Similar cases dock comes forward and the status line says how to use the encoder."""
+    from workbench.inference.registry import find_plugin
+
+    spec = find_plugin("similar-encoder")
+    assert spec.task == "embedding"
+    path = tmp_path / "img.png"
+    cv2.imwrite(str(path), (np.arange(64 * 64).reshape(64, 64) % 251).astype(np.uint8))
+    load(window, qtbot, path)
+    dock = window.docks["SimilarCasesDock"]
+    dock.hide()
+    runs = window.docks["ModelsDock"].panel  # the RunsSection mixin
+    runs.run_plugin(spec)
+    assert dock.isVisible()
+    assert runs._job is None and not runs._queue
+    assert "Similar cases dock" in window.statusBar().currentMessage()

@@ -50,6 +50,15 @@ class RunsSection:
             self._mw.docks["ToolsDock"].panel.ai_section.select(spec)
             self._mw.show_status(f"{spec.name}: click the object (AI click tool, A)", 6000)
             return
+        if spec.task == "embedding":  # vectors for the similar-case index, not a result: its dock uses them
+            dock = self._mw.docks.get("SimilarCasesDock")
+            if dock is not None:
+                dock.show()
+                dock.raise_()
+            self._mw.show_status(f"{spec.name} embeds images for similar-case search: choose an index in the "
+                                 "Similar cases dock (build one with `workbench index FOLDER --db LIB.wbindex`)",
+                                 8000)
+            return
         slices = [int(self._mw.view_state.slice_index)] if scope == "slice" and image.n_slices > 1 else None
         if spec.input.is_volumetric:
             slices = None  # a 3-D model sees the whole volume (double-click and drop included)
