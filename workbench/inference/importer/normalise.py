@@ -175,13 +175,19 @@ def rank(manifest: dict[str, Any], graph: Graph, inp: InputGuess, image: ImageVo
         except WorkbenchError as exc:
             cand.note = f"failed: {exc}"
         ranking.candidates.append(cand)
+    return finish_ranking(ranking, TIE[task])
+
+
+def finish_ranking(ranking: Ranking, tie: float) -> Ranking:
+    """Sort the scored candidates best first (failed ones last, ties in proposal order), mark the near ties
+    (within ``tie`` of the best) and choose the first proposed of them. Shared by the 2-D and 3-D importers."""
     order = {id(c): i for i, c in enumerate(ranking.candidates)}
     valid = [c for c in ranking.candidates if not math.isnan(c.score)]
     ranking.candidates.sort(key=lambda c: (math.isnan(c.score), -(c.score if not math.isnan(c.score) else 0),
                                            order[id(c)]))
     if valid:
         best = max(c.score for c in valid)
-        ranking.ties = [c for c in valid if c.score >= best - TIE[task]]
+        ranking.ties = [c for c in valid if c.score >= best - tie]
         ranking.chosen = min(ranking.ties, key=lambda c: order[id(c)])
     return ranking
 

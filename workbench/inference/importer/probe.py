@@ -113,10 +113,11 @@ def guess_input(graph: Graph, tensor: TensorInfo) -> InputGuess:
     return InputGuess(tensor, layout, int(c), h, w, dtype, why, weak)
 
 
-def _probe_side(m: int) -> int:
-    """A side that is a multiple of ``m`` but not of ``2 m``, at least 40 pixels (small: a CPU probe)."""
+def _probe_side(m: int, minimum: int = 40) -> int:
+    """A side that is a multiple of ``m`` but not of ``2 m``, at least ``minimum`` pixels (small: a CPU probe;
+    the 3-D importer asks 16 voxels, a 3-D net's probe stays small)."""
     k = 1
-    while m * k < 40:
+    while m * k < minimum:
         k += 2
     return m * k
 

@@ -21,7 +21,6 @@ a 3-D network on a whole CT on the CPU takes minutes, one tile a second.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,8 @@ from ...core.image import ImageVolume
 from ..session import _ort_errors
 from .graph import Graph, ImportRefused, TensorInfo
 from .guess import Decision, OutputGuess, _seg_activation, activation_probs
-from .normalise import SATURATED, TIE, Candidate, Ranking
-from .probe import DTYPES, spec_from_manifest
+from .normalise import SATURATED, TIE, Candidate, Ranking, finish_ranking
+from .probe import DTYPES, _probe_side, spec_from_manifest
 
 DEFAULT_TILE = 96  # the usual sliding-window patch of 3-D U-Nets (MONAI examples, nnU-Net 3d_lowres)
 PROBE_MULTIPLES = (1, 2, 4, 8, 16, 32, 64)
@@ -105,14 +104,6 @@ def guess_volume_input(graph: Graph, tensor: TensorInfo) -> VolumeInput:
     return VolumeInput(tensor, layout, int(c), dims, dtype, why, weak)  # type: ignore[arg-type]
 
 
-def _probe_side(m: int) -> int:
-    """A multiple of ``m`` but not of ``2 m``, at least 16 voxels (a CPU probe of a 3-D net stays small)."""
-    k = 1
-    while m * k < 16:
-        k += 2
-    return m * k
-
-
 def probe_multiple(graph: Graph, inp: VolumeInput) -> None:
     """The smallest ``multiple_of`` the dynamic dims run with (sets ``inp.multiple_of``).
 
@@ -125,7 +116,7 @@ def probe_multiple(graph: Graph, inp: VolumeInput) -> None:
         return
     dtype = np.dtype(inp.dtype)
     for m in PROBE_MULTIPLES:
-        dhw = [d if d is not None else _probe_side(m) + (2 * m if i == 2 else 0) for i, d in enumerate(inp.dims)]
+        dhw = [d if d is not None else _probe_side(m, 16) + (2 * m if i == 2 else 0) for i, d in enumerate(inp.dims)]
         if graph.try_run(inp.tensor.name, np.zeros(inp.shape(*dhw), dtype=dtype)) is not None:
             inp.multiple_of = m
             inp.multiple_why = (f"dynamic dims; runs at {'x'.join(map(str, dhw))}"
@@ -355,15 +346,7 @@ def rank_volume(graph: Graph, inp: VolumeInput, geometry: dict[str, Any], cands:
         except WorkbenchError as exc:
             cand.note = f"failed: {exc}"
         ranking.candidates.append(cand)
-    order = {id(c): i for i, c in enumerate(ranking.candidates)}
-    valid = [c for c in ranking.candidates if not math.isnan(c.score)]
-    ranking.candidates.sort(key=lambda c: (math.isnan(c.score), -(c.score if not math.isnan(c.score) else 0),
-                                           order[id(c)]))
-    if valid:
-        best = max(c.score for c in valid)
-        ranking.ties = [c for c in valid if c.score >= best - TIE["segmentation"]]
-        ranking.chosen = min(ranking.ties, key=lambda c: order[id(c)])
-    return ranking
+    return finish_ranking(ranking, TIE["segmentation"])
 
 
 def read_sample(sample: str | Path | ImageVolume | None, max_pixels: int | None
