@@ -228,16 +228,20 @@ def dog_detect(img: np.ndarray, *, threshold: float, sigma_ratio: float = 1.6, m
     return np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32), np.array(cls, np.int64)
 
 
-def _matches(dets, gts, iou_thr: float = 0.5):
-    """Greedy class-aware matching of every image's detections (highest score first): a list of
-    (score, is true positive) over all images, and the number of ground-truth spots."""
+def _matches(dets, gts, iou_thr: float = 0.5, class_aware: bool = False):
+    """Greedy matching of every image's detections (highest score first): a list of (score, is true
+    positive) over all images, and the number of ground-truth spots.
+
+    Class-agnostic by default: the target is *spot* recall, so a found spot given the wrong bright/dark
+    class is one hit, not a miss plus a false positive (per-class quality is the per-class AP)."""
     recs, n_gt = [], 0
     for (db, ds, dc), (gb, gc) in zip(dets, gts):
         n_gt += len(gc)
         used = np.zeros(len(gc), bool)
         iou_mat = _iou_matrix(db, gb)
         for k in np.argsort(-ds):
-            ious = np.where((gc == dc[k]) & ~used, iou_mat[k], 0.0) if len(gc) else np.zeros(0)
+            same = (gc == dc[k]) if class_aware else np.ones(len(gc), bool)
+            ious = np.where(same & ~used, iou_mat[k], 0.0) if len(gc) else np.zeros(0)
             j = int(np.argmax(ious)) if len(ious) else -1
             tp = j >= 0 and ious[j] >= iou_thr
             if tp:
@@ -246,10 +250,10 @@ def _matches(dets, gts, iou_thr: float = 0.5):
     return recs, n_gt
 
 
-def recall_at_fp(dets, gts, fp_per_image: float = 1.0) -> dict:
-    """Recall (IoU >= 0.5, class-aware) at the lowest score threshold whose false positives average at
-    most ``fp_per_image`` per image, and that threshold."""
-    recs, n_gt = _matches(dets, gts)
+def recall_at_fp(dets, gts, fp_per_image: float = 1.0, class_aware: bool = False) -> dict:
+    """Recall (IoU >= 0.5, class-agnostic unless ``class_aware``) at the lowest score threshold whose false
+    positives average at most ``fp_per_image`` per image, and that threshold."""
+    recs, n_gt = _matches(dets, gts, class_aware=class_aware)
     recs.sort(key=lambda t: -t[0])
     budget = fp_per_image * len(gts)
     tp = fp = 0
@@ -265,9 +269,11 @@ def recall_at_fp(dets, gts, fp_per_image: float = 1.0) -> dict:
     return best
 
 
-def at_threshold(dets, gts, threshold: float) -> dict:
-    """Recall and false positives per image of the detections scoring >= ``threshold``."""
-    recs, n_gt = _matches([(b[s >= threshold], s[s >= threshold], c[s >= threshold]) for b, s, c in dets], gts)
+def at_threshold(dets, gts, threshold: float, class_aware: bool = False) -> dict:
+    """Recall and false positives per image (class-agnostic unless ``class_aware``) of the detections
+    scoring >= ``threshold``."""
+    recs, n_gt = _matches([(b[s >= threshold], s[s >= threshold], c[s >= threshold]) for b, s, c in dets], gts,
+                          class_aware=class_aware)
     tp = sum(t for _, t in recs)
     return {"recall": round(tp / max(n_gt, 1), 4), "fp_per_image": round((len(recs) - tp) / len(gts), 3)}
 

@@ -1,0 +1,59 @@
+"""The focal-spot detector's metric and in-graph decoding (issue 20 item 2): the target is *spot* recall, so
+a found spot with the wrong bright/dark class is one hit (class-agnostic headline), and the shipped graph
+reports each spot once, as one class."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # models/ is training code, not an installed package
+    sys.path.insert(0, str(REPO))
+
+from models.focal_spot.common import MULTIPLE_OF, at_threshold, average_precision, heldout_set, normalize, recall_at_fp  # noqa: E402
+
+GT = [(np.array([[10, 10, 30, 30], [60, 60, 80, 76]], np.float32), np.array([0, 1]))]
+
+
+def _dets(boxes, scores, classes):
+    return [(np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32), np.array(classes))]
+
+
+def test_a_found_spot_of_the_wrong_class_is_a_hit_not_a_miss_and_a_false_positive():
+    # both spots found, the second one called bright; one real false positive elsewhere
+    dets = _dets([[10, 10, 30, 30], [60, 61, 80, 76], [100, 100, 110, 110]], [0.9, 0.8, 0.7], [0, 0, 1])
+    assert recall_at_fp(dets, GT, 1.0) == {"recall": 1.0, "threshold": 0.7, "fp_per_image": 1.0}
+    assert at_threshold(dets, GT, 0.75) == {"recall": 1.0, "fp_per_image": 0.0}
+    # class-aware (what v2.0 reported): the wrong class costs a miss and a false positive
+    assert recall_at_fp(dets, GT, 1.0, class_aware=True) == {"recall": 0.5, "threshold": 0.8, "fp_per_image": 1.0}
+    assert at_threshold(dets, GT, 0.75, class_aware=True) == {"recall": 0.5, "fp_per_image": 1.0}
+    ap = average_precision(dets, GT)
+    assert ap["ap50_class_agnostic"] == 1.0 and ap["ap50_per_class"] == [1.0, 0.0]
+
+
+def test_a_duplicate_and_a_poor_box_are_false_positives():
+    dets = _dets([[10, 10, 30, 30], [11, 10, 31, 30], [60, 60, 95, 95]], [0.9, 0.8, 0.7], [0, 0, 1])
+    assert at_threshold(dets, GT, 0.5) == {"recall": 0.5, "fp_per_image": 2.0}
+    assert recall_at_fp(dets, GT, 1.0)["recall"] == 0.5
+
+
+def test_shipped_graph_reports_each_peak_once_as_one_class():
+    sess = ort.InferenceSession(str(REPO / "plugins" / "focal-spot" / "model.onnx"),
+                                providers=["CPUExecutionProvider"])
+    img, boxes, _ = heldout_set(per_base=1)[3]  # CT_small with inserted spots
+    x = normalize(img)
+    h, w = x.shape
+    x = np.pad(x, ((0, (-h) % MULTIPLE_OF), (0, (-w) % MULTIPLE_OF)))
+    out = sess.run(None, {"input": x[None, None]})[0][0]
+    scores = out[4:].reshape(2, x.shape[0] // 4, x.shape[1] // 4)
+    assert not ((scores[0] > 0) & (scores[1] > 0)).any(), "a cell reported as both bright and dark"
+    top = scores.max(0)
+    ys, xs = np.nonzero(top)
+    assert len(ys) > len(boxes)  # peaks of low score too: the decoder's threshold does the rest
+    # no two reported cells touch (3x3 peak suppression across both classes)
+    for y, xx in zip(ys, xs):
+        window = top[max(0, y - 1):y + 2, max(0, xx - 1):xx + 2]
+        assert (window > 0).sum() == 1 or np.isclose(window[window > 0], top[y, xx]).all()
