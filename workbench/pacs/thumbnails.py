@@ -133,6 +133,12 @@ def series_thumbnail(client: Any, study_uid: str, series_uid: str, *, size: int 
 
 
 def _fetch(client: Any, study_uid: str, series_uid: str, *, size: int, cancel: CancelFn) -> np.ndarray:
+
+    with client.session():  # DIMSE: the instance search and its C-GET over one association
+        return _fetch_in_session(client, study_uid, series_uid, size=size, cancel=cancel)
+
+
+def _fetch_in_session(client: Any, study_uid: str, series_uid: str, *, size: int, cancel: CancelFn) -> np.ndarray:
     import cv2
     import pydicom
 
