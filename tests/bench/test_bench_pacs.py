@@ -61,9 +61,10 @@ def _dcmtk_move(server, series, out) -> float:
     out.mkdir(parents=True)
     t0 = time.perf_counter()
     subprocess.run(["movescu", "-S", "-aet", OUR_AET, "-aem", OUR_AET, "-aec", ORTHANC_AET, "+P",
-                    str(server.scp_port), "-k", "QueryRetrieveLevel=SERIES", "-k", f"StudyInstanceUID={series.study_uid}",
-                    "-k", f"SeriesInstanceUID={series.series_uid}", "-od", str(out), "127.0.0.1",
-                    str(server.dicom_port)], check=True, timeout=300, capture_output=True, env=DCMTK_ENV)
+                    str(server.scp_port), "-k", "QueryRetrieveLevel=SERIES",
+                    "-k", f"StudyInstanceUID={series.study_uid}", "-k", f"SeriesInstanceUID={series.series_uid}",
+                    "-od", str(out), "127.0.0.1", str(server.dicom_port)],
+                   check=True, timeout=300, capture_output=True, env=DCMTK_ENV)
     return time.perf_counter() - t0
 
 
@@ -144,7 +145,8 @@ def test_bench_c_move_vs_movescu(loaded):
         assert len(os.listdir(root / f"move-dcmtk{i}")) == N_SLICES
     ratio = min(theirs) / min(ours)
     load = os.getloadavg()
-    print(f"\nPACS C-MOVE bench ({N_SLICES} x {SIZE}x{SIZE}, {mb:.1f} MB, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    print(f"\nPACS C-MOVE bench ({N_SLICES} x {SIZE}x{SIZE}, {mb:.1f} MB, "
+          f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
     print(f"  C-MOVE  ours {min(ours):.2f} s ({mb / min(ours):.0f} MB/s, median {statistics.median(ours):.2f})  "
           f"movescu {min(theirs):.2f} s ({mb / min(theirs):.0f} MB/s)  -> {ratio:.2f}x movescu throughput")
     assert ratio >= 0.2  # a regression floor; the printed ratio is the measurement
