@@ -230,3 +230,40 @@ def test_read_message_keeps_the_next_messages_start_of_the_same_pdu():
                                     b"abcd")
     assert assoc.read_message()[2] == b"ef"
     assert assoc.read_message() == (1, {"CommandField": 0x8020, "CommandDataSetType": 0x0101, "Status": 0}, None)
+
+
+def test_send_message_fragments_to_the_peers_pdu_size_even_when_the_kernel_takes_part(monkeypatch):
+    import socket
+    import struct
+
+    a, b = socket.socketpair()
+    try:
+        taken = []
+
+        class Stingy:  # a send that takes at most 1000 bytes: what a full socket buffer does
+            def sendmsg(self, buffers):
+                data = b"".join(bytes(x) for x in buffers)[:1000]
+                taken.append(len(data))
+                a.sendall(data)
+                return len(data)
+
+        assoc = upper.Association(Stingy(), {}, 4096)
+        command = upper.c_store_rq(1, CTImageStorage, "1.2.3")
+        data = bytes(range(256)) * 40  # 10240 bytes: 3 PDUs of <= 4090 + the command's
+        assoc.send_message(5, command, data)
+        a.close()
+        wire = b""
+        while chunk := b.recv(65536):
+            wire += chunk
+    finally:
+        b.close()
+    assert len(taken) > 10 and sum(taken) == len(wire)
+    pdvs, offset = [], 0
+    while offset < len(wire):
+        kind, _r, length = struct.unpack_from(">BBI", wire, offset)
+        assert kind == upper.PDU_DATA and length <= 4096
+        pdv_len, cx, control = struct.unpack_from(">IBB", wire, offset + 6)
+        pdvs.append((cx, control, wire[offset + 12:offset + 6 + 4 + pdv_len]))
+        offset += 6 + length
+    assert [c for _cx, c, _f in pdvs] == [0x03, 0x00, 0x00, 0x02] and {cx for cx, _c, _f in pdvs} == {5}
+    assert pdvs[0][2] == command and b"".join(f for _cx, _c, f in pdvs[1:]) == data

@@ -307,8 +307,10 @@ class Association:
 
     def send_message(self, context_id: int, command: bytes, data: bytes | memoryview | None = None) -> None:
         """Send a DIMSE message: its command set, then its data set, each fragmented to the peer's PDU size
-        (one PDV per PDU; the data set is sent from ``data`` without copying it)."""
+        (one PDV per PDU; the data set is sent from ``data`` without copying it, the PDU headers and
+        fragments of a message handed to the kernel in a few ``sendmsg`` calls, not two per PDU)."""
         room = self.peer_max_pdu - 6  # PDV item header: 4 bytes length, context ID, control header
+        buffers: list[bytes | memoryview] = []
         for payload, kind in ((command, 0x01), (data, 0x00)):
             if payload is None:
                 continue
@@ -316,12 +318,29 @@ class Association:
             for start in range(0, max(len(view), 1), room):
                 chunk = view[start:start + room]
                 control = kind | (0x02 if start + room >= len(view) else 0x00)
-                head = struct.pack(">BBIIBB", PDU_DATA, 0, len(chunk) + 6, len(chunk) + 2, context_id, control)
-                if len(chunk) < 4096:
-                    self.sock.sendall(head + chunk)
+                buffers.append(struct.pack(">BBIIBB", PDU_DATA, 0, len(chunk) + 6, len(chunk) + 2, context_id,
+                                           control))
+                buffers.append(chunk)
+        self._send_buffers(buffers)
+
+    def _send_buffers(self, buffers: list[bytes | memoryview]) -> None:
+        sendmsg = getattr(self.sock, "sendmsg", None)
+        if sendmsg is None:  # Windows
+            for buffer in buffers:
+                self.sock.sendall(buffer)
+            return
+        index = 0
+        while index < len(buffers):
+            # a socket with a timeout is non-blocking underneath: a send may take only part of the batch
+            sent = sendmsg(buffers[index:index + 512])
+            while sent:
+                size = len(buffers[index])
+                if sent >= size:
+                    sent -= size
+                    index += 1
                 else:
-                    self.sock.sendall(head)
-                    self.sock.sendall(chunk)
+                    buffers[index] = memoryview(buffers[index])[sent:]
+                    sent = 0
 
     def read_command(self) -> tuple[int, dict]:
         """The next complete command set (a reply), as ``(context_id, elements)``; a data set that comes
