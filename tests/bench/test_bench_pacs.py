@@ -1,10 +1,11 @@
 """PACS throughput over loopback against a real Orthanc: our C-GET retrieval and C-STORE send of a 300-slice
 series vs DCMTK's ``getscu`` / ``storescu`` in the same run (issue 16 target: >= 0.8x their throughput;
-see docs/BENCHMARKS.md). Ours includes what a user's retrieval does and getscu does not: the series-level
-C-FIND that lists the study, and the syncfs that makes the series durable before its completion marker.
+see docs/BENCHMARKS.md), and our C-MOVE (pynetdicom's storage SCP) vs ``movescu`` with its own storage
+port. Ours includes what a user's retrieval does and getscu does not: the series-level C-FIND that lists
+the study (on the C-GET's association), the manifest of the series folder and its completion marker.
 
 Run with ``flock /tmp/workbench-heavy.lock .venv/bin/python -m pytest -m bench -s
-tests/bench/test_bench_pacs.py``. DCMTK runs with TCP_NODELAY=1 (its fastest setting; so does the test
+tests/bench/test_bench_pacs.py`` (``-k move``: the C-MOVE one alone). DCMTK runs with TCP_NODELAY=1 (its fastest setting; so does the test
 Orthanc). Rounds alternate ours / theirs and the best of each is compared (the machine is shared); the
 asserts are regression floors, the printed ratios are the measurement.
 """
@@ -27,7 +28,7 @@ DCMTK_ENV = dict(os.environ, TCP_NODELAY="1")
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    if orthanc_binary() is None or shutil.which("getscu") is None or shutil.which("storescu") is None:
+    if orthanc_binary() is None or any(shutil.which(t) is None for t in ("getscu", "storescu", "movescu")):
         pytest.skip("needs Debian packages orthanc and dcmtk (scripts/setup.d/20-orthanc.sh)")
     root = tmp_path_factory.mktemp("bench-pacs")
     series = make_series(root / "series", patient_id="BENCH", patient_name="Bench^Mark", modality="CT",
