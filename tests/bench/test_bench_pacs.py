@@ -5,9 +5,9 @@ port. Ours includes what a user's retrieval does and getscu does not: the series
 the study (on the C-GET's association), the manifest of the series folder and its completion marker.
 
 Run with ``flock /tmp/workbench-heavy.lock .venv/bin/python -m pytest -m bench -s
-tests/bench/test_bench_pacs.py`` (``-k move``: the C-MOVE one alone). DCMTK runs with TCP_NODELAY=1 (its fastest setting; so does the test
-Orthanc). Rounds alternate ours / theirs and the best of each is compared (the machine is shared); the
-asserts are regression floors, the printed ratios are the measurement.
+tests/bench/test_bench_pacs.py`` (``-k move``: the C-MOVE one alone). DCMTK runs with TCP_NODELAY=1 (its
+fastest setting; so does the test Orthanc). Rounds alternate ours / theirs and the best of each is compared
+(the machine is shared); the asserts are regression floors, the printed ratios are the measurement.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""DIMSE transport (pynetdicom): C-ECHO, C-FIND, C-GET, C-MOVE with our own storage SCP, C-STORE.
+"""DIMSE transport: C-ECHO and C-MOVE with our own storage SCP (pynetdicom); C-FIND, C-GET and C-STORE over
+:mod:`.upper` (one lean association, shared by a retrieval's operations within :meth:`DimseClient.session`).
 
 Every association is bounded by the node's ``timeout`` (TCP connect, negotiation, each reply); a refused
 connection or a timeout is retried ``node.retries`` times with exponential backoff, a rejection (wrong AE
