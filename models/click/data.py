@@ -148,6 +148,24 @@ def components(lab: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+BRAIN_SHARE = 0.2  # the whole brain (components()[0]): one object of ~8 per slice, yet a common first click
+LARGE_SHARE = 0.7  # of the other draws: a tissue component of >= LARGE_AREA pixels
+LARGE_AREA = 300
+
+
+def pick_component(rng, comps: list[np.ndarray]) -> np.ndarray:
+    """One target of an MNI slice's ``components()`` (the brain first). Uniform picks gave the brain 1 in 8
+    and fragments < 300 px half of the draws; the model then split the brain and large white-matter regions
+    into fragments on training slices outside the held-out slab (its IoU@1 there trailed region grow), so
+    the brain and large components are drawn more often."""
+    u = rng.random()
+    if u < BRAIN_SHARE:
+        return comps[0]
+    large = [m for m in comps[1:] if m.sum() >= LARGE_AREA]
+    pool = large if large and rng.random() < LARGE_SHARE else comps[1:] or comps
+    return pool[int(rng.integers(len(pool)))]
+
+
 class MniObjects:
     def __init__(self, rng, step=3):
         from ..brain_tissue.common import tissue_labels
@@ -165,7 +183,7 @@ class MniObjects:
         comps = components(lb)
         if not comps:
             return self.scene(rng)
-        m = comps[int(rng.integers(len(comps)))]
+        m = pick_component(rng, comps)
         f = rng.uniform(1.0, 2.2)
         hw = (int(im.shape[0] * f), int(im.shape[1] * f))
         img = cv2.resize(im, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
@@ -184,6 +202,10 @@ def to_bits(rng, img: np.ndarray) -> np.ndarray:
     return np.round(img * gain + off).astype(np.uint16)
 
 
+SYNTHETIC_SHARE = 0.47  # of the training draws; MNI tissue takes the rest after the coins
+COINS_SHARE = 0.08
+
+
 class TrainScenes:
     def __init__(self, rng):
         self.images = train_images()
@@ -197,9 +219,9 @@ class TrainScenes:
 
     def draw(self, rng):
         u = rng.random()
-        if u < 0.55:
+        if u < SYNTHETIC_SHARE:
             img, mask = synthetic_scene(rng, self.images, self.shapes)
-        elif u < 0.65:
+        elif u < SYNTHETIC_SHARE + COINS_SHARE:
             img, mask = self.coins_img, self.coins[int(rng.integers(len(self.coins)))]
             img = img * rng.uniform(0.7, 1.2) + rng.normal(0, rng.uniform(0, 0.03), img.shape).astype(np.float32)
             if rng.random() < 0.5:

@@ -121,6 +121,12 @@ def write_card(folder: Path, metrics: dict) -> None:
                  "read that as a tie, not a win. Per image kind the model wins clearly on the synthetic objects "
                  "and loses at one click on MNI tissue (table above), where region grow's intensity classes "
                  "are the objects' very definition.\n")
+    exact = f" ({round(100 * tr['exact_first_click'])} % of first clicks exactly at that point)" \
+        if "exact_first_click" in tr else ""
+    mix = tr.get("mix")
+    mix_text = (f" Draws: {round(100 * mix['synthetic'])} % synthetic, {round(100 * mix['coins'])} % coins, "
+                f"{round(100 * mix['mni'])} % MNI (of those, {round(100 * mix['mni_brain'])} % the whole brain, "
+                f"then {round(100 * mix['mni_large'])} % a component of >= 300 px).") if mix else ""
     text = f"""# Click to segment — model card
 
 Segments the object under the user's clicks: the first click inside the object, then include (left click,
@@ -142,15 +148,15 @@ maps of DeepIGeoS in the graph. A small U-Net (widths 16-64, 3 poolings{size}) m
 to mask logits (> 0 is the object). Trained with simulated clicks (first click at the interior point
 farthest from the border, or jittered in the interior; next clicks at the centre of the largest error
 region, include or exclude) against a perturbed previous mask or the network's own previous prediction
-(iterative training); 40 % of the samples are a first click alone; loss BCE + soft Dice; AdamW, cosine
-schedule, one CPU thread, fixed seeds: {tr['steps']} steps in {tr['seconds']} s.
+(iterative training); {round(100 * tr.get('first_click_only', 0.4))} % of the samples are a first click
+alone{exact}; loss BCE + soft Dice; AdamW, cosine schedule, one CPU thread, fixed seeds: {tr['steps']} steps in {tr['seconds']} s.
 
 ## Data
 Training: synthetic shapes (Fourier blobs, polygons, the horse silhouette) with texture, intensity
 gradients and soft edges (Gaussian alpha, sigma 0.4-2.5 px), 0-3 distractors, inserted into scikit-image
 samples except camera and moon; the coins of coins.png (scikit-image's watershed recipe); connected tissue
 components (brain, CSF, grey and white matter) of MNI152 slices outside the held-out slab (all
-orientations); 8-bit or 16-bit (random gain and offset). Held out: **{held['objects']} objects**:
+orientations); 8-bit or 16-bit (random gain and offset).{mix_text} Held out: **{held['objects']} objects**:
 {10} synthetic objects on each of camera.png and moon.png (the training generator, never-trained
 backgrounds) and the tissue components (>= 300 px) of axial slices z = 76, 84, 92 of the held-out MNI slab,
 alternately 8- and 16-bit.

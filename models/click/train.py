@@ -32,8 +32,15 @@ from .plugin import write_card, write_plugin
 WIDTHS = (16, 32, 48, 64)
 
 
+EXACT_FIRST = 0.8  # share of first clicks exactly at the protocol's point (else a deep interior pixel)
+FIRST_ONLY = 0.5  # share of samples with a first click alone
+
+
 def jittered_first(rng, gt: np.ndarray) -> Click:
-    if rng.random() < 0.5:
+    # the protocol's first click is the object's deepest point: seeing it exactly most of the time lets the
+    # model learn that prior (which of the nested objects under the click is meant: the brain or its white
+    # matter), while the jittered rest keeps it working for a user's less central click
+    if rng.random() < EXACT_FIRST:
         return first_click(gt)
     d = _depth(gt)
     ys, xs = np.nonzero(d >= 0.4 * d.max())
@@ -111,8 +118,8 @@ class ClickModel(Recipe):
         u = rng.random()
         clicks = [jittered_first(rng, gt)]
         prev = None
-        if u >= 0.4:  # else a first click alone: IoU@1 is where region grow is hardest to beat
-            if u < 0.7:
+        if u >= FIRST_ONLY:  # else a first click alone: IoU@1 is where region grow is hardest to beat
+            if u < (1 + FIRST_ONLY) / 2:
                 prev = perturb(rng, gt)
                 clicks += consistent_clicks(rng, gt, int(rng.integers(0, 3)))
             else:  # the network's own mistakes, one or two rounds
@@ -122,7 +129,7 @@ class ClickModel(Recipe):
                     if c is None:
                         break
                     clicks.append(c)
-            c = next_click(gt, prev) if u < 0.7 else None
+            c = next_click(gt, prev) if u < (1 + FIRST_ONLY) / 2 else None
             if c is not None:
                 clicks.append(c)
         x, box, lb = model_input(plane, Prompt(clicks), prev)
@@ -155,8 +162,13 @@ class ClickModel(Recipe):
         return evaluate(onnx_path, log=True)
 
     def train_summary(self, ema):
+        from . import data
+
         return {"final_loss": round(ema["loss"], 4), "final_train_iou": round(ema["iou"], 4),
-                "parameters": self.parameters}
+                "parameters": self.parameters, "first_click_only": FIRST_ONLY, "exact_first_click": EXACT_FIRST,
+                "mix": {"synthetic": data.SYNTHETIC_SHARE, "coins": data.COINS_SHARE,
+                        "mni": round(1 - data.SYNTHETIC_SHARE - data.COINS_SHARE, 4),
+                        "mni_brain": data.BRAIN_SHARE, "mni_large": data.LARGE_SHARE}}
 
     write_plugin = staticmethod(write_plugin)
     write_card = staticmethod(write_card)

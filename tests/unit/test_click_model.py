@@ -126,3 +126,28 @@ def test_same_object_in_8_bit_16_bit_hu_and_rgb():
     for label, v in variants.items():
         data = v[None] if v.ndim == 2 else v[None]
         assert iou(sess.predict(ImageVolume(data), prompt).mask, ref) > 0.97, label
+
+
+def test_mni_training_draws_favour_the_brain_and_large_components():
+    """The recipe's MNI target pick (models/click/data.py): on a slice of one brain and many small
+    fragments, the brain and the large components are drawn at their declared shares, not uniformly."""
+    from models.click import data
+
+    brain = np.zeros((100, 100), bool)
+    brain[5:95, 5:95] = True
+    large = np.zeros_like(brain)
+    large[10:40, 10:40] = True  # 900 px
+    small = []
+    for i in range(6):
+        m = np.zeros_like(brain)
+        m[50 + 6 * i:54 + 6 * i, 50:55] = True  # 20 px fragments
+        small.append(m)
+    comps = [brain, large] + small
+    rng = np.random.default_rng(3)
+    picks = [data.pick_component(rng, comps) for _ in range(4000)]
+    share = {name: np.mean([p is m for p in picks]) for name, m in (("brain", brain), ("large", large))}
+    assert share["brain"] == pytest.approx(data.BRAIN_SHARE, abs=0.03)
+    # large: LARGE_SHARE of the non-brain draws, plus its uniform share of the rest
+    want = (1 - data.BRAIN_SHARE) * (data.LARGE_SHARE + (1 - data.LARGE_SHARE) / (len(comps) - 1))
+    assert share["large"] == pytest.approx(want, abs=0.03)
+    assert share["large"] > 3 * (1 - share["brain"] - share["large"]) / len(small)
