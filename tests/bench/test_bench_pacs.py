@@ -1,12 +1,13 @@
 """PACS throughput over loopback against a real Orthanc: our C-GET retrieval and C-STORE send of a 300-slice
 series vs DCMTK's ``getscu`` / ``storescu`` in the same run (issue 16 target: >= 0.8x their throughput;
-see docs/BENCHMARKS.md). Ours includes what a user's retrieval does and getscu does not: the series-level
-C-FIND that lists the study, and the syncfs that makes the series durable before its completion marker.
+see docs/BENCHMARKS.md), and our C-MOVE (pynetdicom's storage SCP) vs ``movescu`` with its own storage
+port. Ours includes what a user's retrieval does and getscu does not: the series-level C-FIND that lists
+the study (on the C-GET's association), the manifest of the series folder and its completion marker.
 
 Run with ``flock /tmp/workbench-heavy.lock .venv/bin/python -m pytest -m bench -s
-tests/bench/test_bench_pacs.py``. DCMTK runs with TCP_NODELAY=1 (its fastest setting; so does the test
-Orthanc). Rounds alternate ours / theirs and the best of each is compared (the machine is shared); the
-asserts are regression floors, the printed ratios are the measurement.
+tests/bench/test_bench_pacs.py`` (``-k move``: the C-MOVE one alone). DCMTK runs with TCP_NODELAY=1 (its
+fastest setting; so does the test Orthanc). Rounds alternate ours / theirs and the best of each is compared
+(the machine is shared); the asserts are regression floors, the printed ratios are the measurement.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ DCMTK_ENV = dict(os.environ, TCP_NODELAY="1")
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    if orthanc_binary() is None or shutil.which("getscu") is None or shutil.which("storescu") is None:
+    if orthanc_binary() is None or any(shutil.which(t) is None for t in ("getscu", "storescu", "movescu")):
         pytest.skip("needs Debian packages orthanc and dcmtk (scripts/setup.d/20-orthanc.sh)")
     root = tmp_path_factory.mktemp("bench-pacs")
     series = make_series(root / "series", patient_id="BENCH", patient_name="Bench^Mark", modality="CT",
@@ -43,15 +44,28 @@ def _client(server):
     from workbench.pacs.nodes import Node, PacsConfig
 
     node = Node(name="bench", ae_title=ORTHANC_AET, host="127.0.0.1", port=server.dicom_port, timeout=60, retries=0)
-    return connect(node, PacsConfig(nodes=[node]))
+    # C-MOVE: our storage SCP where the test Orthanc sends WORKBENCH's instances
+    return connect(node, PacsConfig(nodes=[node], storage_port=server.scp_port, storage_bind="127.0.0.1"))
 
 
-def _ours_get(server, series, out) -> float:
+def _ours_get(server, series, out, *, move: bool = False) -> float:
     from workbench.pacs.client import retrieve_study
 
     t0 = time.perf_counter()
-    for _ in retrieve_study(_client(server), series.study_uid, out):
+    for _ in retrieve_study(_client(server), series.study_uid, out, move=move):
         pass
+    return time.perf_counter() - t0
+
+
+def _dcmtk_move(server, series, out) -> float:
+    """movescu with its own storage SCP on the port Orthanc knows for WORKBENCH (as storescp would be)."""
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    subprocess.run(["movescu", "-S", "-aet", OUR_AET, "-aem", OUR_AET, "-aec", ORTHANC_AET, "+P",
+                    str(server.scp_port), "-k", "QueryRetrieveLevel=SERIES",
+                    "-k", f"StudyInstanceUID={series.study_uid}", "-k", f"SeriesInstanceUID={series.series_uid}",
+                    "-od", str(out), "127.0.0.1", str(server.dicom_port)],
+                   check=True, timeout=300, capture_output=True, env=DCMTK_ENV)
     return time.perf_counter() - t0
 
 
@@ -119,3 +133,21 @@ def test_bench_retrieve_and_send_vs_dcmtk(loaded):
     # Regression floors well under the issue's 0.8x (C-GET 0.5-1.0x, C-STORE 0.9x on the shared machine): the ratios
     # swing with the load, both transfers being bound by Orthanc and the scheduler, not by our CPU.
     assert get_ratio >= 0.4 and send_ratio >= 0.4
+
+
+def test_bench_c_move_vs_movescu(loaded):
+    server, series, root = loaded
+    mb = sum(f.stat().st_size for f in series.files) / 1e6
+    ours, theirs = [], []
+    for i in range(ROUNDS):
+        ours.append(_ours_get(server, series, root / f"move-ours{i}", move=True))
+        theirs.append(_dcmtk_move(server, series, root / f"move-dcmtk{i}"))
+        assert len(list((root / f"move-ours{i}" / series.series_uid).glob("*.dcm"))) == N_SLICES
+        assert len(os.listdir(root / f"move-dcmtk{i}")) == N_SLICES
+    ratio = min(theirs) / min(ours)
+    load = os.getloadavg()
+    print(f"\nPACS C-MOVE bench ({N_SLICES} x {SIZE}x{SIZE}, {mb:.1f} MB, "
+          f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    print(f"  C-MOVE  ours {min(ours):.2f} s ({mb / min(ours):.0f} MB/s, median {statistics.median(ours):.2f})  "
+          f"movescu {min(theirs):.2f} s ({mb / min(theirs):.0f} MB/s)  -> {ratio:.2f}x movescu throughput")
+    assert ratio >= 0.2  # a regression floor; the printed ratio is the measurement

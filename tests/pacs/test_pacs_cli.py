@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from workbench.cli import main
 
@@ -72,31 +73,63 @@ def test_get_by_c_get_and_c_move(orthanc, pacs_env, tmp_path, capsys):
     assert read_image(moved).shape[:3] == (4, 16, 16)
 
 
-def test_c_get_writes_the_sources_data_sets_and_syncs_before_the_marker(orthanc, pacs_env, tmp_path,
-                                                                         monkeypatch):
+def test_c_get_writes_the_sources_data_sets_and_refetches_what_a_power_loss_cut_short(orthanc, pacs_env, tmp_path,
+                                                                                    capsys):
     import pydicom
 
-    from workbench.pacs import storage
-    from workbench.pacs.client import connect, retrieve_study
-    from workbench.pacs.nodes import resolve_node
-
-    order = []
-    real_sync, real_mark = storage.SeriesFolder.sync, storage.SeriesFolder.mark_complete
-    monkeypatch.setattr(storage.SeriesFolder, "sync", lambda self: (order.append("sync"), real_sync(self))[1])
-    monkeypatch.setattr(storage.SeriesFolder, "mark_complete",
-                        lambda self, **kw: (order.append("mark"), real_mark(self, **kw))[1])
-    client = connect(resolve_node("test"))
-    for _ in retrieve_study(client, orthanc.ct.study_uid, tmp_path / "r"):
-        pass
-    assert order == ["sync", "mark"]
+    code, out, err = run(capsys, "get", "test", "--study", orthanc.ct.study_uid, "-o", str(tmp_path / "r"))
+    assert code == 0, err
     by_uid = {pydicom.dcmread(f).SOPInstanceUID: pydicom.dcmread(f) for f in orthanc.ct.files}
-    got = sorted((tmp_path / "r" / orthanc.ct.series_uid).glob("*.dcm"))
+    folder = tmp_path / "r" / orthanc.ct.series_uid
+    got = sorted(folder.glob("*.dcm"))
     assert len(got) == len(by_uid)
     for path in got:
         ds = pydicom.dcmread(path)
         source = by_uid[path.stem]
         assert ds.file_meta.MediaStorageSOPInstanceUID == path.stem == ds.SOPInstanceUID
         assert ds.PixelData == source.PixelData and ds.PatientName == source.PatientName
+    # nothing is fsynced: what a power loss does to files whose data had not reached the disk (ext4/XFS:
+    # shorter or empty), on a series already marked complete -- the next get notices and fetches them again
+    cut, emptied, kept = got[0], got[1], got[2:]
+    cut.write_bytes(cut.read_bytes()[:1000])
+    emptied.write_bytes(b"")
+    stamps = {p: p.stat().st_mtime_ns for p in kept}
+    code, out, err = run(capsys, "get", "test", "--study", orthanc.ct.study_uid, "-o", str(tmp_path / "r"))
+    assert code == 0 and f"{folder}: 6 instance(s)" in out, err
+    for path in (cut, emptied):
+        assert pydicom.dcmread(path).PixelData == by_uid[path.stem].PixelData
+    assert {p: p.stat().st_mtime_ns for p in kept} == stamps  # the intact ones were not fetched again
+
+
+def test_get_and_find_use_one_lean_association_each(orthanc, pacs_env, tmp_path, capsys, monkeypatch):
+    from pynetdicom import AE
+
+    from workbench.pacs import upper
+
+    opened, real = [], upper.Association.request.__func__
+
+    def request(cls, *args, **kwargs):
+        opened.append(kwargs["called"])
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(upper.Association, "request", classmethod(request))
+    monkeypatch.setattr(AE, "associate", lambda *a, **k: pytest.fail("a pynetdicom association"))
+    out_dir = tmp_path / "one"
+    code, out, err = run(capsys, "get", "test", "--study", orthanc.ct.study_uid, "-o", str(out_dir))
+    assert code == 0 and "6 instance(s)" in out, err
+    assert opened == ["ORTHANC"]  # the series search and the C-GET
+    folder = out_dir / orthanc.ct.series_uid
+    for path in sorted(folder.glob("*.dcm"))[:2]:
+        path.unlink()
+    opened.clear()
+    code, out, err = run(capsys, "get", "test", "--study", orthanc.ct.study_uid, "-o", str(out_dir))
+    assert code == 0 and f"{folder}: 6 instance(s)" in out, err
+    assert opened == ["ORTHANC"]  # resumed: series search, instance search, C-GET of the two missing
+    opened.clear()
+    code, out, err = run(capsys, "find", "test", "--level", "series", "--patient-id", "PAT2", "--modality", "MR",
+                         "--json")
+    assert code == 0 and [s["SeriesInstanceUID"] for s in json.loads(out)] == [orthanc.mr.series_uid], err
+    assert opened == ["ORTHANC"]  # the studies, then the series of each
 
 
 def test_send_seg_and_pdf_and_find_them_back(orthanc, pacs_env, tmp_path, capsys):

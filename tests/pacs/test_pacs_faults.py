@@ -112,7 +112,8 @@ def test_orthanc_stopped_mid_retrieve_then_resume(killable, tmp_path, monkeypatc
     folder = root / series.series_uid
     first = sorted(folder.glob("*.dcm"))
     assert 8 <= len(first) < 40
-    assert not list(folder.glob(".*")), "no temporary file and no completion marker after a failure"
+    assert not list(folder.glob(".*.dcm")) and not (folder / ".series.json").exists(), \
+        "no temporary file and no completion marker after a failure"
     for path in first:  # every file there is complete
         ds = pydicom.dcmread(path)
         assert len(ds.PixelData) == 64 * 64 * 2
@@ -183,7 +184,7 @@ def test_cancel_mid_retrieve_keeps_complete_files_and_resumes(orthanc, long_seri
                 seen.append(progress.done)
     folder = tmp_path / long_series.series_uid
     partial = {p.name for p in folder.glob("*.dcm")}
-    assert 1 <= len(partial) < 30 and not list(folder.glob(".*"))
+    assert 1 <= len(partial) < 30 and not list(folder.glob(".*.dcm")) and not (folder / ".series.json").exists()
     steps = list(retrieve_study(client, long_series.study_uid, tmp_path))
     assert steps[-1].done == 30 and len(list(folder.glob("*.dcm"))) == 30 and (folder / ".series.json").is_file()
 
@@ -206,6 +207,7 @@ def test_disk_full_mid_c_get_is_one_line_and_leaves_complete_files_only(orthanc,
     code, _out, err = run(capsys, "get", "test", "--study", orthanc.ct.study_uid, "-o", str(tmp_path / "out"))
     one_line_error(code, err, "No space left on device")
     folder = tmp_path / "out" / orthanc.ct.series_uid
-    assert not list(folder.glob(".*")), "no temporary file, no completion marker"
+    assert not list(folder.glob(".*.dcm")) and not (folder / ".series.json").exists(), \
+        "no temporary file, no completion marker"
     for path in folder.glob("*.dcm"):
         assert pydicom.dcmread(path).PixelData  # whatever arrived before is complete

@@ -48,3 +48,31 @@ def test_dicomweb_preview_is_rendered_by_the_server(dicomweb, pacs_env, tmp_path
     image = series_thumbnail(client, dicomweb.mr.study_uid, dicomweb.mr.series_uid, cache_dir=tmp_path / "t")
     assert calls == [], "the server rendered it: no instance was retrieved"
     assert image.dtype == np.uint8 and image.shape[:2] == (16, 16) and image.max() > image.min()
+
+
+def test_previews_count_towards_the_study_cache_cap_least_recently_shown_first(orthanc, pacs_env, tmp_path):
+    import os
+    import time
+
+    from workbench.pacs.cache import StudyCache
+    from workbench.pacs.client import retrieve_study
+    from workbench.pacs.thumbnails import thumbnail_dir
+
+    cache = StudyCache(tmp_path / "cache")
+    client = connect(resolve_node("test"))
+    thumbs = thumbnail_dir(cache.root)
+    ct, mr = orthanc.ct, orthanc.mr
+    for series in (ct, mr):
+        series_thumbnail(client, series.study_uid, series.series_uid, cache_dir=thumbs)
+    for index, png in enumerate(sorted(thumbs.iterdir())):  # both shown a while ago
+        os.utime(png, (time.time() - 100 - index, time.time() - 100 - index))
+    series_thumbnail(client, ct.study_uid, ct.series_uid, cache_dir=thumbs)  # the CT one shown again, from cache
+    for _ in retrieve_study(client, mr.study_uid, cache.study_dir(mr.study_uid)):
+        pass
+    previews = {p.stem: size for p, _used, size in cache.previews()}
+    assert set(previews) == {ct.series_uid, mr.series_uid}
+    study_bytes = sum(size for _p, _u, size in cache.studies())
+    assert cache.size() == study_bytes + sum(previews.values())
+    cache.cap_bytes = cache.size() - 1  # one byte too many: the least recently shown preview goes
+    assert cache.evict(keep={mr.study_uid}) == [thumbs / f"{mr.series_uid}.png"]
+    assert [p.stem for p, _u, _s in cache.previews()] == [ct.series_uid] and cache.size() <= cache.cap_bytes

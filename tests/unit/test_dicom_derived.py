@@ -47,6 +47,20 @@ def test_derived_series_reads_back_with_the_restored_values_and_references(ct, t
     assert len(uids) == 1
 
 
+def test_building_a_derived_series_leaves_the_source_headers_untouched(ct):
+    """Building the datasets twice (a cancelled send, then the real one) must reference the source
+    instances both times: the export's new UIDs never leak into the document's headers."""
+    _series, image = ct
+    headers = image.metadata["dicom_headers"]
+    before = [(h.SOPInstanceUID, h.SeriesInstanceUID, h.get("SeriesDescription")) for h in headers]
+    restored = ImageVolume(image.data.astype(np.float32), spacing=image.spacing)
+    first = derived_datasets(restored, image)
+    second = derived_datasets(restored, image)
+    assert [(h.SOPInstanceUID, h.SeriesInstanceUID, h.get("SeriesDescription")) for h in headers] == before
+    for ds in (*first, *second):
+        assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID in {uid for uid, _s, _t in before}
+
+
 def test_super_resolution_halves_the_spacing_and_moves_the_first_pixel(ct):
     _series, image = ct
     restored = ImageVolume(np.zeros((4, 16, 16), np.float32), spacing=(1.0, 0.5, 0.5))

@@ -90,10 +90,180 @@ def test_instance_writer_commits_or_leaves_nothing(tmp_path):
     writer.write(b"\x08\x00\x16\x00UI\x00\x00")
     assert folder.have() == set()  # only the temporary file so far
     writer.discard()
-    assert not list(folder.path.iterdir())
+    assert not list(folder.path.glob("*.dcm")) and not list(folder.path.glob(".*.dcm"))
     writer = folder.open_instance(uid, CTImageStorage, ExplicitVRLittleEndian)
     writer.commit()
     assert folder.have() == {uid} and folder.written == 1
-    folder.sync()
     with pytest.raises(Exception, match="invalid SOPInstanceUID"):
         folder.open_instance("../x", CTImageStorage, ExplicitVRLittleEndian)
+
+
+def test_series_folder_trusts_only_files_of_the_size_the_manifest_recorded(tmp_path):
+    uids = [generate_uid() for _ in range(3)]
+    folder = SeriesFolder(tmp_path / "s", study_uid="1.2", series_uid="1.2.3")
+    for uid in uids:
+        writer = folder.open_instance(uid, CTImageStorage, ExplicitVRLittleEndian)
+        writer.write(b"\x08\x00\x16\x00UI\x00\x00" * 50)
+        writer.commit()
+    folder.mark_complete(node="n", instances=3)
+    assert SeriesFolder(folder.path, study_uid="1.2", series_uid="1.2.3").complete
+    # a power loss: one file cut short, one emptied, one manifest line never written
+    (folder.path / f"{uids[0]}.dcm").write_bytes(b"\0" * 100)
+    (folder.path / f"{uids[1]}.dcm").write_bytes(b"")
+    stray = generate_uid()
+    _ct(folder.path / f"{stray}.dcm", stray)
+    again = SeriesFolder(folder.path, study_uid="1.2", series_uid="1.2.3")
+    assert again.have() == {uids[2]} and not again.complete
+    assert sorted(p.stem for p in folder.path.glob("*.dcm")) == [uids[2]]  # the untrusted ones are gone
+    # a folder of an earlier version (no manifest): its files are adopted as they are
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    _ct(legacy / f"{stray}.dcm", stray)
+    assert SeriesFolder(legacy, study_uid="1.2", series_uid="1.2.4").have() == {stray}
+    assert SeriesFolder(legacy, study_uid="1.2", series_uid="1.2.4").have() == {stray}
+
+
+def _pynetdicom_associate_rq(calling, called, max_pdu, contexts, scp_roles) -> bytes:
+    """The A-ASSOCIATE-RQ as pynetdicom's PDU classes encode it (what upper.py wrote before)."""
+    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+    from pynetdicom.pdu import A_ASSOCIATE_RQ
+    from pynetdicom.pdu_primitives import (
+        A_ASSOCIATE,
+        ImplementationClassUIDNotification,
+        ImplementationVersionNameNotification,
+        MaximumLengthNotification,
+    )
+    from pynetdicom.presentation import PresentationContext, build_role
+
+    primitive = A_ASSOCIATE()
+    requested = []
+    for index, (abstract, syntaxes) in enumerate(contexts):
+        cx = PresentationContext()
+        cx.context_id, cx.abstract_syntax, cx.transfer_syntax = 2 * index + 1, abstract, list(syntaxes)
+        requested.append(cx)
+    primitive.application_context_name = upper.APPLICATION_CONTEXT
+    primitive.calling_ae_title, primitive.called_ae_title = calling, called
+    primitive.presentation_context_definition_list = requested
+    length = MaximumLengthNotification()
+    length.maximum_length_received = max_pdu
+    impl = ImplementationClassUIDNotification()
+    impl.implementation_class_uid = PYNETDICOM_IMPLEMENTATION_UID
+    version = ImplementationVersionNameNotification()
+    version.implementation_version_name = PYNETDICOM_IMPLEMENTATION_VERSION
+    primitive.user_information = [length, impl, version, *(build_role(uid, scp_role=True) for uid in scp_roles)]
+    pdu = A_ASSOCIATE_RQ()
+    pdu.from_primitive(primitive)
+    return pdu.encode()
+
+
+def test_associate_rq_is_byte_for_byte_pynetdicoms():
+    from workbench.pacs.dimse import _retrieval_contexts
+
+    contexts, roles = _retrieval_contexts()
+    wanted = tuple((a, tuple(ts)) for a, ts in contexts)
+    assert len(wanted) <= 128
+    ours = upper._associate_rq("WORKBENCH", "ORTHANC", 1 << 20, wanted, tuple(roles))
+    assert ours == _pynetdicom_associate_rq("WORKBENCH", "ORTHANC", 1 << 20, wanted, roles)
+    small = ((CTImageStorage, (ExplicitVRLittleEndian,)),)
+    assert upper._associate_rq("A", "LONGER_CALLED_AE", 16384, small, ()) == _pynetdicom_associate_rq(
+        "A", "LONGER_CALLED_AE", 16384, small, ())
+
+
+def test_associate_ac_decodes_what_pynetdicom_encodes():
+    from pynetdicom.pdu import A_ASSOCIATE_AC
+    from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
+    from pynetdicom.presentation import PresentationContext
+
+    results = []
+    for cx_id, result, syntax in ((1, 0, "1.2.840.10008.1.2"), (3, 3, "1.2.840.10008.1.2"),
+                                  (5, 0, ExplicitVRLittleEndian)):
+        cx = PresentationContext()
+        cx.context_id, cx.result, cx.transfer_syntax = cx_id, result, [syntax]
+        results.append(cx)
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = upper.APPLICATION_CONTEXT
+    primitive.calling_ae_title, primitive.called_ae_title = "WORKBENCH", "ORTHANC"
+    primitive.result, primitive.result_source, primitive.diagnostic = 0, 1, 1
+    primitive.presentation_context_definition_results_list = results
+    length = MaximumLengthNotification()
+    length.maximum_length_received = 65536
+    primitive.user_information = [length]
+    pdu = A_ASSOCIATE_AC()
+    pdu.from_primitive(primitive)
+    encoded = pdu.encode()
+    assert upper.decode_associate_ac(encoded[6:]) == (
+        {1: (0, "1.2.840.10008.1.2"), 3: (3, "1.2.840.10008.1.2"), 5: (0, ExplicitVRLittleEndian)}, 65536)
+    with pytest.raises(upper.PeerGone, match="malformed"):
+        upper.decode_associate_ac(encoded[6:80])
+
+
+class _Wire:
+    """A socket stand-in that serves the bytes given (recv_into only)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+
+    def recv_into(self, view) -> int:
+        n = min(len(view), len(self.data))
+        view[:n] = self.data[:n]
+        self.data = self.data[n:]
+        return n
+
+
+def _pdu(*pdvs: tuple[int, int, bytes]) -> bytes:
+    import struct
+
+    body = b"".join(struct.pack(">IBB", len(f) + 2, cx, control) + f for cx, control, f in pdvs)
+    return struct.pack(">BBI", upper.PDU_DATA, 0, len(body)) + body
+
+
+def test_read_message_keeps_the_next_messages_start_of_the_same_pdu():
+    # two C-FIND-RSPs: the first's identifier and all of the second in one PDU, then the final response
+    pending = upper.encode_command(upper._us(0x0100, upper.C_FIND_RSP), upper._us(0x0800, 0x0000),
+                                   upper._us(0x0900, 0xFF00))
+    final = upper.encode_command(upper._us(0x0100, upper.C_FIND_RSP), upper._us(0x0800, upper.NO_DATA_SET),
+                                 upper._us(0x0900, 0x0000))
+    wire = _pdu((1, 0x03, pending)) + _pdu((1, 0x00, b"ab"), (1, 0x02, b"cd"), (1, 0x03, pending),
+                                           (1, 0x02, b"ef")) + _pdu((1, 0x03, final))
+    assoc = upper.Association(_Wire(wire), {}, 16384)
+    assert assoc.read_message() == (1, {"CommandField": 0x8020, "CommandDataSetType": 0, "Status": 0xFF00},
+                                    b"abcd")
+    assert assoc.read_message()[2] == b"ef"
+    assert assoc.read_message() == (1, {"CommandField": 0x8020, "CommandDataSetType": 0x0101, "Status": 0}, None)
+
+
+def test_send_message_fragments_to_the_peers_pdu_size_even_when_the_kernel_takes_part(monkeypatch):
+    import socket
+    import struct
+
+    a, b = socket.socketpair()
+    try:
+        taken = []
+
+        class Stingy:  # a send that takes at most 1000 bytes: what a full socket buffer does
+            def sendmsg(self, buffers):
+                data = b"".join(bytes(x) for x in buffers)[:1000]
+                taken.append(len(data))
+                a.sendall(data)
+                return len(data)
+
+        assoc = upper.Association(Stingy(), {}, 4096)
+        command = upper.c_store_rq(1, CTImageStorage, "1.2.3")
+        data = bytes(range(256)) * 40  # 10240 bytes: 3 PDUs of <= 4090 + the command's
+        assoc.send_message(5, command, data)
+        a.close()
+        wire = b""
+        while chunk := b.recv(65536):
+            wire += chunk
+    finally:
+        b.close()
+    assert len(taken) > 10 and sum(taken) == len(wire)
+    pdvs, offset = [], 0
+    while offset < len(wire):
+        kind, _r, length = struct.unpack_from(">BBI", wire, offset)
+        assert kind == upper.PDU_DATA and length <= 4096
+        pdv_len, cx, control = struct.unpack_from(">IBB", wire, offset + 6)
+        pdvs.append((cx, control, wire[offset + 12:offset + 6 + 4 + pdv_len]))
+        offset += 6 + length
+    assert [c for _cx, c, _f in pdvs] == [0x03, 0x00, 0x00, 0x02] and {cx for cx, _c, _f in pdvs} == {5}
+    assert pdvs[0][2] == command and b"".join(f for _cx, _c, f in pdvs[1:]) == data

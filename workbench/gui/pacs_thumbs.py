@@ -29,6 +29,18 @@ def to_pixmap(image: np.ndarray) -> QtGui.QPixmap:
     return QtGui.QPixmap.fromImage(qimage.copy())
 
 
+def evict_previews() -> None:
+    """Keep the study cache (previews included) under its cap after a batch of previews was written."""
+    from ..core.errors import WorkbenchError
+    from ..pacs.cache import StudyCache
+    from ..pacs.nodes import load_config
+
+    try:
+        StudyCache(cap_mb=load_config().cache_mb).evict()
+    except (OSError, WorkbenchError):
+        pass  # a cache that cannot be trimmed now is trimmed after the next retrieval
+
+
 class SeriesThumbnails(QtCore.QObject):
     """Fills the Preview column of ``table`` for the series matches of the last search.
 
@@ -66,14 +78,17 @@ class SeriesThumbnails(QtCore.QObject):
         arrived: dict[int, Any] = {}  # filled by the worker, read in the GUI thread on each progress signal
 
         def work(progress, cancelled) -> int:
-            for index, (row, study, series) in enumerate(rows):
-                if cancelled():
-                    raise CancelledError("previews cancelled")
-                try:
-                    arrived[row] = series_thumbnail(client, study, series, size=THUMB_SIZE, cancel=cancelled)
-                except PacsError as exc:
-                    arrived[row] = " ".join(str(exc).split())
-                progress(index + 1, len(rows))
+            try:
+                for index, (row, study, series) in enumerate(rows):
+                    if cancelled():
+                        raise CancelledError("previews cancelled")
+                    try:
+                        arrived[row] = series_thumbnail(client, study, series, size=THUMB_SIZE, cancel=cancelled)
+                    except PacsError as exc:
+                        arrived[row] = " ".join(str(exc).split())
+                    progress(index + 1, len(rows))
+            finally:
+                evict_previews()
             return len(rows)
 
         def place(_done: int, _total: int) -> None:

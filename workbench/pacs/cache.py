@@ -1,8 +1,11 @@
 """The local study cache: ``<user data dir>/workbench/pacs-cache/<StudyInstanceUID>/<SeriesInstanceUID>/``.
 
-Retrievals of the GUI land here (the CLI writes where ``-o`` says). The cache holds at most ``cap_mb``
-megabytes: after each retrieval the least recently used studies are deleted (never the one just used).
-``.last_used`` in a study folder records its use (its mtime). ``WORKBENCH_PACS_CACHE_DIR`` overrides the root.
+Retrievals of the GUI land here (the CLI writes where ``-o`` says), and so do the search dialog's series
+previews (``.thumbnails/<SeriesInstanceUID>.png``, :mod:`.thumbnails`). The cache holds at most ``cap_mb``
+megabytes, previews included: after each retrieval and each batch of previews the least recently used
+entries -- a whole study, or one preview -- are deleted (never the study just used).
+``.last_used`` in a study folder records its use (its mtime), a preview's own mtime records its last
+showing. ``WORKBENCH_PACS_CACHE_DIR`` overrides the root.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from pathlib import Path
 from .errors import PacsError
 
 STAMP = ".last_used"
+#: the previews' folder below the cache root (see :func:`.thumbnails.thumbnail_dir`)
+THUMBNAILS = ".thumbnails"
 
 
 def default_cache_root() -> Path:
@@ -71,24 +76,48 @@ class StudyCache:
             if not entry.is_dir() or entry.name.startswith("."):
                 continue
             stamp = entry / STAMP
-            used = stamp.stat().st_mtime if stamp.exists() else entry.stat().st_mtime
+            try:
+                used = stamp.stat().st_mtime if stamp.exists() else entry.stat().st_mtime
+            except OSError:
+                continue
             out.append((entry, used, _size(entry)))
         return sorted(out, key=lambda t: t[1])
 
+    def previews(self) -> list[tuple[Path, float, int]]:
+        """``(file, last shown, bytes)`` of every cached series preview, least recently used first."""
+        out = []
+        try:
+            entries = list(os.scandir(self.root / THUMBNAILS))
+        except OSError:
+            return []
+        for entry in entries:
+            try:
+                if entry.is_file():
+                    st = entry.stat()
+                    out.append((Path(entry.path), st.st_mtime, st.st_size))
+            except OSError:
+                continue
+        return sorted(out, key=lambda t: t[1])
+
     def size(self) -> int:
-        return sum(s for _p, _u, s in self.studies())
+        """Bytes held: the studies and the previews."""
+        return sum(s for _p, _u, s in self.studies()) + sum(s for _p, _u, s in self.previews())
 
     def evict(self, *, keep: set[str] = frozenset()) -> list[Path]:
-        """Delete least recently used studies until the cache fits its cap; returns what was deleted."""
-        studies = self.studies()
-        total = sum(s for _p, _u, s in studies)
+        """Delete the least recently used studies and previews until the cache fits its cap (never a
+        study named in ``keep``); returns what was deleted."""
+        entries = sorted(self.studies() + self.previews(), key=lambda t: t[1])
+        total = sum(s for _p, _u, s in entries)
         removed: list[Path] = []
-        for path, _used, size in studies:
+        for path, _used, size in entries:
             if total <= self.cap_bytes:
                 break
-            if path.name in keep:
-                continue
-            shutil.rmtree(path, ignore_errors=True)
+            if path.is_dir():
+                if path.name in keep:
+                    continue
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             total -= size
             removed.append(path)
         return removed

@@ -40,6 +40,11 @@ def find(client: Client, query: Query, *, cancel: CancelFn = _never) -> list[dic
     hierarchical PACS needs the study's UID at series level), then their series."""
     if query.level != "series" or query.study_uid or isinstance(client, WebClient):
         return client.find(query, cancel=cancel)
+    with client.session():  # DIMSE: all the searches over one association
+        return _find_series(client, query, cancel)
+
+
+def _find_series(client: Client, query: Query, cancel: CancelFn) -> list[dict]:
     studies = client.find(Query(level="study", patient_id=query.patient_id, patient_name=query.patient_name,
                                 birth_date=query.birth_date, accession=query.accession,
                                 study_date=query.study_date), cancel=cancel)
@@ -66,6 +71,13 @@ def retrieve_study(client: Client, study_uid: str, root: str | Path, *, series_u
     CancelledError
         ``cancel()`` became true.
     """
+    with client.session():  # DIMSE: the search and the C-GETs over one association
+        return (yield from _retrieve(client, study_uid, Path(root), series_uids=series_uids, move=move,
+                                     cancel=cancel))
+
+
+def _retrieve(client: Client, study_uid: str, root: Path, *, series_uids: Sequence[str] | None, move: bool,
+              cancel: CancelFn) -> Generator[Progress, None, list[Path]]:
     series = client.find(Query(level="series", study_uid=study_uid), cancel=cancel)
     if not series:
         raise PacsError(f"{client.node.label}: no study {study_uid} (or it has no series)")
@@ -80,7 +92,7 @@ def retrieve_study(client: Client, study_uid: str, root: str | Path, *, series_u
     done_before = 0
     for info in series:
         uid = str(info["SeriesInstanceUID"])
-        folder = SeriesFolder(series_folder_for(Path(root), uid), study_uid=study_uid, series_uid=uid)
+        folder = SeriesFolder(series_folder_for(root, uid), study_uid=study_uid, series_uid=uid)
         folders.append(folder.path)
         already = len(folder.have())
         expected = int(info.get("NumberOfSeriesRelatedInstances", 0) or 0)
@@ -102,7 +114,6 @@ def retrieve_study(client: Client, study_uid: str, root: str | Path, *, series_u
         if expected and now < expected:
             raise PacsError(f"{client.node.label}: series {uid}: {now} of {expected} instances arrived; "
                             "run it again to fetch the rest")
-        folder.sync()  # the instances are durable before the marker says the series is complete
         folder.mark_complete(node=client.node.label, instances=now,
                              extra={"Modality": info.get("Modality"),
                                     "SeriesDescription": info.get("SeriesDescription")})

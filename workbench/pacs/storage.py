@@ -2,26 +2,28 @@
 
 A file ``<SOPInstanceUID>.dcm`` exists only once it is complete (temporary ``.<uid>.*.dcm`` beside it, then
 ``os.replace``), so an interrupted retrieval leaves complete files only, and the next one fetches just what
-is missing (:meth:`SeriesFolder.have`). ``.series.json`` marks a series complete; it is written only after
-:meth:`SeriesFolder.sync` made the instances durable. There is no fsync per instance (the renames alone
-make every file atomic for readers and against a crash of the process; only a power loss needs the data on
-disk): one ``syncfs`` of the folder's file system per series instead of 300 journal commits, with the
-writeback of each file started (not awaited) as it is committed, so that little is left for the syncfs.
+is missing (:meth:`SeriesFolder.have`). ``.series.json`` marks a series complete.
+
+Nothing is forced to disk (no fsync, no syncfs: the PACS holds the data, this folder is a cache of it).
+Instead every commit appends ``<SOPInstanceUID> <size>`` to the folder's manifest ``.instances``, and a
+file counts as there only if its size is the one the manifest recorded: after a power loss, an instance
+whose data had not reached the disk (ext4 and XFS then show a shorter or empty file) or whose manifest
+line was lost is not trusted, it is deleted and fetched again -- also in a series already marked complete
+(:attr:`SeriesFolder.complete` checks the count). A getscu-style retrieval does no syncing either; a
+syncfs per series cost up to a third of a C-GET on a busy disk (docs/BENCHMARKS.md).
 
 Received data sets are written as they arrive, encoded (:class:`InstanceWriter`): the file meta
 information is put in front of the bytes of the network (:func:`file_meta_bytes`), nothing is decoded.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import json
 import os
 import re
 import struct
-import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -29,10 +31,12 @@ from typing import Any
 
 from pydicom.dataset import Dataset, FileMetaDataset
 
-from ..io.atomic import DeferredSync, atomic_write_text
+from ..io.atomic import DeferredSync
 from .errors import PacsError
 
 MARKER = ".series.json"
+#: the manifest: one ``<SOPInstanceUID> <size in bytes>`` line per committed instance
+MANIFEST = ".instances"
 _UID = re.compile(r"^[0-9.]{1,64}$")
 
 
@@ -86,45 +90,6 @@ def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: 
     return b"\x00" * 128 + b"DICM" + struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(body)) + body
 
 
-@functools.cache
-def _libc() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-
-
-def _start_writeback(fd: int) -> None:
-    """Linux ``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)``: start writing the file to disk now,
-    without waiting, so that the one ``syncfs`` at the end of the series finds little left to write
-    (it took ~0.2 s for 157 MB otherwise, a third of a whole C-GET). Elsewhere a no-op."""
-    libc = _libc()
-    if libc is not None:
-        try:
-            libc.sync_file_range(fd, ctypes.c_longlong(0), ctypes.c_longlong(0), 2)
-        except AttributeError:
-            pass
-
-
-def _syncfs(path: Path) -> bool:
-    """``syncfs(2)`` of the file system holding ``path`` (Linux); False where it is not available."""
-    libc = _libc()
-    if libc is None:
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return libc.syncfs(fd) == 0
-    except AttributeError:
-        return False
-    finally:
-        os.close(fd)
-
-
 class InstanceWriter:
     """One instance being written: its temporary file gets the header, then each fragment as it arrives;
     :meth:`commit` renames it into place, :meth:`discard` removes it. Not thread-safe (one per instance)."""
@@ -134,6 +99,7 @@ class InstanceWriter:
         self.target = folder.path / instance_filename(sop_uid)
         self.tmp = folder.path / f".{sop_uid}.{os.getpid()}.{threading.get_ident()}.dcm"
         self._fd: int | None = None
+        self._size = 0
         try:
             self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0),
                                0o644)
@@ -151,7 +117,9 @@ class InstanceWriter:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                n = os.write(self._fd, view)
+                self._size += n
+                view = view[n:]
         except OSError as exc:
             self._fail(exc)
 
@@ -159,13 +127,12 @@ class InstanceWriter:
         """Close and rename into place: from now on the instance is there, complete."""
         assert self._fd is not None
         try:
-            _start_writeback(self._fd)
             os.close(self._fd)
             self._fd = None
             os.replace(self.tmp, self.target)
+            self.folder._committed(self.target.stem, self._size)
         except OSError as exc:
             self._fail(exc)
-        self.folder._committed()
 
     def discard(self) -> None:
         if self._fd is not None:
@@ -180,7 +147,7 @@ class InstanceWriter:
 class SeriesFolder:
     """The folder of one series; thread-safe (a C-MOVE's store handler runs on the association's thread).
 
-    ``deferred`` is accepted for callers of the earlier API and no longer used (see :meth:`sync`).
+    ``deferred`` is accepted for callers of the earlier API and no longer used (nothing is synced).
     """
 
     def __init__(self, path: str | Path, *, study_uid: str, series_uid: str,
@@ -190,32 +157,86 @@ class SeriesFolder:
         self.series_uid = series_uid
         self._lock = threading.Lock()
         self.written = 0
-        self._unsynced = 0
         self.errors: list[str] = []
+        self._manifest_fd: int | None = None
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PacsError(f"cannot create the series folder ({exc.strerror})", path=self.path) from exc
         # a temporary file left by a killed process is not an instance: drop it
-        for stray in self.path.glob(".*.dcm"):
-            stray.unlink(missing_ok=True)
+        for pattern in (".*.dcm", ".series.*.tmp"):
+            for stray in self.path.glob(pattern):
+                stray.unlink(missing_ok=True)
+        self._have = self._verified()
+
+    def _verified(self) -> set[str]:
+        """The instances whose file has the size the manifest recorded; the other ``*.dcm`` files (cut
+        short by a power loss, or with a lost manifest line) are deleted. A folder without a manifest
+        (written by an earlier version) is trusted as it is."""
+        files = {p.stem: p for p in self.path.glob("*.dcm") if not p.name.startswith(".")}
+        try:
+            text = (self.path / MANIFEST).read_text(encoding="ascii", errors="replace")
+        except FileNotFoundError:
+            if files:  # adopt them: from now on they are checked like the others
+                self._record([(uid, path.stat().st_size) for uid, path in files.items()])
+            return set(files)
+        except OSError:
+            text = ""
+        sizes: dict[str, int] = {}
+        for line in text.splitlines():
+            uid, _sep, size = line.partition(" ")
+            if size.isdigit():
+                sizes[uid] = int(size)  # a later line (a file fetched again) wins
+        good: set[str] = set()
+        for uid, path in files.items():
+            try:
+                ok = sizes.get(uid) == path.stat().st_size
+            except OSError:
+                ok = False
+            if ok:
+                good.add(uid)
+            else:
+                path.unlink(missing_ok=True)
+        return good
 
     def have(self) -> set[str]:
-        """SOPInstanceUIDs already stored (complete files only)."""
-        return {p.stem for p in self.path.glob("*.dcm") if not p.name.startswith(".")}
+        """SOPInstanceUIDs already stored (complete, verified files only)."""
+        with self._lock:
+            return set(self._have)
 
     @property
     def complete(self) -> bool:
-        return (self.path / MARKER).is_file()
+        """Marked complete, and every instance the marker counted is still there and verified."""
+        try:
+            count = int(json.loads((self.path / MARKER).read_text(encoding="utf-8")).get("instances", 0))
+        except (OSError, ValueError, AttributeError, TypeError):
+            return False
+        return len(self.have()) >= count
 
     def _error(self, message: str) -> None:
         with self._lock:
             self.errors.append(message)
 
-    def _committed(self) -> None:
+    def _committed(self, sop_uid: str, size: int) -> None:
+        """Record an instance renamed into place (called by :meth:`InstanceWriter.commit`).
+
+        Raises
+        ------
+        OSError
+            The manifest cannot be written (the instance would not be trusted later).
+        """
         with self._lock:
+            self._record([(sop_uid, size)])
+            self._have.add(sop_uid)
             self.written += 1
-            self._unsynced += 1
+
+    def _record(self, entries: list[tuple[str, int]]) -> None:
+        if self._manifest_fd is None:
+            self._manifest_fd = os.open(self.path / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                                        | getattr(os, "O_BINARY", 0), 0o644)
+            weakref.finalize(self, os.close, self._manifest_fd)
+        # one write per call: O_APPEND keeps lines whole even if two processes share the folder
+        os.write(self._manifest_fd, "".join(f"{uid} {size}\n" for uid, size in entries).encode("ascii"))
 
     def open_instance(self, sop_uid: str, sop_class_uid: str, transfer_syntax: str) -> InstanceWriter:
         """A writer for an instance whose encoded data set arrives in fragments (the C-GET fast path).
@@ -253,35 +274,21 @@ class SeriesFolder:
         writer.commit()
 
     def sync(self) -> None:
-        """Make the instances written so far durable: one ``syncfs`` of the folder's file system (Linux),
-        else an fsync per file; then the folder itself (its renames)."""
-        with self._lock:
-            pending, self._unsynced = self._unsynced, 0
-        if not pending:
-            return
-        if not _syncfs(self.path):
-            for file in self.path.glob("*.dcm"):
-                try:
-                    with open(file, "rb+") as fh:
-                        os.fsync(fh.fileno())
-                except OSError:
-                    continue
-        if hasattr(os, "O_DIRECTORY"):
-            try:
-                fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-            except OSError:
-                return
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+        """Kept for callers of the earlier API: nothing to do (the manifest, not a sync, makes the folder
+        trustworthy after a power loss; see the module docstring)."""
 
     def mark_complete(self, *, node: str, instances: int, extra: dict[str, Any] | None = None) -> None:
-        atomic_write_text(self.path / MARKER, json.dumps({
-            "StudyInstanceUID": self.study_uid, "SeriesInstanceUID": self.series_uid,
-            "instances": instances, "node": node, **(extra or {})}, indent=1))
+        """Write ``.series.json`` atomically (temporary file + ``os.replace``; no fsync: :attr:`complete`
+        checks the instances it counts, so a marker that outlived its data after a power loss is harmless).
+        """
+        text = json.dumps({"StudyInstanceUID": self.study_uid, "SeriesInstanceUID": self.series_uid,
+                           "instances": instances, "node": node, **(extra or {})}, indent=1)
+        tmp = self.path / f".series.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, self.path / MARKER)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def series_folder_for(root: Path, series_uid: str) -> Path:

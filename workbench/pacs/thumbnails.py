@@ -6,10 +6,13 @@ or WADO-RS) into a temporary folder and rendered here: modality rescale, the
 header's window (else the 1st-99th percentiles), MONOCHROME1 inverted, scaled to fit ``size`` pixels.
 
 Previews are cached as PNG in ``<study cache>/.thumbnails/<SeriesInstanceUID>.png`` (written atomically;
-a series' pixels do not change under the same UID), so a search shown again costs no network at all.
+a series' pixels do not change under the same UID), so a search shown again costs no network at all. They
+count towards the study cache's cap and leave it least recently shown first (:mod:`.cache`; each
+showing from the cache refreshes the file's mtime).
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -29,10 +32,10 @@ def _never() -> bool:
 
 
 def thumbnail_dir(cache_root: str | Path | None = None) -> Path:
-    """Where previews are cached (inside the study cache, whose LRU eviction skips dot folders)."""
-    from .cache import default_cache_root
+    """Where previews are cached (inside the study cache, under its cap)."""
+    from .cache import THUMBNAILS, default_cache_root
 
-    return Path(cache_root if cache_root is not None else default_cache_root()) / ".thumbnails"
+    return Path(cache_root if cache_root is not None else default_cache_root()) / THUMBNAILS
 
 
 def render(ds: Any, *, size: int = THUMB_SIZE) -> np.ndarray:
@@ -119,6 +122,10 @@ def series_thumbnail(client: Any, study_uid: str, series_uid: str, *, size: int 
     if cached.is_file():
         image = cv2.imread(str(cached), cv2.IMREAD_UNCHANGED)
         if image is not None:
+            try:
+                os.utime(cached)  # shown now: the cache's LRU eviction keeps it longer
+            except OSError:
+                pass
             return image
     image = _fetch(client, study_uid, series_uid, size=size, cancel=cancel)
     try:
@@ -133,6 +140,12 @@ def series_thumbnail(client: Any, study_uid: str, series_uid: str, *, size: int 
 
 
 def _fetch(client: Any, study_uid: str, series_uid: str, *, size: int, cancel: CancelFn) -> np.ndarray:
+
+    with client.session():  # DIMSE: the instance search and its C-GET over one association
+        return _fetch_in_session(client, study_uid, series_uid, size=size, cancel=cancel)
+
+
+def _fetch_in_session(client: Any, study_uid: str, series_uid: str, *, size: int, cancel: CancelFn) -> np.ndarray:
     import cv2
     import pydicom
 

@@ -7,10 +7,12 @@ received instance: a C-GET of 300 CT slices ran at a third of DCMTK's ``getscu``
 This module does the C-GET data phase the way ``getscu`` does: read a PDU, write its data set fragments
 straight into the instance's temporary file, answer the C-STORE with a pre-built response.
 
-What it reuses from pynetdicom: the A-ASSOCIATE-RQ/-AC/-RJ PDU encoders and decoders (presentation
-contexts, user information, role selection). What it does itself, because that is the hot path: the
-P-DATA-TF framing (PS3.8 9.3.5), the few command sets a C-GET exchanges (PS3.7 9.3 and E.1: implicit VR
-little endian, a handful of US/UI elements), A-RELEASE and A-ABORT (fixed 10-byte PDUs).
+It does all of it itself, because all of it is on the path of every retrieval: the A-ASSOCIATE-RQ and
+-AC (PS3.8 9.3.2-3: presentation contexts, maximum length, role selection; pynetdicom's PDU classes took
+~40 ms per association for the 122 contexts of a retrieval), the P-DATA-TF framing (PS3.8 9.3.5), the few
+command sets a C-FIND, C-GET or C-STORE exchanges (PS3.7 9.3 and E.1: implicit VR little endian, a
+handful of US/UI elements), A-RELEASE and A-ABORT (fixed 10-byte PDUs). The identifiers of C-FIND and
+C-GET are encoded and decoded by pydicom.
 """
 from __future__ import annotations
 
@@ -20,14 +22,13 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from pydicom.uid import UID
-
 PDU_ASSOCIATE_RQ, PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ = 0x01, 0x02, 0x03
 PDU_DATA, PDU_RELEASE_RQ, PDU_RELEASE_RP, PDU_ABORT = 0x04, 0x05, 0x06, 0x07
 #: the application context name of DICOM (PS3.7 A.2.1)
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 #: command fields (PS3.7 E.1)
 C_STORE_RQ, C_STORE_RSP, C_GET_RQ, C_GET_RSP = 0x0001, 0x8001, 0x0010, 0x8010
+C_FIND_RQ, C_FIND_RSP = 0x0020, 0x8020
 NO_DATA_SET = 0x0101
 _ABORT = b"\x07\x00" + struct.pack(">I", 4) + b"\x00\x00\x00\x00"       # source 0: service user
 _RELEASE_RQ = b"\x05\x00" + struct.pack(">I", 4) + b"\x00\x00\x00\x00"
@@ -67,42 +68,71 @@ class Context:
     transfer_syntax: str
 
 
+def _item(kind: int, value: bytes) -> bytes:
+    """A PDU item or sub-item: type, reserved, 2-byte length (PS3.8 9.3)."""
+    return struct.pack(">BBH", kind, 0, len(value)) + value
+
+
+def _ae(title: str) -> bytes:
+    return title.encode("ascii", "replace")[:16].ljust(16, b" ")
+
+
 @functools.lru_cache(maxsize=16)
 def _associate_rq(calling: str, called: str, max_pdu: int, contexts: tuple[tuple[str, tuple[str, ...]], ...],
                   scp_roles: tuple[str, ...]) -> bytes:
-    """The encoded A-ASSOCIATE-RQ (pynetdicom's encoder; cached: 128 contexts take ~50 ms to build)."""
+    """The encoded A-ASSOCIATE-RQ (PS3.8 9.3.2), byte for byte what pynetdicom's encoder writes (its
+    classes took ~20 ms to build one with 128 contexts; tests/unit/test_pacs_upper.py compares the two)."""
     from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
-    from pynetdicom.pdu import A_ASSOCIATE_RQ
-    from pynetdicom.pdu_primitives import (
-        A_ASSOCIATE,
-        ImplementationClassUIDNotification,
-        ImplementationVersionNameNotification,
-        MaximumLengthNotification,
-    )
-    from pynetdicom.presentation import PresentationContext, build_role
 
-    requested = []
+    items = [_item(0x10, APPLICATION_CONTEXT.encode())]
     for index, (abstract, syntaxes) in enumerate(contexts):
-        cx = PresentationContext()
-        cx.context_id = 2 * index + 1
-        cx.abstract_syntax = UID(abstract)
-        cx.transfer_syntax = [UID(ts) for ts in syntaxes]
-        requested.append(cx)
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = UID(APPLICATION_CONTEXT)
-    primitive.calling_ae_title = calling
-    primitive.called_ae_title = called
-    primitive.presentation_context_definition_list = requested
-    length = MaximumLengthNotification()
-    length.maximum_length_received = max_pdu
-    impl = ImplementationClassUIDNotification()
-    impl.implementation_class_uid = PYNETDICOM_IMPLEMENTATION_UID
-    version = ImplementationVersionNameNotification()
-    version.implementation_version_name = PYNETDICOM_IMPLEMENTATION_VERSION
-    primitive.user_information = [length, impl, version, *(build_role(uid, scp_role=True) for uid in scp_roles)]
-    pdu = A_ASSOCIATE_RQ()
-    pdu.from_primitive(primitive)
-    return pdu.encode()
+        body = struct.pack(">BBBB", 2 * index + 1, 0, 0, 0) + _item(0x30, abstract.encode())
+        items.append(_item(0x20, body + b"".join(_item(0x40, ts.encode()) for ts in syntaxes)))
+    user = [_item(0x51, struct.pack(">I", max_pdu)), _item(0x52, str(PYNETDICOM_IMPLEMENTATION_UID).encode()),
+            _item(0x55, PYNETDICOM_IMPLEMENTATION_VERSION.encode())]
+    for uid in scp_roles:  # SCU role 0, SCP role 1: the peer may send us C-STOREs of this class (C-GET)
+        user.append(_item(0x54, struct.pack(">H", len(uid)) + uid.encode() + b"\x00\x01"))
+    items.append(_item(0x50, b"".join(user)))
+    body = struct.pack(">HH", 1, 0) + _ae(called) + _ae(calling) + b"\x00" * 32 + b"".join(items)
+    return struct.pack(">BBI", PDU_ASSOCIATE_RQ, 0, len(body)) + body
+
+
+def decode_associate_ac(body: bytes | memoryview) -> tuple[dict[int, tuple[int, str]], int]:
+    """The presentation context results (``{context ID: (result, transfer syntax)}``) and the peer's
+    maximum PDU length (0: none given) of an A-ASSOCIATE-AC body (PS3.8 9.3.3, after the 6-byte header).
+
+    Raises
+    ------
+    PeerGone
+        The PDU is malformed.
+    """
+    view = memoryview(body)
+    results: dict[int, tuple[int, str]] = {}
+    max_pdu = 0
+    offset = 68  # version, reserved, called and calling AE titles, 32 reserved bytes
+    try:
+        while offset + 4 <= len(view):
+            kind, _r, length = struct.unpack_from(">BBH", view, offset)
+            if offset + 4 + length > len(view):
+                raise IndexError("item beyond the PDU")
+            value = view[offset + 4:offset + 4 + length]
+            offset += 4 + length
+            if kind == 0x21 and length >= 4:  # presentation context (AC): id, -, result, -, one TS sub-item
+                syntax = ""
+                if length >= 8 and value[4] == 0x40:
+                    (ts_len,) = struct.unpack_from(">H", value, 6)
+                    syntax = bytes(value[8:8 + ts_len]).rstrip(b"\x00 ").decode("ascii", "replace")
+                results[value[0]] = (value[2], syntax)
+            elif kind == 0x50:
+                sub = 0
+                while sub + 4 <= len(value):
+                    sub_kind, _r, sub_len = struct.unpack_from(">BBH", value, sub)
+                    if sub_kind == 0x51 and sub_len == 4:
+                        (max_pdu,) = struct.unpack_from(">I", value, sub + 4)
+                    sub += 4 + sub_len
+    except (struct.error, IndexError) as exc:
+        raise PeerGone("malformed A-ASSOCIATE-AC") from exc
+    return results, max_pdu
 
 
 def _element(tag: int, value: bytes) -> bytes:
@@ -124,6 +154,12 @@ def encode_command(*elements: bytes) -> bytes:
 def c_get_rq(message_id: int, sop_class: str) -> bytes:
     """The command set of a C-GET-RQ (a data set, the identifier, follows)."""
     return encode_command(_element(0x0002, sop_class.encode()), _us(0x0100, C_GET_RQ), _us(0x0110, message_id),
+                          _us(0x0700, 0), _us(0x0800, 0x0000))
+
+
+def c_find_rq(message_id: int, sop_class: str) -> bytes:
+    """The command set of a C-FIND-RQ (a data set, the identifier, follows)."""
+    return encode_command(_element(0x0002, sop_class.encode()), _us(0x0100, C_FIND_RQ), _us(0x0110, message_id),
                           _us(0x0700, 0), _us(0x0800, 0x0000))
 
 
@@ -198,6 +234,9 @@ class Association:
         self.peer_max_pdu = peer_max_pdu or 16384
         self._buffer = bytearray(1 << 20)
         self._header = bytearray(6)
+        # PDVs of the last PDU that :meth:`read_message` did not need yet (the next message's start)
+        self._pending: list[tuple[int, int, bytes]] = []
+        self._message_id = 0
         self.closed = False
 
     # -- negotiation -------------------------------------------------------------------------------------
@@ -213,8 +252,6 @@ class Association:
         Rejected, NothingAccepted, PeerGone
             The negotiation failed.
         """
-        from pynetdicom.pdu import A_ASSOCIATE_AC
-
         wanted = tuple((str(abstract), tuple(map(str, syntaxes))) for abstract, syntaxes in contexts)
         sock = socket.create_connection((host, port), timeout=timeout)
         try:
@@ -228,16 +265,12 @@ class Association:
                 raise Rejected("association rejected")
             if kind != PDU_ASSOCIATE_AC:
                 raise PeerGone("aborted" if kind == PDU_ABORT else f"unexpected PDU type 0x{kind:02X}")
-            ac = A_ASSOCIATE_AC()
-            ac.decode(bytes(assoc._header) + bytes(body))
-            answer = ac.to_primitive()
-            for result in answer.presentation_context_definition_results_list:
-                index = (int(result.context_id or 0) - 1) // 2
-                if (int(result.context_id or 0) % 2 and 0 <= index < len(wanted) and result.result == 0x00
-                        and result.transfer_syntax):
-                    assoc.contexts[result.context_id] = Context(result.context_id, wanted[index][0],
-                                                                str(result.transfer_syntax[0]))
-            assoc.peer_max_pdu = int(answer.maximum_length_received or 0) or 16384
+            results, peer_max = decode_associate_ac(body)
+            for context_id, (result, syntax) in results.items():
+                index = (context_id - 1) // 2
+                if context_id % 2 and 0 <= index < len(wanted) and result == 0x00 and syntax:
+                    assoc.contexts[context_id] = Context(context_id, wanted[index][0], syntax)
+            assoc.peer_max_pdu = peer_max or 16384
             if not assoc.contexts:
                 assoc.abort()
                 raise NothingAccepted("no presentation context accepted")
@@ -245,6 +278,11 @@ class Association:
         except BaseException:
             sock.close()
             raise
+
+    def next_message_id(self) -> int:
+        """A fresh MessageID for a request on this association (1, 2, ...)."""
+        self._message_id = self._message_id % 0xFFFF + 1
+        return self._message_id
 
     def context_for(self, abstract_syntax: str) -> Context | None:
         return next((cx for cx in self.contexts.values() if cx.abstract_syntax == abstract_syntax), None)
@@ -269,8 +307,10 @@ class Association:
 
     def send_message(self, context_id: int, command: bytes, data: bytes | memoryview | None = None) -> None:
         """Send a DIMSE message: its command set, then its data set, each fragmented to the peer's PDU size
-        (one PDV per PDU; the data set is sent from ``data`` without copying it)."""
+        (one PDV per PDU; the data set is sent from ``data`` without copying it, the PDU headers and
+        fragments of a message handed to the kernel in a few ``sendmsg`` calls, not two per PDU)."""
         room = self.peer_max_pdu - 6  # PDV item header: 4 bytes length, context ID, control header
+        buffers: list[bytes | memoryview] = []
         for payload, kind in ((command, 0x01), (data, 0x00)):
             if payload is None:
                 continue
@@ -278,23 +318,61 @@ class Association:
             for start in range(0, max(len(view), 1), room):
                 chunk = view[start:start + room]
                 control = kind | (0x02 if start + room >= len(view) else 0x00)
-                head = struct.pack(">BBIIBB", PDU_DATA, 0, len(chunk) + 6, len(chunk) + 2, context_id, control)
-                if len(chunk) < 4096:
-                    self.sock.sendall(head + chunk)
+                buffers.append(struct.pack(">BBIIBB", PDU_DATA, 0, len(chunk) + 6, len(chunk) + 2, context_id,
+                                           control))
+                buffers.append(chunk)
+        self._send_buffers(buffers)
+
+    def _send_buffers(self, buffers: list[bytes | memoryview]) -> None:
+        sendmsg = getattr(self.sock, "sendmsg", None)
+        if sendmsg is None:  # Windows
+            for buffer in buffers:
+                self.sock.sendall(buffer)
+            return
+        index = 0
+        while index < len(buffers):
+            # a socket with a timeout is non-blocking underneath: a send may take only part of the batch
+            sent = sendmsg(buffers[index:index + 512])
+            while sent:
+                size = len(buffers[index])
+                if sent >= size:
+                    sent -= size
+                    index += 1
                 else:
-                    self.sock.sendall(head)
-                    self.sock.sendall(chunk)
+                    buffers[index] = memoryview(buffers[index])[sent:]
+                    sent = 0
 
     def read_command(self) -> tuple[int, dict]:
-        """The next complete command set (a reply), as ``(context_id, elements)``; data set fragments
-        before it are skipped (a C-STORE or C-ECHO reply has none)."""
+        """The next complete command set (a reply), as ``(context_id, elements)``; a data set that comes
+        with it is read and dropped (a C-STORE or C-ECHO reply has none)."""
+        context_id, command, _data = self.read_message()
+        return context_id, command
+
+    def read_message(self) -> tuple[int, dict, bytes | None]:
+        """The next complete DIMSE message: ``(context_id, command elements, data set bytes or None)``."""
         command = bytearray()
+        data = bytearray()
+        message: tuple[int, dict] | None = None
         while True:
-            for cx_id, control, fragment in self.pdvs():
+            items = list(self.pdvs())
+            for index, (cx_id, control, fragment) in enumerate(items):
+                done: tuple[int, dict, bytes | None] | None = None
                 if control & 0x01:
                     command += fragment
                     if control & 0x02:
-                        return cx_id, decode_command(command)
+                        elements = decode_command(command)
+                        if elements.get("CommandDataSetType", NO_DATA_SET) == NO_DATA_SET:
+                            done = (cx_id, elements, None)
+                        else:
+                            message = (cx_id, elements)
+                elif message is not None:
+                    data += fragment
+                    if control & 0x02:
+                        done = (message[0], message[1], bytes(data))
+                if done is not None:
+                    # copies: the views point into the PDU buffer the next read reuses
+                    self._pending = [(c, k, bytes(f)) for c, k, f in items[index + 1:]]
+                    return done
 
     def pdvs(self) -> Iterator[tuple[int, int, memoryview]]:
         """``(context_id, control_header, fragment)`` of each PDV of the next P-DATA-TF PDU.
@@ -304,6 +382,11 @@ class Association:
         PeerGone
             The peer sent an A-ABORT, an A-RELEASE-RQ or closed the connection instead.
         """
+        if self._pending:
+            pending, self._pending = self._pending, []
+            for cx_id, control, fragment in pending:
+                yield cx_id, control, memoryview(fragment)
+            return
         kind, body = self.read_pdu()
         if kind != PDU_DATA:
             if kind == PDU_RELEASE_RQ:

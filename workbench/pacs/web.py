@@ -7,6 +7,7 @@ by the node's timeout, and idempotent requests (GET) are retried with backoff on
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any, Callable, Generator
@@ -85,6 +86,10 @@ class WebClient:
         t0 = time.perf_counter()
         self._call("QIDO-RS", self._client.search_for_studies, limit=1)
         return (time.perf_counter() - t0) * 1000
+
+    def session(self) -> contextlib.nullcontext:
+        """For symmetry with :meth:`DimseClient.session`: HTTP keeps its connections alive by itself."""
+        return contextlib.nullcontext(self)
 
     def find(self, query: Query, *, cancel: CancelFn = _never) -> list[dict]:
         level = "study" if query.level == "patient" else query.level

@@ -116,10 +116,15 @@ def _plain(value: Any) -> Any:
 def header_copy(ds):
     """A pixel-free copy of the first header, for exports that build DICOM SEG / SC from it.
 
-    ``Dataset.copy()`` is shallow (it shares the element dict), so a new dataset is filled with the
-    elements themselves. Elements still deferred (pixel data, private blobs over the defer size) are
-    left out: they would need the source file to stay readable.
+    ``Dataset.copy()`` is shallow (it shares the element dict), so a new dataset is filled with copies of
+    the elements: pydicom's ``ds.X = v`` on an existing element sets ``elem.value`` in place, so a shared
+    element would carry an export's new UIDs back into the document's source headers (a derived series
+    sent twice then referenced the first send's instances). Raw (still undecoded) elements are immutable
+    tuples and are shared as they are. Elements still deferred (pixel data, private blobs over the defer
+    size) are left out: they would need the source file to stay readable.
     """
+    import copy as _copy
+
     from pydicom.dataelem import RawDataElement
     from pydicom.dataset import Dataset
 
@@ -130,7 +135,7 @@ def header_copy(ds):
         elem = ds.get_item(tag, keep_deferred=True)
         if isinstance(elem, RawDataElement) and elem.value is None:
             continue
-        copy[tag] = elem
+        copy[tag] = elem if isinstance(elem, RawDataElement) else _copy.deepcopy(elem)
     if getattr(ds, "file_meta", None) is not None:
         copy.file_meta = ds.file_meta
     implicit, little = ds.original_encoding
