@@ -27,15 +27,15 @@ row's start are final, turned into class ids and dropped. Peak memory of a run i
     4 B x K x tile_d x H x W               (accumulator: K = 1 for two-class softmax and one-channel
                                             outputs, else the output channels; H x W in model voxels)
   + 2 B x D x H x W                        (the uint16 label map)
-  + 4 B x B x C x tile voxels x 4          (two batches of B tiles in and out: the pipeline below)
+  + 4 B x B x (C + 2 C_out) x tile voxels  (one batch of B tiles in, two out: the pipeline below)
   + 4 B x tile voxels x (K + 1)            (the scores and weights of one tile's blended shell)
   [+ 4 B x D' x H' x W'  (+ 2 B x D' x H' x W')  when resampling: the float volume and label map
    on the model grid]
 
 on top of the image itself.
 
-Pipeline: with more than one batch of tiles, a helper thread fills batch s+1 and blends batch s-1
-while ONNX Runtime (which releases the GIL) runs batch s on the caller's thread. The helper runs its
+Pipeline: with more than one batch of tiles, a helper thread blends batch s-1 while ONNX Runtime
+(which releases the GIL) runs batch s on the caller's thread. The helper runs its
 steps in submission order, so the blend is the same calls in the same order as on one thread and the
 label map is bit-identical (``PIPELINE = False`` runs everything on the caller's thread).
 
@@ -67,7 +67,7 @@ Progress = tuple[int, int, str]
 # (tests/bench/test_bench_volume.py) and cost memory
 BATCH_ELEMENTS = 1 << 21
 MAX_BATCH = 8
-# fill and blend tiles on a helper thread while session.run works (False: all on the caller's thread,
+# blend tiles on a helper thread while session.run works (False: all on the caller's thread,
 # the reference order; tests/unit/test_inference_volume.py checks both give the same labels)
 PIPELINE = True
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -332,7 +332,7 @@ class _Inline:
 
 
 class _StepThread:
-    """One helper thread running the fill and blend steps in submission order."""
+    """One helper thread running the blend steps in submission order."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-volume")
@@ -403,11 +403,11 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
     total = plan.n_tiles
     name = spec.output.name
     shape_in = (batch, channels) + tile if layout == "NCDHW" else (batch,) + tile + (channels,)
-    bufs = (np.empty(shape_in, dtype=dtype), np.empty(shape_in, dtype=dtype))  # filled / being run
+    buf = np.empty(shape_in, dtype=dtype)
 
     def fill_step(s: int) -> np.ndarray:
         t1 = time.perf_counter()
-        group, buf = steps[s][1], bufs[s % 2]
+        group = steps[s][1]
         tensor = buf if len(group) == batch else buf[:len(group)]
         for j, origin in enumerate(group):
             fill_tile(tensor[j], data, origin, imap, fill, layout)
@@ -426,23 +426,21 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
             blender.finish(plan.padded[0] if last else zs[row_end + 1], last)
         timing["postprocess"] += (time.perf_counter() - t1) * 1000.0
 
-    # Pipelined (module notes): one helper thread fills batch s+1 and blends batch s-1, in submission
-    # order, while ONNX Runtime (which releases the GIL) runs batch s here. The blend is the same calls in
-    # the same order as on one thread, so the label map is bit-identical; at most two batches of inputs
-    # and two of outputs are alive.
+    # Pipelined (module notes): a helper thread blends batch s-1 (and checks it for NaN) while ONNX Runtime
+    # (which releases the GIL) runs batch s here. The blends run in submission order: the same calls in the
+    # same order as on one thread, so the label map is bit-identical. Filling stays on this thread: it
+    # must be done before the run anyway, and so this thread never waits on the helper unless it falls two
+    # batches behind (on a machine with no free core), which also bounds the outputs alive to two batches.
     steps_on = _StepThread() if PIPELINE and len(steps) > 1 else _Inline()
     done = 0
     try:
-        next_fill = steps_on.submit(fill_step, 0)
         blends: deque[Future] = deque()
         for s, (row_end, group) in enumerate(steps):
             if cancel():
                 raise CancelledError()
-            tensor = next_fill.result()  # every blend before it has run too (one thread, in order)
-            while blends and blends[0].done():
-                blends.popleft().result()  # re-raise a failed blend here
-            if s + 1 < len(steps):
-                next_fill = steps_on.submit(fill_step, s + 1)
+            tensor = fill_step(s)
+            while len(blends) > 1 or (blends and blends[0].done()):
+                blends.popleft().result()  # waits for batch s-2 at most; re-raises a failed blend here
             t2 = time.perf_counter()
             outputs = engine.model.run(tensor, check_finite=False)  # checked in blend_step
             timing["inference"] += (time.perf_counter() - t2) * 1000.0
