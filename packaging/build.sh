@@ -24,8 +24,8 @@ DIST="$PKG/dist"
 WORK="$PKG/build"
 PYINSTALLER_PIN="pyinstaller==6.22.3"
 HOOKS_PIN="pyinstaller-hooks-contrib==2026.9"
-# the app's runtime dependencies: [project].dependencies + the extras a clinic build ships
-EXTRAS="cpu,codecs"
+# the app's runtime dependencies: [project].dependencies + the extras a clinic build ships (pacs: DICOMweb)
+EXTRAS="cpu,codecs,pacs"
 # CONSTRAINTS=FILE: another pin file (linux/build_bullseye.sh: PySide6 6.9, whose wheels need glibc 2.28)
 CONSTRAINTS="${CONSTRAINTS:-$PKG/constraints.txt}"
 
@@ -52,7 +52,7 @@ OTHER_ORT=onnxruntime-gpu
 if [ "$variant" = gpu ]; then
     VENV="$PKG/.venv-build-gpu"
     WORK="$PKG/build-gpu"
-    EXTRAS="gpu,codecs"
+    EXTRAS="gpu,codecs,pacs"
     OTHER_ORT=onnxruntime
 fi
 

@@ -21,6 +21,11 @@ if [ "${WORKBENCH_SMOKE_NETNS:-}" != "1" ] && command -v unshare >/dev/null 2>&1
 fi
 
 offline=()
+if [ "${WORKBENCH_SMOKE_NETNS:-}" = "1" ]; then
+    # the namespace's own loopback (down in a new namespace): the PACS checks talk to local servers on it;
+    # nothing outside the namespace is reachable through it
+    if command -v ip >/dev/null 2>&1; then ip link set lo up 2>/dev/null || true; fi
+fi
 if [ "${WORKBENCH_SMOKE_NETNS:-}" = "1" ] || [ "${WORKBENCH_SMOKE_REQUIRE_OFFLINE:-}" = "1" ]; then
     offline=(--require-offline)
 else

@@ -225,3 +225,49 @@ def test_blank_and_overlay_measures():
     tinted = [bytes([191, 127, 71] * 50)] * 10
     assert smoke_test.overlay_pixels(tinted, 3) == 500
     assert smoke_test.pixel_std([bytes([0, 255] * 8)]) == pytest.approx(127.5)
+
+
+# --- smoke_extra, the QtOpenGL stand-in ---------------------------------------------------------------------
+
+import smoke_extra  # noqa: E402
+
+
+def test_synthetic_pngs_read_back_as_written(tmp_path):
+    for kind in ("ramp", "checker", "disc"):
+        rows = smoke_extra._synthetic(kind, 40)
+        smoke_extra.write_png(tmp_path / f"{kind}.png", rows, 40)
+        width, height, channels, back = smoke_test.read_png(tmp_path / f"{kind}.png")
+        assert (width, height, channels) == (40, 40, 1) and back == rows
+    assert len({tuple(smoke_extra._synthetic(k, 40)) for k in ("ramp", "checker", "disc")}) == 3
+
+
+def test_help_check_names_a_missing_picture(tmp_path):
+    data = tmp_path / "workbench" / "gui" / "help" / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "USER_GUIDE.md").write_text("# Guide\n![window](images/a.png)\n![menu](images/b.png)\n")
+    (data / "images" / "a.png").write_bytes(b"png")
+    seen = []
+
+    def check(cond, reason):
+        if not cond:
+            raise smoke_test.SmokeFailure(reason)
+
+    with pytest.raises(smoke_test.SmokeFailure, match=r"missing \['images/b.png'\]"):
+        smoke_extra.check_help(tmp_path, check=check, ok=lambda *a: seen.append(a))
+    (data / "images" / "b.png").write_bytes(b"png")
+    smoke_extra.check_help(tmp_path, check=check, ok=lambda *a: seen.append(a))
+    assert seen == [("user guide", "0 KiB, all 2 pictures present")]
+
+
+def test_qtopengl_stub_imports_and_fails_only_when_used():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stub_qtopengl", PKG / "stubs" / "QtOpenGL.py")
+    stub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stub)
+    buffer = stub.QOpenGLBuffer  # what pyqtgraph touches at import time: a name, nothing more
+    assert not hasattr(stub, "__path__")  # a module, not a package: the import system must not look inside
+    with pytest.raises(ImportError, match="left out of this Workbench build"):
+        buffer.Type.VertexBuffer
+    with pytest.raises(ImportError, match=r"QOpenGLShaderProgram"):
+        stub.QOpenGLShaderProgram()

@@ -30,6 +30,7 @@ def site_summary() -> str:
 def run(args: argparse.Namespace) -> int:
     from ..core.settings import load_settings
     from ..inference.selftest import diagnose
+    from ..similar.ann import selftest as ann_selftest
 
     settings = load_settings()
     report = diagnose(want=args.provider, settings=settings)
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"providers available  : {', '.join(report.providers)}")
     print(f"settings             : provider {settings.provider}, intra-op threads {settings.intra_op_threads}")
     print(f"site configuration   : {site_summary()}")  # issue 20: core/site.py, docs/INSTALL.md
+    # a broken usearch only costs speed (exact scan), so say it here: the packaged build's smoke test reads it
+    print(f"similar-case search  : {ann_selftest()}")
     if report.preload:
         print(f"CUDA preload         : {report.preload}")
     if report.libraries:

@@ -297,10 +297,9 @@ class CaseReportActions(QtCore.QObject):
 
 
 def _menu(window, title: str) -> QtWidgets.QMenu | None:
-    for action in window.menuBar().actions():
-        if action.menu() is not None and action.text().replace("&", "") == title:
-            return action.menu()
-    return None
+    from .shell import menus_by_title
+
+    return menus_by_title(window).get(title)
 
 
 def install(window) -> CaseReportActions:

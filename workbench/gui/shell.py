@@ -13,8 +13,12 @@ OVERLAY_TEXT_SHORTCUT = "Ctrl+T"
 _OVERLAY_KEY = "view/overlay_text"
 
 
-def _menus(window: QtWidgets.QMainWindow) -> dict[str, QtWidgets.QMenu]:
-    return {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions() if a.menu() is not None}
+def menus_by_title(window: QtWidgets.QMainWindow) -> dict[str, QtWidgets.QMenu]:
+    """The menu bar's menus by title (no "&"). Found as the bar's child QMenus, not through QAction.menu():
+    with PySide6 6.9 (the glibc-2.31 clinic build) the wrapper QAction.menu() returns can already be dead
+    ("Internal C++ object (QMenu) already deleted")."""
+    direct = QtCore.Qt.FindChildOption.FindDirectChildrenOnly
+    return {m.title().replace("&", ""): m for m in window.menuBar().findChildren(QtWidgets.QMenu, options=direct)}
 
 
 def _prefs(window) -> QtCore.QSettings | None:
@@ -68,7 +72,7 @@ def install_overlay_toggle(window, view_menu: QtWidgets.QMenu | None) -> QtGui.Q
 
 def install_shell(window) -> None:
     """Toolbar, overlay text toggle, default layout + Reset layout, Help > User guide / Keyboard shortcuts."""
-    menus = _menus(window)
+    menus = menus_by_title(window)
     window.toolbar = install_toolbar(window)
     install_overlay_toggle(window, menus.get("View"))
     install_layout(window, menus.get("View"))

@@ -151,3 +151,37 @@ def load(store: IndexStore, db: str | Path) -> AnnIndex | None:
         return None
     index.expansion_search = EXPANSION_SEARCH  # type: ignore[misc]  # a setter at run time, read-only in the stub
     return AnnIndex(index, int(header["generation"]))
+
+
+def selftest(*, vectors: int = 256, ndim: int = 32) -> str:
+    """One line for ``workbench doctor``: whether usearch loads and finds each of ``vectors`` random unit
+    vectors as its own nearest neighbour in a small in-memory HNSW graph built as :func:`build` builds one.
+
+    Why: a missing or broken native wheel is silent by design (search falls back to the exact scan), so a
+    packaged build or an odd workstation would never show it otherwise; the packaged build's smoke test
+    reads this line.
+    """
+    try:
+        import usearch
+        from usearch.index import Index
+    except ImportError as exc:
+        return f"usearch not installed ({exc}): libraries of >= {MIN_VECTORS} vectors are searched exactly"
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((vectors, ndim)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    keys = np.arange(vectors, dtype=np.int64)
+    try:
+        index = Index(ndim=ndim, metric="cos", dtype=SCALAR, connectivity=CONNECTIVITY,
+                      expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)
+        index.add(keys, matrix, threads=1)
+        restored = Index.restore(bytes(index.save()))  # type: ignore[arg-type]  # save() without a path: a buffer
+        found = restored.search(matrix, 1, threads=1) if restored is not None else None
+    except (RuntimeError, ValueError, TypeError) as exc:
+        return f"usearch {usearch.__version__}: FAILED ({exc}): search falls back to the exact scan"
+    if found is None:
+        return (f"usearch {usearch.__version__}: FAILED (a saved graph did not load): "
+                "search falls back to the exact scan")
+    hits = int(np.count_nonzero(np.asarray(found.keys).reshape(-1) == keys))
+    status = "ok" if hits >= vectors * 0.99 else "FAILED"
+    return (f"usearch {usearch.__version__}: {status} (HNSW {SCALAR} build, save, load and search: "
+            f"{hits}/{vectors} vectors found themselves)")
