@@ -27,6 +27,7 @@ import onnx_factory as F
 import pytest
 
 pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")
 pytestmark = pytest.mark.bench
 
 SLOW = {"id": "conv-bench", "task": "segmentation",
@@ -70,10 +71,24 @@ def test_bench_batch_workers_vs_serial(tmp_path):
         path.mkdir()
         return path
 
+    cpu: dict[str, list[float]] = {}
+
+    def cpu_seconds() -> float:
+        """CPU time of this process (client, scheduler, nannies) and every child (the workers)."""
+        me = psutil.Process()
+        total = sum(me.cpu_times()[:2])
+        for child in me.children(recursive=True):
+            try:
+                total += sum(child.cpu_times()[:2])
+            except psutil.Error:
+                pass
+        return total
+
     def serial() -> float:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         outcomes = run_serial(engine, plans, options, out("serial"))
         assert sum(o.failed for o in outcomes.values()) == 0
+        cpu.setdefault("serial", []).append((cpu_seconds() - c0) * 1000 / N_IMAGES)
         return N_IMAGES / (time.perf_counter() - t0)
 
     clusters = {}
@@ -86,13 +101,15 @@ def test_bench_batch_workers_vs_serial(tmp_path):
         clusters[label][1].wait_for_workers(workers, timeout=60)
         startup[label] = time.perf_counter() - t0
 
-    def distributed(label: str) -> float:
+    def distributed(label: str, chunk: int | None = None) -> float:
         client = clusters[label][1]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         outcomes = run_distributed(client, plans, model=str(plugin), provider="cpu", settings=settings,
                                    sha256=spec.sha256, options=options, out_dir=out(label),
-                                   on_done=lambda *a: None)
+                                   on_done=lambda *a: None, chunk=chunk)
         assert sum(o.failed for o in outcomes.values()) == 0
+        cpu.setdefault(label if chunk is None else f"{label} {chunk}/task", []).append(
+            (cpu_seconds() - c0) * 1000 / N_IMAGES)
         return N_IMAGES / (time.perf_counter() - t0)
 
     # The same-run baseline of what the load left us: bare session.run loops, one in this process vs one
@@ -116,7 +133,7 @@ def test_bench_batch_workers_vs_serial(tmp_path):
         return sum(clusters["workers2"][1].run(bare_on_worker, plugin_on_workers.name, tensor, N_IMAGES).values())
 
     rates: dict[str, list[float]] = {"serial": [], "workers1": [], "workers1x1": [], "workers2": [],
-                                     "bare1": [], "bare2": []}
+                                     "w2 1/task": [], "bare1": [], "bare2": []}
     load_before = os.getloadavg()
     try:
         for label in clusters:  # warm every path once
@@ -129,6 +146,7 @@ def test_bench_batch_workers_vs_serial(tmp_path):
             rates["serial"].append(serial())
             for label in clusters:
                 rates[label].append(distributed(label))
+            rates["w2 1/task"].append(distributed("workers2", chunk=1))  # the pre-chunking default, same run
     finally:
         for cluster, client in clusters.values():
             client.close()
@@ -143,13 +161,16 @@ def test_bench_batch_workers_vs_serial(tmp_path):
           f"load average before {load_before[0]:.2f} after {load_after[0]:.2f}")
     for k, v in rates.items():
         print(f"  {k:10s} median {med[k]:6.2f} img/s  (rounds: {', '.join(f'{r:.2f}' for r in v)})")
-    print(f"  --workers 2 / serial = {speedup:.2f}x (target >= 1.6x); --workers 1 overhead vs serial = "
+    print(f"  --workers 2 / serial = {speedup:.2f}x (target >= 1.6x; one input per task, as before the chunked "
+          f"default: {med['w2 1/task'] / med['serial']:.2f}x); --workers 1 overhead vs serial = "
           f"{overhead * 100:+.1f}% (target <= 15%), with 1 thread {bare_overhead * 100:+.1f}%; "
           f"cluster start {startup['workers1']:.1f} s (1 worker), "
           f"{startup['workers2']:.1f} s (2 workers)")
     print(f"  bare session.run: 1 process {med['bare1']:.2f}/s, 2 worker processes at once {med['bare2']:.2f}/s "
           f"= {ideal:.2f}x: the most two processes could get under this load; --workers 2 reached "
           f"{speedup / ideal * 100:.0f}% of it")
+    print("  CPU per image, all processes (load-independent): " + ", ".join(
+        f"{k} {statistics.median(v):.1f} ms" for k, v in cpu.items()))
     for a, b in zip(sorted((tmp_path / "serial").iterdir()), sorted((tmp_path / "workers2").iterdir())):
         if a.suffix == ".png":
             assert a.name == b.name and a.read_bytes() == b.read_bytes()

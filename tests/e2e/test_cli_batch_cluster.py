@@ -207,8 +207,12 @@ def test_a_worker_killed_mid_run_has_its_tasks_retried(tmp_path, slow_plugin):
 def test_ctrl_c_cancels_cleanly_and_resume_finishes(tmp_path, slow_plugin):
     folder, out = tmp_path / "in", tmp_path / "out"
     stems = _images(folder, 40, bad=False)
+    # A terminal's Ctrl+C: the command must not inherit an ignored SIGINT from a test run started in the
+    # background (a non-interactive shell starts background jobs with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: the run finished 40/40 with exit 0 in such suite runs)
     proc = subprocess.Popen(_cli("-m", str(slow_plugin), str(folder), "-o", str(out), "--workers", "2"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(lambda: len(list(out.glob("img*.json"))) >= 2, 60, proc, "2 outputs")
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl+C in a terminal: the whole group, workers included
@@ -356,3 +360,36 @@ def test_chunks_of_inputs_per_task_and_a_failing_chunk_split_per_input(tmp_path,
     assert [outcomes[p.number].failed for p in plans] == [False] * 6
     assert outcomes[broken.number].failed and "AttributeError" in outcomes[broken.number].row["error"]
     assert _digest(tmp_path / "out") == _digest(serial)
+
+
+def test_a_cancelled_chunk_stops_before_its_next_input(tmp_path, slow_plugin):
+    """Ctrl+C cancels the pending tasks; a chunk already running stops after the input it is on instead of
+    writing the rest of its inputs while the cluster closes."""
+    from workbench.batch.cluster import local_layout, start_local
+    from workbench.batch.plan import OutputOptions, list_images, plan_items
+    from workbench.batch.worker import EnginePlugin, run_chunk
+    from workbench.core.settings import Settings
+    from workbench.inference.registry import find_plugin
+
+    n = 30
+    _images(tmp_path / "in", n, bad=False)
+    plans = plan_items(list_images(tmp_path / "in"), tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    settings = Settings(intra_op_threads=1)
+    plugin = EnginePlugin(str(slow_plugin), "cpu", settings, find_plugin(str(slow_plugin), settings).sha256)
+    cluster, client = start_local(local_layout(1, intra_op=1, threads=1))
+    try:
+        client.register_plugin(plugin, name=plugin.name)
+        fut = client.submit(run_chunk, plugin.name, plans, OutputOptions(), str(out), os.getcwd(), pure=False)
+        _wait_for(lambda: len(list(out.glob("img*.json"))) >= 2, 60, what="2 outputs")
+        client.cancel([fut], force=True)
+        at_cancel = len(list(out.glob("img*.json")))
+        time.sleep(2.0)  # 30-60 ms per input: the uncancelled chunk would have written ~40 more by now
+        written = len(list(out.glob("img*.json")))
+        time.sleep(1.0)
+        assert len(list(out.glob("img*.json"))) == written  # stopped, not just slow
+    finally:
+        client.close()
+        cluster.close()
+    assert written <= at_cancel + 2 and written < n

@@ -231,3 +231,66 @@ def test_fp16_3d_graph(tmp_path):
     mask = predict(folder, ImageVolume(raw), settings=Settings()).mask
     ref = _reference(raw.astype(np.float64) * 0.01, params)
     assert float((mask == ref).mean()) > 0.98
+
+
+# -- the pipelined run (fill and blend on a helper thread while session.run works) -------------------
+@pytest.mark.parametrize("classes, batch", [(3, "N"), (2, 1)])
+def test_pipelined_run_equals_the_one_thread_reference_exactly(tmp_path, monkeypatch, classes, batch):
+    """A 3x3x3 conv net (tiles differ where they overlap, so the blend matters), argmax and the two-class
+    softmax shortcut, dynamic and fixed batch: the pipelined label map is bit-identical to the one of the
+    same steps on the caller's thread, and the blending really ran on the helper thread."""
+    import threading
+
+    import workbench.inference.volume as V
+    from workbench.inference.volume_blend import SlabBlender
+
+    proto, _ = F2.conv3d_net(1, classes, kernel=3, hidden=4, batch=batch, seed=11)
+    inp = {"resize": "tile", "tile": {"size": [8, 12, 10], "overlap": [3, 4, 3]}}
+    folder = _plugin(tmp_path, proto, inp, output={"classes": CLASSES[:classes]})
+    image = _volume((23, 31, 26), seed=4)
+    engine = Engine(folder, settings=Settings())
+    threads = []
+    real_add = SlabBlender.add
+    monkeypatch.setattr(SlabBlender, "add", lambda self, *a: threads.append(threading.current_thread().name)
+                        or real_add(self, *a))
+    masks = {}
+    for pipelined in (False, True):
+        monkeypatch.setattr(V, "PIPELINE", pipelined)
+        threads.clear()
+        steps: list[int] = []
+        masks[pipelined] = predict(engine, image, progress=lambda d, t, m, seen=steps: seen.append(d)).mask
+        n_tiles = steps[-1]
+        assert steps == list(range(1, n_tiles + 1)) and len(threads) == n_tiles > 20
+        assert {t.startswith("workbench-volume") for t in threads} == {pipelined}
+    assert len(np.unique(masks[True])) == classes  # a real segmentation, not all background
+    np.testing.assert_array_equal(masks[True], masks[False])
+
+
+def test_pipelined_run_stops_on_cancel_and_on_nan_with_no_thread_left(tmp_path, monkeypatch):
+    import threading
+
+    proto, _ = F2.conv3d_net(1, 3, kernel=1)
+    folder = _plugin(tmp_path, proto, {"resize": "tile", "tile": {"size": 8, "overlap": 2}})
+    engine = Engine(folder, settings=Settings())
+
+    def helpers():
+        return [t for t in threading.enumerate() if t.name.startswith("workbench-volume")]
+
+    calls = []
+    with pytest.raises(CancelledError):
+        predict(engine, _volume((16, 16, 16)), cancel=lambda: calls.append(1) or len(calls) > 3)
+    assert len(calls) == 4 and not helpers()
+    session = engine.model.session
+    real_run, runs = session.run, []
+
+    def poisoned(*args):
+        outs = real_run(*args)
+        runs.append(1)
+        if len(runs) == 3:
+            outs[0][0, 0, 1, 2, 3] = np.nan  # the third tile's output: checked on the helper thread
+        return outs
+
+    monkeypatch.setattr(session, "run", poisoned)
+    with pytest.raises(InferenceError, match="NaN or Inf"):
+        predict(engine, _volume((16, 16, 16)))
+    assert 3 <= len(runs) <= 5 and not helpers()  # stopped within two tiles of the bad one

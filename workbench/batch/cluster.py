@@ -4,7 +4,7 @@
 no dashboard; ``--scheduler ADDRESS`` connects to the user's running scheduler and to nothing else (the
 client talks to the scheduler only; ``Client.run`` goes through it). A :class:`.worker.EnginePlugin` builds one
 :class:`~workbench.inference.run.Engine` (one ONNX Runtime session, sha256-verified) per worker process,
-once, and every task of that worker uses it. Tasks are one input file each (``chunk``: several). A
+once, and every task of that worker uses it. Tasks are a few input files each (:func:`chunk_size`). A
 worker that dies has its tasks rescheduled by the scheduler (a task that kills
 ``distributed.scheduler.allowed-failures`` + 1 workers is split into one task per input, and the input
 that kills them again is reported as that input's error); outputs are written by the workers with the atomic writers,
@@ -177,8 +177,7 @@ def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider:
     """Run ``plans`` on ``client``'s cluster; returns ``{plan number: outcome}``.
 
     At most ``window`` tasks are submitted at a time (default: 8 per worker thread, at least 64), each of
-    ``chunk`` inputs (default 1; :func:`chunk_size` is the measured choice, not yet the
-    default). A task of several inputs that fails as a whole (its
+    ``chunk`` inputs (default: :func:`chunk_size`). A task of several inputs that fails as a whole (its
     worker died each time it was tried) is split into one task per input, so only the input that kills its
     worker fails.
 
@@ -199,9 +198,10 @@ def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider:
         print(f"workbench: warning: worker {addr}: {err} (its inputs fail)", file=sys.stderr)
     cwd, out = os.getcwd(), str(out_dir.resolve())
     threads = sum(client.nthreads().values())
-    # one input per task unless asked: the CLI's Ctrl+C test (tests/e2e) failed 2 full-suite runs in 2 under
-    # load with chunk_size()'s 5-input tasks still running while the cluster closed (not reproduced alone)
-    k = chunk or 1
+    # several inputs per task (measured at 2 workers on 2 cores: one input per task cost ~19.5 ms of worker,
+    # scheduler and client CPU per image, chunks of 4 ~10.8 ms); a cancelled task stops before its next
+    # input (worker.run_chunk), so Ctrl+C does not leave chunks writing while the cluster closes
+    k = chunk or chunk_size(len(plans), threads)
     todo = iter([plans[i:i + k] for i in range(0, len(plans), k)])
     retry: list[list[ItemPlan]] = []  # single inputs of a failed chunk, submitted before the rest
     futures: dict[Any, list[ItemPlan]] = {}
@@ -242,6 +242,10 @@ def run_distributed(client: Any, plans: list[ItemPlan], *, model: str, provider:
                 done += 1
                 outcomes[plan.number] = outcome
                 on_done(done, plan, outcome)
+            if len(results) < len(group):  # a chunk that stopped early (its worker was closing): redo the rest
+                retry.extend([plan] for plan in group[len(results):])
+                for _ in group[len(results) + 1:]:
+                    submit_next()
             submit_next()
     except BaseException:
         client.cancel(list(futures), force=True)

@@ -103,8 +103,29 @@ def run_task(plugin_name: str, plan: ItemPlan, options: OutputOptions, out_dir: 
 
 def run_chunk(plugin_name: str, plans: list[ItemPlan], options: OutputOptions, out_dir: str,
               client_cwd: str) -> list[ItemOutcome]:
-    """Several inputs in one task (:func:`run_task` each, in order): one scheduler round trip for all."""
-    return [run_task(plugin_name, plan, options, out_dir, client_cwd) for plan in plans]
+    """Several inputs in one task (:func:`run_task` each, in order): one scheduler round trip for all.
+
+    Stops before the next input once the task is cancelled (Ctrl+C: the client cancels every pending
+    task) or the worker is closing, so a cancelled run does not go on writing a chunk's remaining outputs
+    while the cluster shuts down; the outcomes of a cancelled task are never read.
+    """
+    outcomes = []
+    for i, plan in enumerate(plans):
+        if i and _task_cancelled():
+            break
+        outcomes.append(run_task(plugin_name, plan, options, out_dir, client_cwd))
+    return outcomes
+
+
+def _task_cancelled() -> bool:
+    """True when the task this thread runs was cancelled or released, or its worker is shutting down."""
+    try:
+        worker = get_worker()
+        task = worker.state.tasks.get(worker.get_current_task())
+        return task is None or task.state in ("cancelled", "released") or \
+            worker.status.name not in ("running", "paused")
+    except (ValueError, AttributeError, KeyError):  # not inside a task (a direct call): keep going
+        return False
 
 
 def sync_worker(plugin_name: str, dask_worker: Any = None) -> int:

@@ -124,8 +124,12 @@ class LoadedModel:
     time_limit_s: float = 0.0  # Settings.inference_time_limit_s: one run is cancelled after this (0: none)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def run(self, tensor: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    def run(self, tensor: np.ndarray, names: list[str] | None = None, *, check_finite: bool = True
+            ) -> dict[str, np.ndarray]:
         """Run the model on one input tensor; outputs by name, checked for NaN/Inf.
+
+        ``check_finite=False`` leaves the NaN/Inf check to the caller (:meth:`check_finite`), e.g. on
+        another thread.
 
         Raises
         ------
@@ -146,14 +150,19 @@ class LoadedModel:
             check_array(name, arr, self.spec.id)
             if arr.dtype == np.float16:
                 arr = arr.astype(np.float32)  # fp16 graphs: decoders and blending work in float32
-            # one summing pass (NaN and Inf propagate into the sum) instead of a boolean copy per output;
-            # the exact check only when the sum is not finite (it may also just have overflowed)
-            if arr.dtype.kind == "f" and not np.isfinite(np.add.reduce(arr, axis=None)) \
-                    and not np.isfinite(arr).all():
-                raise InferenceError(f"output {name!r} contains NaN or Inf (model diverged or input out of "
-                                     "the range it was trained on)", path=self.spec.id)
+            if check_finite:
+                self.check_finite(name, arr)
             result[name] = arr
         return result
+
+    def check_finite(self, name: str, arr: np.ndarray) -> None:
+        """Raise :class:`InferenceError` when a float output ``name`` holds NaN or Inf."""
+        # one summing pass (NaN and Inf propagate into the sum) instead of a boolean copy per output;
+        # the exact check only when the sum is not finite (it may also just have overflowed)
+        if arr.dtype.kind == "f" and not np.isfinite(np.add.reduce(arr, axis=None)) \
+                and not np.isfinite(arr).all():
+            raise InferenceError(f"output {name!r} contains NaN or Inf (model diverged or input out of "
+                                 "the range it was trained on)", path=self.spec.id)
 
 
 def _dim(value) -> int | None:

@@ -27,18 +27,26 @@ row's start are final, turned into class ids and dropped. Peak memory of a run i
     4 B x K x tile_d x H x W               (accumulator: K = 1 for two-class softmax and one-channel
                                             outputs, else the output channels; H x W in model voxels)
   + 2 B x D x H x W                        (the uint16 label map)
-  + 4 B x B x C x tile voxels x 2          (one batch of B tiles in and out)
+  + 4 B x B x (C + 2 C_out) x tile voxels  (one batch of B tiles in, two out: the pipeline below)
   + 4 B x tile voxels x (K + 1)            (the scores and weights of one tile's blended shell)
   [+ 4 B x D' x H' x W'  (+ 2 B x D' x H' x W')  when resampling: the float volume and label map
    on the model grid]
 
-on top of the image itself. A tile larger than the volume along an axis is shrunk to the volume
-(rounded up to ``multiple_of``, the rest padded) when the graph's dimension is dynamic, and refused
-(``input.tile.size``) when it is fixed.
+on top of the image itself.
+
+Pipeline: with more than one batch of tiles, a helper thread blends batch s-1 while ONNX Runtime
+(which releases the GIL) runs batch s on the caller's thread. The helper runs its
+steps in submission order, so the blend is the same calls in the same order as on one thread and the
+label map is bit-identical (``PIPELINE = False`` runs everything on the caller's thread).
+
+A tile larger than the volume along an axis is shrunk to the volume (rounded up to ``multiple_of``, the
+rest padded) when the graph's dimension is dynamic, and refused (``input.tile.size``) when it is fixed.
 """
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Generator
 
@@ -59,6 +67,9 @@ Progress = tuple[int, int, str]
 # (tests/bench/test_bench_volume.py) and cost memory
 BATCH_ELEMENTS = 1 << 21
 MAX_BATCH = 8
+# blend tiles on a helper thread while session.run works (False: all on the caller's thread,
+# the reference order; tests/unit/test_inference_volume.py checks both give the same labels)
+PIPELINE = True
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -304,6 +315,36 @@ def scoring(spec: PluginSpec, channels: int | None) -> Scoring:
     return Scoring("argmax", values)
 
 
+# -- the steps of a run --------------------------------------------------------------------------
+class _Inline:
+    """Runs each step at once on the caller's thread (``PIPELINE = False``, or one tile)."""
+
+    def submit(self, fn: Callable, *args) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 -- re-raised by fut.result(), as from a thread
+            fut.set_exception(exc)
+        return fut
+
+    def close(self) -> None:
+        pass
+
+
+class _StepThread:
+    """One helper thread running the blend steps in submission order."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-volume")
+
+    def submit(self, fn: Callable, *args) -> Future:
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        # cancel or error: drop the steps not started, wait for the one running (it touches our arrays)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 # -- the run --------------------------------------------------------------------------------------
 def _to_model_colour(data: np.ndarray, color: str) -> np.ndarray:
     if color == "gray" and data.ndim == 4:
@@ -354,44 +395,70 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
     labels = np.zeros(plan.grid, dtype=np.uint16)
     blender = SlabBlender(tuple(axis_plan(st, t, o) for st, t, o in zip(plan.starts, tile, plan.overlap)),  # type: ignore[arg-type]
                           tile, plan.padded, labels)
+    # the session.run calls in order: (row index if this batch ends its row of z, the batch's tile origins)
+    steps: list[tuple[int | None, list[tuple[int, int, int]]]] = []
+    for k, z0 in enumerate(zs):
+        row = [(z0, y0, x0) for y0 in ys for x0 in xs]
+        steps += [(k if i + batch >= len(row) else None, row[i:i + batch]) for i in range(0, len(row), batch)]
     total = plan.n_tiles
-    done = 0
     name = spec.output.name
     shape_in = (batch, channels) + tile if layout == "NCDHW" else (batch,) + tile + (channels,)
     buf = np.empty(shape_in, dtype=dtype)
-    for k, z0 in enumerate(zs):
-        row = [(z0, y0, x0) for y0 in ys for x0 in xs]
-        for i in range(0, len(row), batch):
+
+    def fill_step(s: int) -> np.ndarray:
+        t1 = time.perf_counter()
+        group = steps[s][1]
+        tensor = buf if len(group) == batch else buf[:len(group)]
+        for j, origin in enumerate(group):
+            fill_tile(tensor[j], data, origin, imap, fill, layout)
+        timing["preprocess"] += (time.perf_counter() - t1) * 1000.0
+        return tensor
+
+    def blend_step(outputs: dict[str, np.ndarray], chws: list[np.ndarray], group: list[tuple[int, int, int]],
+                   row_end: int | None) -> None:
+        t1 = time.perf_counter()
+        for key, arr in outputs.items():
+            engine.model.check_finite(key, arr)
+        for chw, origin in zip(chws, group):
+            blender.add(chw, origin)
+        if row_end is not None:  # slices before the next row's start are final: class ids, slide the slab
+            last = row_end + 1 == len(zs)
+            blender.finish(plan.padded[0] if last else zs[row_end + 1], last)
+        timing["postprocess"] += (time.perf_counter() - t1) * 1000.0
+
+    # Pipelined (module notes): a helper thread blends batch s-1 (and checks it for NaN) while ONNX Runtime
+    # (which releases the GIL) runs batch s here. The blends run in submission order: the same calls in the
+    # same order as on one thread, so the label map is bit-identical. Filling stays on this thread: it
+    # must be done before the run anyway, and so this thread never waits on the helper unless it falls two
+    # batches behind (on a machine with no free core), which also bounds the outputs alive to two batches.
+    steps_on = _StepThread() if PIPELINE and len(steps) > 1 else _Inline()
+    done = 0
+    try:
+        blends: deque[Future] = deque()
+        for s, (row_end, group) in enumerate(steps):
             if cancel():
                 raise CancelledError()
-            group = row[i:i + batch]
-            t1 = time.perf_counter()
-            tensor = buf if len(group) == batch else buf[:len(group)]
-            for j, origin in enumerate(group):
-                fill_tile(tensor[j], data, origin, imap, fill, layout)
+            tensor = fill_step(s)
+            while len(blends) > 1 or (blends and blends[0].done()):
+                blends.popleft().result()  # waits for batch s-2 at most; re-raises a failed blend here
             t2 = time.perf_counter()
-            outputs = engine.model.run(tensor)
-            t3 = time.perf_counter()
+            outputs = engine.model.run(tensor, check_finite=False)  # checked in blend_step
+            timing["inference"] += (time.perf_counter() - t2) * 1000.0
             out = outputs[name] if name is not None else next(iter(outputs.values()))
             if out.shape[0] != len(group):
                 raise InferenceError(f"model output {list(out.shape)} has no batch dimension of {len(group)}",
                                      path=spec.id)
-            for j, origin in enumerate(group):
-                chw = tile_channels(out[j], spec, tile)
-                if blender.score is None:
-                    blender.score = scoring(spec, None if chw.ndim == 3 else chw.shape[0])
-                blender.add(chw, origin)
-            timing["preprocess"] += (t2 - t1) * 1000.0
-            timing["inference"] += (t3 - t2) * 1000.0
-            timing["postprocess"] += (time.perf_counter() - t3) * 1000.0
+            chws = [tile_channels(out[j], spec, tile) for j in range(len(group))]
+            if blender.score is None:
+                blender.score = scoring(spec, None if chws[0].ndim == 3 else chws[0].shape[0])
+            blends.append(steps_on.submit(blend_step, outputs, chws, group, row_end))
             for _ in group:
                 done += 1
                 yield (done, total, f"tile {done}/{total}" if total > 1 else "volume")
-        t4 = time.perf_counter()
-        # slices before the next row's start are final: class ids, then slide the slab
-        last = k + 1 == len(zs)
-        blender.finish(plan.padded[0] if last else zs[k + 1], last)
-        timing["postprocess"] += (time.perf_counter() - t4) * 1000.0
+        for fut in blends:
+            fut.result()
+    finally:
+        steps_on.close()
     t5 = time.perf_counter()
     if resampled:
         labels = resample_nearest(labels, tuple(orient.data.shape[:3]))  # type: ignore[arg-type]
