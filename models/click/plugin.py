@@ -22,7 +22,7 @@ from .common import (
 from .data import heldout_scenes
 
 PLUGIN_ID = "click"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # v2 recipe (wave 4); 1.0.0 was the v1 model
 METHODS = (("model", "click model"), ("region_grow", "region grow"), ("grabcut", "GrabCut"))
 GROUPS = ("all", "camera+moon (synthetic objects)", "MNI held-out slab")
 
