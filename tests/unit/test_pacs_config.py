@@ -128,3 +128,19 @@ def test_series_folder_writes_atomically_and_drops_strays(tmp_path):
     assert folder.have() == {"1.2.3"} and folder.written == 1
     with pytest.raises(PacsError, match="invalid SOPInstanceUID"):
         folder.write_encoded("../evil", meta, b"")
+
+
+@pytest.mark.parametrize("missing", ["requests", "dicomweb_client"])
+def test_a_dicomweb_node_without_the_pacs_extra_says_how_to_install_it(monkeypatch, missing):
+    """Without the optional 'pacs' extra (dicomweb-client and its transport, requests), opening a
+    DICOMweb node is one line naming the extra, never an ImportError traceback."""
+    import sys
+
+    from workbench.pacs.nodes import Node
+    from workbench.pacs.web import WebClient
+
+    monkeypatch.setitem(sys.modules, missing, None)  # makes `import <missing>` raise ImportError
+    if missing == "dicomweb_client":
+        monkeypatch.setitem(sys.modules, "dicomweb_client.api", None)
+    with pytest.raises(PacsError, match=r"pip install 'workbench\[pacs\]'"):
+        WebClient(Node(name="w", kind="dicomweb", url="http://x"))

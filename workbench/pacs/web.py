@@ -31,6 +31,7 @@ def _never() -> bool:
 
 def _client_library():
     try:
+        import requests  # noqa: F401  (dicomweb-client's transport, in the same extra)
         from dicomweb_client.api import DICOMwebClient
     except ImportError as exc:  # optional extra
         raise PacsError("DICOMweb needs the dicomweb-client package: pip install 'workbench[pacs]'") from exc
@@ -41,6 +42,8 @@ class WebClient:
     """Talks to one DICOMweb service."""
 
     def __init__(self, node: Node) -> None:
+        # the optional extra first: without it the user gets its one-line install hint, not an ImportError
+        library = _client_library()
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
@@ -58,7 +61,7 @@ class WebClient:
         elif node.auth == "bearer":
             session.headers["Authorization"] = f"Bearer {secret}"
         self._session = session
-        self._client = _client_library()(url=str(node.url), session=session, timeout=node.timeout)
+        self._client = library(url=str(node.url), session=session, timeout=node.timeout)
 
     def _call(self, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
         """Run a dicomweb-client call, turning transport errors into one-line :class:`PacsError`."""
