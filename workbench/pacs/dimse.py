@@ -125,19 +125,19 @@ class DimseClient:
                 self._sleep(node.backoff * 2 ** (attempt - 1))
             opened = threading.Event()
             hs = list(handlers or []) + [(evt.EVT_CONN_OPEN, functools.partial(_on_open, opened))]
-            t0 = time.monotonic()
-            assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg,
-                                 evt_handlers=hs, max_pdu=MAX_PDU)
-            if (not assoc.is_established and not assoc.is_rejected and opened.is_set()
-                    and ae.requested_contexts and not assoc.accepted_contexts
-                    and time.monotonic() - t0 < node.timeout * 0.9):
-                # pynetdicom sometimes reports an A-ASSOCIATE-RJ that the peer follows at once by closing
-                # the socket as "nothing accepted, not rejected" (seen 1 in ~25 runs against Orthanc with
-                # a wrong called AE title): ask once more before telling the user no service was accepted
+            # pynetdicom sometimes reports an A-ASSOCIATE-RJ that the peer follows at once by closing the
+            # socket as "not rejected, nothing accepted" (seen 1 in ~25 runs against Orthanc with a wrong
+            # called AE title): that answer is asked once more before the user is told no service was accepted
+            for _confirm in range(2):
                 opened.clear()
                 t0 = time.monotonic()
                 assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg,
                                      evt_handlers=hs, max_pdu=MAX_PDU)
+                nothing_accepted = (not assoc.is_established and not assoc.is_rejected and opened.is_set()
+                                    and time.monotonic() - t0 < node.timeout * 0.9
+                                    and bool(ae.requested_contexts) and not assoc.accepted_contexts)
+                if not nothing_accepted:
+                    break
             if assoc.is_established:
                 return assoc
             if assoc.is_rejected:
@@ -148,7 +148,7 @@ class DimseClient:
                                  retryable=True)
             elif time.monotonic() - t0 >= node.timeout * 0.9:
                 last = PacsError(f"{node.label}: no answer within {node.timeout:g} s", retryable=True)
-            elif ae.requested_contexts and not assoc.accepted_contexts:
+            elif nothing_accepted:
                 raise PacsError(f"{node.label}: the PACS accepted none of the requested services")
             else:
                 last = PacsError(f"{node.label}: association aborted by the peer", retryable=True)
