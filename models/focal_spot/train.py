@@ -505,7 +505,9 @@ def write_plugin(folder, sha, metrics):
             "iou_threshold": 0.45, "labels_file": "labels.txt",
         },
         meta={
-            "expects": {"modality": ["MR"], "channels": 1, "bit_depth": [8, 16], "min_size": 32},  # what it was made for (issue 20; docs/PLUGINS.md)
+            # what it was made for (issue 20; docs/PLUGINS.md): the held-out table covers MR and CT slices (CT_small)
+            # besides photographs (no modality); NM and US were trained on but are not evaluated
+            "expects": {"modality": ["MR", "CT"], "channels": 1, "bit_depth": [8, 16], "min_size": 32},
             "training_data": "synthetic spots and unlabelled hard negatives inserted into scikit-image "
                              "samples (camera, moon, astronaut held out), MNI152 T1 and grey/white-matter map "
                              "slices outside the held-out slab and pydicom's CT/MR/NM/US test images (CT_small, "
@@ -709,7 +711,8 @@ lowered to 0.01 for AP) on the same held-out insertions and checks mAP50 and rec
 within 0.03, above the baselines', and the recall / false positives at the display threshold.
 
 ## Limitations
-- Declared in `meta.expects` (a warning, not a refusal, outside it): MR or no modality (photographs), grayscale, 8/16-bit, slices >= 32 px.
+- Declared in `meta.expects` (a warning, not a refusal, outside it): MR, CT or no modality (photographs),
+  grayscale, 8/16-bit, slices >= 32 px (NM and US slices were trained on, but not evaluated).
 - Trained on synthetic spots only: real lesions (irregular, textured, touching other structures, with
   mass effect) are not represented; a "spot" here is a geometric finding, not a diagnosis.
 - Sizes outside about 6-36 px are missed or boxed poorly (and are trained as negatives); resample first.
