@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable
 
 import numpy as np
 
@@ -503,7 +503,7 @@ def run_one(engine: Engine, source: Any, reader: Callable[[Any], ImageVolume], *
 
 
 def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], ImageVolume], *,
-             prefetch: int = 2, cancel: Cancel = None) -> Iterator[BatchItem]:
+             prefetch: int = 2, cancel: Cancel = None) -> Generator[BatchItem, None, None]:
     """Run one engine over many images; a thread reads and preprocesses ahead of inference.
 
     ONNX Runtime and OpenCV release the GIL, so decoding + preprocessing the next image really overlaps
