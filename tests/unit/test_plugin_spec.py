@@ -14,7 +14,7 @@ from workbench.core.settings import Settings
 from workbench.inference import registry
 from workbench.inference.checksum import file_sha256, verify_sha256
 from workbench.inference.registry import discover_plugins, find_plugin
-from workbench.inference.session import clear_session_cache, get_session
+from workbench.inference.session import get_session
 from workbench.inference.spec import load_plugin
 
 SEG = {"id": "seg", "task": "segmentation",
@@ -22,11 +22,7 @@ SEG = {"id": "seg", "task": "segmentation",
        "output": {"classes": [{"name": "background"}, {"name": "fg", "color": "#ff0000"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _edit(folder: Path, **changes) -> None:

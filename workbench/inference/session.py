@@ -255,15 +255,8 @@ def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[s
     dtype = _input_dtype(spec, node)
     layout = spec.input.layout
     c_ax, h_ax, w_ax = (1, 2, 3) if layout == "NCHW" else (3, 1, 2)
-    channels = shape[c_ax]
-    want_c = spec.input.channels
-    if channels is not None and channels != want_c:
-        other = shape[3] if layout == "NCHW" else shape[1]
-        if other == want_c:
-            raise spec.error("input.layout", f"graph input shape {list(node.shape)} looks "
-                                             f"{'NHWC' if layout == 'NCHW' else 'NCHW'}, the manifest says {layout}")
-        raise spec.error("input.color", f"{spec.input.color} gives {want_c} channel(s), graph expects {channels} "
-                                        f"(input shape {list(node.shape)})")
+    channels = _check_channels(spec, node, shape[c_ax], shape[3] if layout == "NCHW" else shape[1],
+                               "NHWC" if layout == "NCHW" else "NCHW")
     height, width = shape[h_ax], shape[w_ax]
     fixed = height is not None and width is not None
     if fixed and spec.input.size is not None and list(spec.input.size) != [height, width]:
@@ -279,6 +272,20 @@ def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[s
     names, shapes = _check_outputs(spec, session)
     info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, height, width)
     return info, names, shapes
+
+
+def _check_channels(spec: PluginSpec, node, channels: int | None, other_end: int | None,
+                    other_layout: str) -> int | None:
+    """The graph's channel count, checked against the manifest's colour; a count that matches only at the
+    other end of the shape is reported as a layout mix-up (``other_layout``), not a colour one."""
+    want_c = spec.input.channels
+    if channels is not None and channels != want_c:
+        if other_end == want_c:
+            raise spec.error("input.layout", f"graph input shape {list(node.shape)} looks {other_layout}, the "
+                                             f"manifest says {spec.input.layout}")
+        raise spec.error("input.color", f"{spec.input.color} gives {want_c} channel(s), graph expects {channels} "
+                                        f"(input shape {list(node.shape)})")
+    return channels
 
 
 def _check_outputs(spec: PluginSpec, session) -> tuple[list[str], dict[str, list[int | None]]]:
@@ -313,15 +320,8 @@ def _check_graph_3d(spec: PluginSpec, session, node, shape: list[int | None]
         raise spec.error("input.dtype", f"graph input {node.name!r} has type {node.type}, not an image tensor")
     dtype = _input_dtype(spec, node)
     c_ax, d_ax, h_ax, w_ax = (1, 2, 3, 4) if layout == "NCDHW" else (4, 1, 2, 3)
-    channels = shape[c_ax]
-    want_c = spec.input.channels
-    if channels is not None and channels != want_c:
-        other = shape[4] if layout == "NCDHW" else shape[1]
-        if other == want_c:
-            raise spec.error("input.layout", f"graph input shape {list(node.shape)} looks "
-                                             f"{'NDHWC' if layout == 'NCDHW' else 'NCDHW'}, the manifest says {layout}")
-        raise spec.error("input.color", f"{spec.input.color} gives {want_c} channel(s), graph expects {channels} "
-                                        f"(input shape {list(node.shape)})")
+    channels = _check_channels(spec, node, shape[c_ax], shape[4] if layout == "NCDHW" else shape[1],
+                               "NDHWC" if layout == "NCDHW" else "NCDHW")
     dims = (shape[d_ax], shape[h_ax], shape[w_ax])
     fixed = all(d is not None for d in dims)
     if fixed and spec.input.size is not None and tuple(spec.input.size) != dims:

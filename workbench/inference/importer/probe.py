@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pydantic import ValidationError
@@ -135,18 +135,31 @@ def probe_multiple(graph: Graph, inp: InputGuess) -> None:
     """
     if inp.fixed:
         return
+    first_running_multiple(graph, inp, PROBE_MULTIPLES, "size",
+                           lambda m: [inp.height or _probe_side(m), inp.width or _probe_side(m) + 2 * m])
+
+
+def first_running_multiple(graph: Graph, inp: Any, multiples: tuple[int, ...], what: str,
+                           probe_dims: Callable[[int], list[int]]) -> None:
+    """Set ``inp.multiple_of`` (and ``inp.multiple_why``) to the first of ``multiples`` whose probe
+    (``inp.shape(*probe_dims(m))``, zeros of the input's dtype) the graph runs; shared by the 2-D and the 3-D
+    importer, whose probe sizes differ.
+
+    Raises
+    ------
+    ImportRefused
+        No probed size runs (``what`` names the kind of size in the message).
+    """
     dtype = np.dtype(inp.dtype)
-    for m in PROBE_MULTIPLES:
-        h = inp.height or _probe_side(m)
-        w = inp.width or _probe_side(m) + 2 * m
-        out = graph.try_run(inp.tensor.name, np.zeros(inp.shape(h, w), dtype=dtype))
-        if out is not None:
+    for m in multiples:
+        dims = probe_dims(m)
+        if graph.try_run(inp.tensor.name, np.zeros(inp.shape(*dims), dtype=dtype)) is not None:
             inp.multiple_of = m
-            inp.multiple_why = (f"dynamic dims; runs at {h}x{w}" + (f", fails at sizes not a multiple of {m}"
-                                                                     if m > 1 else ""))
+            inp.multiple_why = (f"dynamic dims; runs at {'x'.join(map(str, dims))}"
+                                + (f", fails at sizes not a multiple of {m}" if m > 1 else ""))
             return
-    raise ImportRefused(f"input {inp.tensor.name!r} {inp.tensor.declared}: the graph runs at no probed size "
-                        f"(multiples of {', '.join(map(str, PROBE_MULTIPLES))})", path=graph.path)
+    raise ImportRefused(f"input {inp.tensor.name!r} {inp.tensor.declared}: the graph runs at no probed {what} "
+                        f"(multiples of {', '.join(map(str, multiples))})", path=graph.path)
 
 
 def synthetic_image(h: int, w: int, channels: int) -> ImageVolume:

@@ -33,7 +33,7 @@ from ..session import _ort_errors
 from .graph import Graph, ImportRefused, TensorInfo
 from .guess import Decision, OutputGuess, _seg_activation, activation_probs
 from .normalise import SATURATED, TIE, Candidate, Ranking, finish_ranking
-from .probe import DTYPES, _probe_side, spec_from_manifest
+from .probe import DTYPES, _probe_side, first_running_multiple, spec_from_manifest
 
 DEFAULT_TILE = 96  # the usual sliding-window patch of 3-D U-Nets (MONAI examples, nnU-Net 3d_lowres)
 PROBE_MULTIPLES = (1, 2, 4, 8, 16, 32, 64)
@@ -114,16 +114,9 @@ def probe_multiple(graph: Graph, inp: VolumeInput) -> None:
     """
     if inp.fixed:
         return
-    dtype = np.dtype(inp.dtype)
-    for m in PROBE_MULTIPLES:
-        dhw = [d if d is not None else _probe_side(m, 16) + (2 * m if i == 2 else 0) for i, d in enumerate(inp.dims)]
-        if graph.try_run(inp.tensor.name, np.zeros(inp.shape(*dhw), dtype=dtype)) is not None:
-            inp.multiple_of = m
-            inp.multiple_why = (f"dynamic dims; runs at {'x'.join(map(str, dhw))}"
-                                + (f", fails at sizes not a multiple of {m}" if m > 1 else ""))
-            return
-    raise ImportRefused(f"input {inp.tensor.name!r} {inp.tensor.declared}: the graph runs at no probed volume size "
-                        f"(multiples of {', '.join(map(str, PROBE_MULTIPLES))})", path=graph.path)
+    first_running_multiple(graph, inp, PROBE_MULTIPLES, "volume size",
+                           lambda m: [d if d is not None else _probe_side(m, 16) + (2 * m if i == 2 else 0)
+                                      for i, d in enumerate(inp.dims)])
 
 
 def synthetic_volume(shape: tuple[int, int, int] = SYNTHETIC_SHAPE) -> ImageVolume:
