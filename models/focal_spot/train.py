@@ -506,8 +506,9 @@ def write_plugin(folder, sha, metrics):
         },
         meta={
             # what it was made for (issue 20; docs/PLUGINS.md): the held-out table covers MR and CT slices (CT_small)
-            # besides photographs (no modality); NM and US were trained on but are not evaluated
-            "expects": {"modality": ["MR", "CT"], "channels": 1, "bit_depth": [8, 16], "min_size": 32},
+            # besides photographs (no modality); NM and US were trained on but are not evaluated. The reader gives
+            # a CT in HU as float32, which the percentile normalisation maps as it maps the stored values: 32-bit too
+            "expects": {"modality": ["MR", "CT"], "channels": 1, "bit_depth": [8, 16, 32], "min_size": 32},
             "training_data": "synthetic spots and unlabelled hard negatives inserted into scikit-image "
                              "samples (camera, moon, astronaut held out), MNI152 T1 and grey/white-matter map "
                              "slices outside the held-out slab and pydicom's CT/MR/NM/US test images (CT_small, "
@@ -712,7 +713,8 @@ within 0.03, above the baselines', and the recall / false positives at the displ
 
 ## Limitations
 - Declared in `meta.expects` (a warning, not a refusal, outside it): MR, CT or no modality (photographs),
-  grayscale, 8/16-bit, slices >= 32 px (NM and US slices were trained on, but not evaluated).
+  grayscale, 8/16-bit or float (a CT in HU), slices >= 32 px (NM and US slices were trained on, but not
+  evaluated).
 - Trained on synthetic spots only: real lesions (irregular, textured, touching other structures, with
   mass effect) are not represented; a "spot" here is a geometric finding, not a diagnosis.
 - Sizes outside about 6-36 px are missed or boxed poorly (and are trained as negatives); resample first.

@@ -129,7 +129,7 @@ def test_focal_spot_takes_the_ct_slices_its_held_out_table_covers():
     from pathlib import Path
 
     exp = expects_of(load_plugin(Path(__file__).resolve().parents[2] / "plugins" / "focal-spot"))
-    ct = _gray(128, 128, np.int16, 2000)
+    ct = _img(np.linspace(-1000, 1000, 128 * 128, dtype=np.float32).reshape(128, 128))  # HU, as the reader gives
     ct.modality = "CT"
     assert check_image(exp, ct) == []
     us = _gray(128, 128)

@@ -100,3 +100,24 @@ def test_small_spots_are_oversampled_only_when_asked():
     sizes = {p: np.concatenate([spot_size(insert_blobs(base, np.random.default_rng(s), small_p=p)[1])
                                 for s in range(40)]) for p in (0.0, 0.6)}
     assert (sizes[0.6] < 12).mean() > (sizes[0.0] < 12).mean() + 0.2
+
+
+def test_shipped_graph_averages_the_flips_so_a_mirrored_image_gives_mirrored_spots():
+    # v3 averages the net's maps over the image and its three flips before decoding: the answer on a
+    # mirror image is the mirror of the answer (a single pass is not: the net is not flip-symmetric)
+    from models.focal_spot.common import decode_yolov8
+
+    sess = ort.InferenceSession(str(REPO / "plugins" / "focal-spot" / "model.onnx"),
+                                providers=["CPUExecutionProvider"])
+    img, _, _ = heldout_set(per_base=1)[3]  # CT_small (128 x 128: no padding, so the flip is exact)
+    x = normalize(img)
+    assert x.shape[0] % MULTIPLE_OF == 0 and x.shape[1] % MULTIPLE_OF == 0
+    w = x.shape[1]
+    b1, s1, _ = decode_yolov8(sess.run(None, {"input": x[None, None]})[0], score_threshold=0.2)
+    b2, s2, _ = decode_yolov8(sess.run(None, {"input": np.ascontiguousarray(x[:, ::-1])[None, None]})[0],
+                              score_threshold=0.2)
+    assert len(b1) >= 2 and len(b1) == len(b2)
+    mirrored = np.stack([w - b2[:, 2], b2[:, 1], w - b2[:, 0], b2[:, 3]], 1)
+    o1, o2 = np.lexsort(b1.T[::-1]), np.lexsort(mirrored.T[::-1])
+    assert np.allclose(b1[o1], mirrored[o2], atol=1e-3)
+    assert np.allclose(s1[o1], s2[o2], atol=1e-5)
