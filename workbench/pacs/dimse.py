@@ -241,8 +241,8 @@ class DimseClient:
         """Fetch the instances of ``folder``'s series that it lacks (or just the ``only`` SOPInstanceUIDs);
         yields progress, returns the count.
 
-        C-GET runs over :mod:`.upper` (one thread, the data sets streamed to disk), C-MOVE over pynetdicom
-        (our storage SCP takes the instances on associations the PACS opens).
+        C-GET runs over :mod:`.upper` (one thread, the data sets streamed to disk); so does the C-MOVE request,
+        whose instances pynetdicom's storage SCP takes on the associations the PACS opens.
 
         Raises
         ------
