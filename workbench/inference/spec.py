@@ -96,6 +96,11 @@ class TileSpec(_Strict):
             raise ValueError("must be an integer >= 0 (or three, [depth, height, width], for 3-D tiles)")
         return value
 
+    @property
+    def overlap2(self) -> int:
+        """The 2-D overlap (one int; of three, the in-plane width)."""
+        return self.overlap if isinstance(self.overlap, int) else int(self.overlap[-1])
+
     # -- wave 2: 3-D tiles ---------------------------------------------------------------------------
     @property
     def dhw(self) -> tuple[int, int, int]:
