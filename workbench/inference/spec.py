@@ -98,7 +98,8 @@ class TileSpec(_Strict):
 
     @property
     def overlap2(self) -> int:
-        """The 2-D overlap (one int; of three, the in-plane width)."""
+        """The 2-D overlap: one int (``_check_task`` refuses three values on a 2-D layout; of a list, the
+        in-plane value, so the type is exact)."""
         return self.overlap if isinstance(self.overlap, int) else int(self.overlap[-1])
 
     # -- wave 2: 3-D tiles ---------------------------------------------------------------------------
