@@ -220,6 +220,31 @@ def test_entry_points(tmp_path, monkeypatch):
     assert len(found.errors) == 1 and "entry point 'bad'" in str(found.errors[0])
 
 
+def test_entry_point_to_a_namespace_package(tmp_path, monkeypatch):
+    """An entry point naming a namespace package (``__file__`` None, plugins in its folders) is a root; it
+    was reported as a broken entry point (the module's __file__ was read even when it had a __path__)."""
+    import types
+
+    monkeypatch.setenv("WORKBENCH_PLUGINS_DIR", str(tmp_path / "none"))
+    root = tmp_path / "nspkg"
+    F.write_plugin(root / "seg", F.threshold_segmenter(1), SEG)
+    package = types.ModuleType("nspkg")
+    package.__file__ = None
+    package.__path__ = [str(root)]
+
+    class EP:
+        name, value = "ns", "nspkg"
+
+        def load(self):
+            return package
+
+    monkeypatch.setattr(registry.metadata, "entry_points", lambda group: [EP()] if group == "workbench.plugins"
+                        else [])
+    found = discover_plugins(Settings())
+    assert [(p.id, p.source) for p in found.plugins] == [("seg", "entry-point")]
+    assert found.errors == []
+
+
 def test_bundled_dir_default_is_repo_plugins(monkeypatch):
     monkeypatch.delenv("WORKBENCH_PLUGINS_DIR", raising=False)
     assert registry.bundled_plugins_dir() == Path(registry.__file__).resolve().parents[2] / "plugins"

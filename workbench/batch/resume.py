@@ -106,7 +106,7 @@ def completed(out_dir: Path, plan: ItemPlan, sha256: str, options: OutputOptions
 
 
 def _outcome(plan: ItemPlan, data: dict[str, Any], files: dict[str, str]) -> ItemOutcome:
-    from ..core.results import Detection, DetectionResult, RunInfo
+    from ..core.results import Detection, DetectionResult, RunInfo, box4
 
     t = data.get("timing_ms", {})
     row: dict[str, Any] = {"image": plan.name, "status": "ok", "error": "", "task": data["task"],
@@ -122,7 +122,7 @@ def _outcome(plan: ItemPlan, data: dict[str, Any], files: dict[str, str]) -> Ite
                        plugin_version=plugin["version"], sha256=plugin["sha256"], provider=data["provider"],
                        task="detection", source_path=data["image"].get("path"), timing_ms=dict(t),
                        slice_indices=list(data.get("slices", [0])))
-        dets = [Detection(int(d["index"]), d["label"], float(d["score"]), _box(d["box"]), int(d.get("slice", 0)))
+        dets = [Detection(int(d["index"]), d["label"], float(d["score"]), box4(d["box"]), int(d.get("slice", 0)))
                 for d in data["detection"]["detections"]]
         detections = DetectionResult(info, dets)
     return ItemOutcome(row, detections=detections, skipped=True)
@@ -144,8 +144,3 @@ def _summary(data: dict[str, Any]) -> str:
     h, w = (shape[1], shape[2]) if "slices" in data else (shape[0], shape[1])
     return f"restored {h}x{w}"
 
-
-def _box(values: Any) -> tuple[float, float, float, float]:
-    """A JSON box ``[x0, y0, x1, y1]`` (anything else raises ValueError or TypeError: the input is redone)."""
-    x0, y0, x1, y1 = (float(v) for v in values)
-    return x0, y0, x1, y1

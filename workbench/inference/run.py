@@ -112,7 +112,7 @@ class Engine:
         if self.spec.input.resize != "tile" or self.spec.input.is_volumetric:
             return 1
         th, tw = self.spec.input.tile.hw  # type: ignore[union-attr]
-        ov = self.spec.input.tile.overlap  # type: ignore[union-attr]
+        ov = self.spec.input.tile.overlap2  # type: ignore[union-attr]
         return len(tile_origins(max(image.height, th), th, ov)) * len(tile_origins(max(image.width, tw), tw, ov))
 
     # -- inference + decoding ----------------------------------------------------------------------
@@ -246,7 +246,7 @@ class Engine:
         spec = self.spec
         th, tw = spec.input.tile.hw  # type: ignore[union-attr]
         s = spec.output.scale if spec.task == "restoration" else 1
-        overlap = spec.input.tile.overlap * s  # type: ignore[union-attr]
+        overlap = spec.input.tile.overlap2 * s  # type: ignore[union-attr]
         ph, pw = plane.tile_source.shape[:2]  # type: ignore[union-attr]
         ys_all = sorted({y for y, _ in plane.tiles})
         xs_all = sorted({x for _, x in plane.tiles})
@@ -363,8 +363,9 @@ class Engine:
             classes.append(SegmentationClass(value, cls.name, cls.color or default_color(value), pixels,
                                              pixels * pix_area if pix_area is not None else None,
                                              pixels * vox if vox is not None else None))
-        for value in np.nonzero(counts)[0]:  # values the manifest did not name (no classes given)
-            if value != 0 and int(value) not in seen:
+        for found in np.nonzero(counts)[0]:  # values the manifest did not name (no classes given)
+            value = int(found)
+            if value != 0 and value not in seen:
                 pixels = int(counts[value])
                 classes.append(SegmentationClass(int(value), f"class {value}", default_color(int(value)), pixels,
                                                  pixels * pix_area if pix_area is not None else None,
@@ -540,7 +541,8 @@ def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], Ima
             item = q.get()
             if item is _END:
                 break
-            yield _batch_item(engine, *item, cancel)
+            src, image, prep, t0 = item
+            yield _batch_item(engine, src, image, prep, t0, cancel)
     finally:
         stop.set()
         thread.join(timeout=5)

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,7 @@ def _dim(value) -> int | None:
     return int(value) if isinstance(value, (int, np.integer)) and value > 0 else None
 
 
-def _pick_input(spec: PluginSpec, inputs: list) -> object:
+def _pick_input(spec: PluginSpec, inputs: list) -> Any:
     constants = spec.input.constants or {}
     names = [i.name for i in inputs]
     for key in constants:
@@ -258,20 +259,26 @@ def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[s
     channels = _check_channels(spec, node, shape[c_ax], shape[3] if layout == "NCHW" else shape[1],
                                "NHWC" if layout == "NCHW" else "NCHW")
     height, width = shape[h_ax], shape[w_ax]
-    fixed = height is not None and width is not None
-    if fixed and spec.input.size is not None and list(spec.input.size) != [height, width]:
+    if height is not None and width is not None:
+        _check_fixed_size(spec, height, width)
+    names, shapes = _check_outputs(spec, session)
+    info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, height, width)
+    return info, names, shapes
+
+
+def _check_fixed_size(spec: PluginSpec, height: int, width: int) -> None:
+    """A graph of fixed height and width against the manifest's ``input.size``, ``tile`` and ``multiple_of``;
+    an undeclared tile size is taken from the graph."""
+    if spec.input.size is not None and list(spec.input.size) != [height, width]:
         raise spec.error("input.size", f"graph expects [{height}, {width}]")
-    if spec.input.resize == "tile" and fixed and spec.input.tile is not None:
+    if spec.input.resize == "tile" and spec.input.tile is not None:
         if spec.input.tile.hw != (height, width):
             if "size" in spec.input.tile.model_fields_set:
                 raise spec.error("input.tile.size", f"graph expects [{height}, {width}]")
             spec.input.tile.size = [height, width]
-    if fixed and spec.input.multiple_of > 1 and (height % spec.input.multiple_of or width % spec.input.multiple_of):
+    if spec.input.multiple_of > 1 and (height % spec.input.multiple_of or width % spec.input.multiple_of):
         raise spec.error("input.multiple_of", f"graph size [{height}, {width}] is not a multiple of "
                                               f"{spec.input.multiple_of}")
-    names, shapes = _check_outputs(spec, session)
-    info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, height, width)
-    return info, names, shapes
 
 
 def _check_channels(spec: PluginSpec, node, channels: int | None, other_end: int | None,

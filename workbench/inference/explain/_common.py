@@ -30,6 +30,14 @@ class ExplainError(WorkbenchError):
     """An explanation cannot be computed as asked (wrong task for the method, unknown class...)."""
 
 
+def whole_tensor(plane: PreparedPlane, plugin_id: str, what: str = "explanations") -> np.ndarray:
+    """The slice's one model input tensor; a tiled plugin's plane has none (the methods perturb the whole
+    input), which is refused in one line."""
+    if plane.tensor is None:
+        raise ExplainError(f"{plugin_id}: {what} of tiled plugins (resize: tile) are not supported")
+    return plane.tensor
+
+
 @dataclass
 class Cost:
     """What an explanation cost: model runs (one image through the model = one run), ``session.run``

@@ -56,6 +56,11 @@ class InputGuess:
     def fixed(self) -> bool:
         return self.height is not None and self.width is not None
 
+    @property
+    def fixed_size(self) -> list[int] | None:
+        """``[height, width]`` when the graph fixes both, else None."""
+        return [self.height, self.width] if self.height is not None and self.width is not None else None
+
     def shape(self, h: int, w: int) -> list[int]:
         c = self.channels
         return [1, c, h, w] if self.layout == "NCHW" else [1, h, w, c]
@@ -106,8 +111,8 @@ def guess_input(graph: Graph, tensor: TensorInfo) -> InputGuess:
     elif d1 is None and d3 is None:
         layout, c, why, weak = "NCHW", 3, "channel dim is dynamic; NCHW with 3 channels assumed", True
     else:
-        c = d1 if d1 is not None and (d3 is None or d1 < d3) else d3
-        raise ImportRefused(f"input {tensor.name!r} {tensor.declared}: {c} channels; images give 1 (gray) or "
+        found = d1 if d1 is not None and (d3 is None or d1 < d3) else d3
+        raise ImportRefused(f"input {tensor.name!r} {tensor.declared}: {found} channels; images give 1 (gray) or "
                             "3 (RGB/BGR) channels", path=graph.path)
     h, w = (shape[2], shape[3]) if layout == "NCHW" else (shape[1], shape[2])
     return InputGuess(tensor, layout, int(c), h, w, dtype, why, weak)

@@ -96,12 +96,12 @@ def guess_volume_input(graph: Graph, tensor: TensorInfo) -> VolumeInput:
     elif d1 is None and d4 is None:
         layout, c, why, weak = "NCDHW", 1, "5-D input with a dynamic channel dim; NCDHW with 1 channel assumed", True
     else:
-        c = d1 if d1 is not None and (d4 is None or d1 < d4) else d4
-        raise ImportRefused(f"input {tensor.name!r} {tensor.declared}: {c} channels; a volume gives 1 (gray) or 3 "
+        found = d1 if d1 is not None and (d4 is None or d1 < d4) else d4
+        raise ImportRefused(f"input {tensor.name!r} {tensor.declared}: {found} channels; a volume gives 1 (gray) or 3 "
                             "channels (multi-modal models, e.g. 4 MR sequences, need one volume per channel and "
                             "cannot be imported)", path=graph.path)
     dims = (s[2], s[3], s[4]) if layout == "NCDHW" else (s[1], s[2], s[3])
-    return VolumeInput(tensor, layout, int(c), dims, dtype, why, weak)  # type: ignore[arg-type]
+    return VolumeInput(tensor, layout, int(c), dims, dtype, why, weak)
 
 
 def probe_multiple(graph: Graph, inp: VolumeInput) -> None:
@@ -318,7 +318,7 @@ def run_candidate(graph: Graph, inp: VolumeInput, geometry: dict[str, Any], cand
     except _ort_errors() as exc:
         raise ImportRefused(f"the model fails on a {list(tensor.shape)} input: {exc}", path=graph.path) from exc
     g, chw = guess_volume_output(graph, outs, tensor, inp)
-    d, h, w = crop.data.shape[:3] if spec.input.resize != "stretch" else inp.dims  # type: ignore[misc]
+    d, h, w = crop.data.shape[:3] if spec.input.resize != "stretch" else inp.dims
     chw = chw[..., :d, :h, :w] if chw.ndim == 4 else chw[:d, :h, :w]
     return VolumeRun(g, chw, tensor)
 
