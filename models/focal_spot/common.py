@@ -15,16 +15,22 @@ PERCENTILE = (0.5, 99.5)
 MULTIPLE_OF = 32
 STRIDE = 4
 R_RANGE = (3.0, 18.0)  # mean radius in pixels: spots of 6-36 px across
+SMALL_R_RANGE = (3.0, 6.0)  # spots under 12 px across: oversampled in training (v3)
 
 
 def insert_blobs(img: np.ndarray, rng: np.random.Generator, n_max: int = 6, noise_p: float = 0.3,
-                 contrast_range: tuple[float, float] = (0.12, 0.6)):
+                 contrast_range: tuple[float, float] = (0.12, 0.6), meta: list | None = None,
+                 small_p: float = 0.0):
     """Insert 1..``n_max`` non-overlapping elliptic spots into ``img`` (float, [0, 1]).
 
     Spots are round to 2:1 oval, rotated, bright or dark, with an error-function edge whose width varies
     from sharp (0.3 px) to very soft (half the radius), and a contrast of ``contrast_range`` (fractions) of
-    the image's robust (1st-99th percentile) range, added to, or blended towards, a target value.
-    Returns (image, boxes xyxy, classes).
+    the image's robust (1st-99th percentile) range, added to, or blended towards, a target value. With
+    ``small_p`` > 0 (training), that fraction of the spots is drawn from the small end (``SMALL_R_RANGE``)
+    instead: the spots most often missed.
+    Returns (image, boxes xyxy, classes); with ``meta`` (a list), also appends per spot a dict of its radius,
+    edge width, axis ratio, contrast (fraction of the range) and whether it was blended (the draws, and so
+    the images, are the same with or without it).
     """
     out = img.astype(np.float64).copy()
     h, w = out.shape
@@ -33,7 +39,8 @@ def insert_blobs(img: np.ndarray, rng: np.random.Generator, n_max: int = 6, nois
     boxes, classes = [], []
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     for _ in range(rng.integers(1, n_max + 1)):
-        r = float(np.exp(rng.uniform(np.log(R_RANGE[0]), np.log(R_RANGE[1]))))
+        r_lo, r_hi = SMALL_R_RANGE if small_p > 0 and rng.random() < small_p else R_RANGE
+        r = float(np.exp(rng.uniform(np.log(r_lo), np.log(r_hi))))
         ratio = rng.uniform(1.0, 2.0)
         a, b = r * np.sqrt(ratio), r / np.sqrt(ratio)
         th = rng.uniform(0, np.pi)
@@ -60,7 +67,8 @@ def insert_blobs(img: np.ndarray, rng: np.random.Generator, n_max: int = 6, nois
         rho = np.sqrt(u * u + v * v)
         edge = rng.uniform(0.3, max(0.31, 0.5 * r))
         mask = 0.5 * erfc((rho - 1.0) * r / (np.sqrt(2.0) * edge))
-        if rng.random() < 0.5:
+        blend = rng.random() >= 0.5
+        if not blend:
             out += (1 if bright else -1) * contrast * mask
         else:
             # blend towards a level above/below the local mean: the spot hides what was under it
@@ -68,6 +76,9 @@ def insert_blobs(img: np.ndarray, rng: np.random.Generator, n_max: int = 6, nois
             out = out * (1 - mask) + target * mask
         boxes.append(box)
         classes.append(0 if bright else 1)
+        if meta is not None:
+            meta.append({"r": r, "edge": edge, "ratio": ratio, "contrast": contrast / rng_i,
+                         "blend": blend})
     if rng.random() < noise_p:
         out += rng.normal(0, rng.uniform(0.005, 0.05) * rng_i / 0.5, out.shape)
     return out.astype(np.float32), np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64)
@@ -186,7 +197,7 @@ def onnx_detect(sess, img: np.ndarray, **kw):
     return boxes, scores, cls
 
 
-def blob_log_detect(img: np.ndarray, *, threshold: float, max_sigma: float = 13.0):
+def blob_log_detect(img: np.ndarray, *, threshold: float, max_sigma: float = 13.0, min_sigma: float = 1.5):
     """scikit-image blob_log on the normalised image (bright spots) and its inverse (dark spots).
 
     Score = the scale-normalised LoG response at the blob; box = circle of radius sqrt(2) sigma.
@@ -196,7 +207,7 @@ def blob_log_detect(img: np.ndarray, *, threshold: float, max_sigma: float = 13.
     x = normalize(img)
     boxes, scores, cls = [], [], []
     for c, im in enumerate((x, 1.0 - x)):
-        blobs = blob_log(im, min_sigma=1.5, max_sigma=max_sigma, num_sigma=8, threshold=threshold, overlap=0.5)
+        blobs = blob_log(im, min_sigma=min_sigma, max_sigma=max_sigma, num_sigma=8, threshold=threshold, overlap=0.5)
         for y, xx, s in blobs:
             r = np.sqrt(2.0) * s
             resp = -s * s * ndi.gaussian_laplace(im[max(0, int(y - 3 * s)):int(y + 3 * s) + 1,
@@ -208,7 +219,8 @@ def blob_log_detect(img: np.ndarray, *, threshold: float, max_sigma: float = 13.
     return np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32), np.array(cls, np.int64)
 
 
-def dog_detect(img: np.ndarray, *, threshold: float, sigma_ratio: float = 1.6, max_sigma: float = 13.0):
+def dog_detect(img: np.ndarray, *, threshold: float, sigma_ratio: float = 1.6, max_sigma: float = 13.0,
+               min_sigma: float = 1.5):
     """scikit-image blob_dog on the normalised image (bright) and its inverse (dark): the tuned
     difference-of-Gaussians baseline. Score = the scale-normalised DoG response at the blob's scale."""
     from skimage.feature import blob_dog
@@ -217,7 +229,7 @@ def dog_detect(img: np.ndarray, *, threshold: float, sigma_ratio: float = 1.6, m
     boxes, scores, cls = [], [], []
     for c, im in enumerate((x, 1.0 - x)):
         dogs: dict[float, np.ndarray] = {}  # blob_dog reports a few distinct scales: filter once per scale
-        for y, xx, s in blob_dog(im, min_sigma=1.5, max_sigma=max_sigma, sigma_ratio=sigma_ratio,
+        for y, xx, s in blob_dog(im, min_sigma=min_sigma, max_sigma=max_sigma, sigma_ratio=sigma_ratio,
                                  threshold=threshold, overlap=0.5):
             r = np.sqrt(2.0) * s
             if s not in dogs:
@@ -248,6 +260,47 @@ def _matches(dets, gts, iou_thr: float = 0.5, class_aware: bool = False):
                 used[j] = True
             recs.append((float(ds[k]), bool(tp)))
     return recs, n_gt
+
+
+# the card's size bands: a spot's size is the geometric mean of its box's width and height (its diameter
+# for a round spot); the few ovals whose box exceeds 36 px count in the top band
+SIZE_BANDS = {"6-10 px": (0.0, 10.0), "10-20 px": (10.0, 20.0), "20-36 px": (20.0, np.inf)}
+
+
+def spot_size(boxes: np.ndarray) -> np.ndarray:
+    """Size in pixels (geometric mean of box width and height) of each xyxy box."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.sqrt(np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None))
+
+
+def found_spots(dets, gts, threshold: float, iou_thr: float = 0.5) -> list[np.ndarray]:
+    """Per image, which ground-truth spots a detection scoring >= ``threshold`` matches (the greedy,
+    class-agnostic matching of ``recall_at_fp``)."""
+    out = []
+    for (db, ds, _), (gb, gc) in zip(dets, gts):
+        used = np.zeros(len(gc), bool)
+        iou_mat = _iou_matrix(db, gb)
+        for k in np.argsort(-ds):
+            if ds[k] < threshold or not len(gc):
+                continue
+            ious = np.where(~used, iou_mat[k], 0.0)
+            j = int(np.argmax(ious))
+            if ious[j] >= iou_thr:
+                used[j] = True
+        out.append(used)
+    return out
+
+
+def recall_by_size(dets, gts, threshold: float) -> dict:
+    """Recall per ``SIZE_BANDS`` band of the detections scoring >= ``threshold`` (false positives have no
+    size band: read it at a threshold chosen on all sizes, e.g. that of ``recall_at_fp``)."""
+    used = np.concatenate([u for u in found_spots(dets, gts, threshold)] or [np.zeros(0, bool)])
+    size = np.concatenate([spot_size(gb) for gb, _ in gts] or [np.zeros(0)])
+    out = {}
+    for name, (lo, hi) in SIZE_BANDS.items():
+        sel = (size >= lo) & (size < hi)
+        out[name] = {"recall": round(float(used[sel].mean()), 4) if sel.any() else None, "n_spots": int(sel.sum())}
+    return out
 
 
 def recall_at_fp(dets, gts, fp_per_image: float = 1.0, class_aware: bool = False) -> dict:

@@ -119,5 +119,19 @@ def test_good_declaration_loads_and_bundled_plugins_declare():
     root = Path(__file__).resolve().parents[2] / "plugins"
     for name in ("brain-tissue", "denoiser", "quality", "focal-spot"):
         exp = expects_of(load_plugin(root / name))
-        assert exp is not None and exp.modality == ["MR"] and exp.bit_depth, name
+        # focal-spot's held-out table covers CT slices too (CT_small): a CT is inside what it was made for
+        made_for = ["MR", "CT"] if name == "focal-spot" else ["MR"]
+        assert exp is not None and exp.modality == made_for and exp.bit_depth, name
     assert warning_line("a.png", "brain-tissue", ["x", "y"]) == "a.png: outside what brain-tissue was made for: x; y"
+
+
+def test_focal_spot_takes_the_ct_slices_its_held_out_table_covers():
+    from pathlib import Path
+
+    exp = expects_of(load_plugin(Path(__file__).resolve().parents[2] / "plugins" / "focal-spot"))
+    ct = _img(np.linspace(-1000, 1000, 128 * 128, dtype=np.float32).reshape(128, 128))  # HU, as the reader gives
+    ct.modality = "CT"
+    assert check_image(exp, ct) == []
+    us = _gray(128, 128)
+    us.modality = "US"
+    assert check_image(exp, us) == ["modality US, made for MR, CT"]
