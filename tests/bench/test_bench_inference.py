@@ -21,16 +21,10 @@ from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference.preprocess import tile_tensor
 from workbench.inference.run import Engine, predict
-from workbench.inference.session import clear_session_cache
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.usefixtures("fresh_session_cache")]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
 
 
 def _median_ms(fn, repeat: int) -> float:

@@ -26,17 +26,11 @@ from workbench.core.settings import Settings
 from workbench.inference import volume as V
 from workbench.inference.preprocess import tile_origins
 from workbench.inference.run import Engine, predict
-from workbench.inference.session import clear_session_cache
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.usefixtures("fresh_session_cache")]
 TESTS = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
 
 
 def _volume(shape, seed=0):

@@ -12,14 +12,8 @@ import tifffile
 from explain_models import region_classifier
 
 from workbench.cli import main
-from workbench.inference.session import clear_session_cache
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 @pytest.fixture

@@ -11,18 +11,13 @@ import pytest
 import yaml
 
 from workbench.cli import main
-from workbench.inference.session import clear_session_cache
 
 SEG = {"id": "blobs", "task": "segmentation",
        "input": {"color": "gray", "resize": "stretch", "size": [64, 64], "intensity": {"scale": 1 / 255}},
        "output": {"classes": [{"name": "background"}, {"name": "blob", "color": "#ff0000"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 @pytest.fixture

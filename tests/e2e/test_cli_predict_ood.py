@@ -10,18 +10,13 @@ import pytest
 import skimage
 
 from workbench.cli import main
-from workbench.inference.session import clear_session_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 ASTRONAUT = Path(skimage.__file__).parent / "data" / "astronaut.png"
 SAMPLE = ROOT / "plugins" / "brain-tissue" / "sample.png"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def test_photo_warns_once_and_mri_sample_does_not(tmp_path, capsys):

@@ -15,7 +15,6 @@ import pytest
 from unit.test_export_report import pdf_pages, pdf_text  # PDF helpers (tests/ is on sys.path, see conftest)
 
 from workbench.cli import main
-from workbench.inference.session import clear_session_cache
 
 CT_SMALL = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
 PATIENT = ("CompressedSamples", "1CT1", "JFK IMAGING")
@@ -26,11 +25,7 @@ SEG = {"id": "blobs", "task": "segmentation",
        "meta": {"license": "MIT", "intended_use": "research; not for diagnosis"}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 @pytest.fixture

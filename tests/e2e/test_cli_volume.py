@@ -15,7 +15,6 @@ import pytest
 from workbench.cli import main
 from workbench.core.settings import Settings
 from workbench.inference.run import predict
-from workbench.inference.session import clear_session_cache
 from workbench.io.reader import read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
@@ -28,11 +27,7 @@ MANIFEST = {"id": "vol", "task": "segmentation",
             "output": {"classes": [{"name": "background"}, {"name": "organ", "color": "#ff0000"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 @pytest.fixture

@@ -23,11 +23,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "anchor-fr
 EXPECTED = [("small", [16.0, 64.0, 32.0, 80.0]), ("large", [64.0, 16.0, 96.0, 48.0])]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _build_example(dest: Path) -> Path:

@@ -23,6 +23,19 @@ def no_unexpected_modal_box(monkeypatch):
 
 
 @pytest.fixture
+def fresh_sessions(qtbot):
+    """Model tests start and end with no cached ONNX session; before qtbot closes the windows, the model runs
+    still in the pool (cancelled by then) are let finish. Use with ``pytest.mark.usefixtures``."""
+    from workbench.gui.qt import QtCore
+    from workbench.inference.session import clear_session_cache
+
+    clear_session_cache()
+    yield
+    QtCore.QThreadPool.globalInstance().waitForDone(30_000)
+    clear_session_cache()
+
+
+@pytest.fixture
 def window(qtbot):
     from workbench.gui.main_window import MainWindow
 

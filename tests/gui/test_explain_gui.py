@@ -11,8 +11,6 @@ import pytest
 import tifffile
 from explain_models import region_classifier
 
-from workbench.inference.session import clear_session_cache
-
 TIMEOUT = 60_000
 CLS = {"id": "roi", "name": "Region reader", "task": "classification",
        "input": {"color": "gray", "resize": "none", "intensity": {"scale": 1 / 255}},
@@ -22,14 +20,7 @@ SEG = {"id": "blobs", "name": "Bright blobs", "task": "segmentation",
        "output": {"classes": [{"name": "background"}, {"name": "blob", "color": "#ff0000"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_sessions(qtbot):
-    clear_session_cache()
-    yield
-    from workbench.gui.qt import QtCore
-
-    QtCore.QThreadPool.globalInstance().waitForDone(30_000)
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_sessions")
 
 
 @pytest.fixture

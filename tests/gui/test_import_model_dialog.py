@@ -9,19 +9,11 @@ import pytest
 import yaml
 
 from workbench.core.results import SegmentationResult
-from workbench.inference.session import clear_session_cache
 
 TIMEOUT = 30_000
 
 
-@pytest.fixture(autouse=True)
-def _fresh_sessions(qtbot):
-    clear_session_cache()
-    yield
-    from workbench.gui.qt import QtCore
-
-    QtCore.QThreadPool.globalInstance().waitForDone(30_000)
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_sessions")
 
 
 @pytest.fixture

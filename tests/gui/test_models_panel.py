@@ -13,7 +13,6 @@ import pytest
 
 from workbench.core.results import ClassificationResult, DetectionResult, RestorationResult, SegmentationResult
 from workbench.core.settings import load_settings
-from workbench.inference.session import clear_session_cache
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 60_000
@@ -30,15 +29,7 @@ SLOW = {"id": "slow", "name": "Slow smoother", "task": "restoration",
         "output": {"range": [0, 1]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_sessions(qtbot):
-    clear_session_cache()
-    yield
-    # before qtbot closes the windows: let the model runs finish (they were cancelled by then)
-    from workbench.gui.qt import QtCore
-
-    QtCore.QThreadPool.globalInstance().waitForDone(30_000)
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_sessions")
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pytest
 from workbench.core.settings import Settings
 from workbench.inference.results import SegmentationResult
 from workbench.inference.run import predict
-from workbench.inference.session import clear_session_cache
 from workbench.io.reader import read_image
 
 RUN_TIMEOUT = 60_000
@@ -20,14 +19,7 @@ VOL = {"id": "vol3d", "name": "Volume model", "task": "segmentation",
        "output": {"classes": [{"name": "background"}, {"name": "organ", "color": "#00ff00"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_sessions(qtbot):
-    clear_session_cache()
-    yield
-    from workbench.gui.qt import QtCore
-
-    QtCore.QThreadPool.globalInstance().waitForDone(30_000)
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_sessions")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import onnx_factory as F
 import pytest
 from rel_helpers import assert_user_error, fixtures, run_cli, run_subprocess
 
-from workbench.inference.session import clear_session_cache
 from workbench.io import write_png
 
 SEG = {"id": "seg", "task": "segmentation",
@@ -20,11 +19,7 @@ SEG = {"id": "seg", "task": "segmentation",
        "output": {"classes": [{"name": "background"}, {"name": "thing"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 @pytest.fixture

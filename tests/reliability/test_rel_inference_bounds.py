@@ -25,11 +25,7 @@ SEG = {"id": "seg", "task": "segmentation",
        "output": {"classes": [{"name": "background"}, {"name": "thing"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 @pytest.fixture

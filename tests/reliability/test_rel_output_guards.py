@@ -13,7 +13,6 @@ import skimage
 from rel_helpers import assert_user_error, digest, fixtures, run_cli
 
 from workbench.core.document import Document
-from workbench.inference.session import clear_session_cache
 from workbench.io import read_image, write_png
 from workbench.session import save_session
 
@@ -23,11 +22,7 @@ SEG = {"id": "blobs", "task": "segmentation",
        "output": {"classes": [{"name": "background"}, {"name": "blob", "color": "#ff0000"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 @pytest.fixture

@@ -12,17 +12,11 @@ from workbench.core.errors import InferenceError, PluginError
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings, load_settings, settings_path
 from workbench.inference.run import predict
-from workbench.inference.session import clear_session_cache
 from workbench.inference.spec import load_plugin
 from workbench.inference.trust import content_hash, trust_plugin, trust_state
 from workbench.io.settings_file import save_settings
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _plugin(tmp_path, task, code, output=None, name="hook", outputs=None):

@@ -16,14 +16,8 @@ from workbench.core.image import ImageVolume
 from workbench.inference.explain import ExplainError, explain, run_explain
 from workbench.inference.explain.occlusion import window_starts
 from workbench.inference.run import Engine
-from workbench.inference.session import clear_session_cache
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def classifier_plugin(tmp_path, region, *, size=("H", "W"), resize="none", batch="N", name="roi-cls"):

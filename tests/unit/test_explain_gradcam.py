@@ -12,17 +12,12 @@ from workbench.core.errors import PluginError
 from workbench.core.image import ImageVolume
 from workbench.inference.explain import ExplainError, methods_for, run_explain
 from workbench.inference.run import Engine
-from workbench.inference.session import clear_session_cache
 from workbench.inference.spec import load_plugin
 
 A, B = (4, 12, 4, 12), (18, 28, 20, 30)  # model-input regions read by class 0 and class 1
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _plugin(tmp_path, explain=True, weights=None):

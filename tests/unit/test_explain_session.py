@@ -13,16 +13,10 @@ from explain_models import region_classifier
 from workbench.core.document import Document
 from workbench.inference.explain import run_explain
 from workbench.inference.explain.store import heatmaps_of
-from workbench.inference.session import clear_session_cache
 from workbench.io import read_image
 from workbench.session import SessionError, load_session, save_session
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def test_heatmaps_round_trip_through_a_session(tmp_path):

@@ -14,15 +14,9 @@ from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference.importer import ImportRefused, propose, write_plugin_folder
 from workbench.inference.run import predict
-from workbench.inference.session import clear_session_cache
 from workbench.inference.spec import load_plugin
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _save(tmp_path, proto, name="model.onnx", meta=None, producer=None):

@@ -19,17 +19,11 @@ from workbench.cli import main
 from workbench.core.settings import Settings
 from workbench.inference.importer import ImportRefused, propose, write_plugin_folder
 from workbench.inference.run import Engine, predict
-from workbench.inference.session import clear_session_cache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from io_fixtures import write_dicom_series
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _save(tmp_path, proto, name="model.onnx"):

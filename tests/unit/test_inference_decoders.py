@@ -14,14 +14,8 @@ from workbench.core.settings import Settings
 from workbench.inference import decoders
 from workbench.inference.decoders import DECODERS, nms, softmax
 from workbench.inference.run import Engine, predict, run_plugin
-from workbench.inference.session import clear_session_cache
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _const_plugin(tmp_path, task, outputs, output, inp=None, shape=(1, 3, 64, 64), name="p"):

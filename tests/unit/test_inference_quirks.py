@@ -9,14 +9,8 @@ from onnx import helper
 from workbench.core.image import ImageVolume
 from workbench.core.settings import Settings
 from workbench.inference.run import Engine, predict
-from workbench.inference.session import clear_session_cache
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _square_image(h=60, w=80, box=(10, 30, 20, 50), value=200, dtype=np.uint8, color=False):

@@ -18,11 +18,7 @@ SEG = {"id": "seg", "task": "segmentation", "input": {"color": "gray", "resize":
        "output": {"classes": [{"name": "bg"}, {"name": "fg"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    S.clear_session_cache()
-    yield
-    S.clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def test_resolve_providers(monkeypatch):

@@ -14,7 +14,7 @@ from workbench.core.settings import Settings
 from workbench.inference import registry
 from workbench.inference.checksum import file_sha256, verify_sha256
 from workbench.inference.registry import discover_plugins, find_plugin
-from workbench.inference.session import clear_session_cache, get_session
+from workbench.inference.session import get_session
 from workbench.inference.spec import load_plugin
 
 SEG = {"id": "seg", "task": "segmentation",
@@ -22,11 +22,7 @@ SEG = {"id": "seg", "task": "segmentation",
        "output": {"classes": [{"name": "background"}, {"name": "fg", "color": "#ff0000"}]}}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    clear_session_cache()
-    yield
-    clear_session_cache()
+pytestmark = pytest.mark.usefixtures("fresh_session_cache")
 
 
 def _edit(folder: Path, **changes) -> None:
@@ -222,6 +218,31 @@ def test_entry_points(tmp_path, monkeypatch):
     found = discover_plugins(Settings())
     assert [(p.id, p.source) for p in found.plugins] == [("seg", "entry-point")]
     assert len(found.errors) == 1 and "entry point 'bad'" in str(found.errors[0])
+
+
+def test_entry_point_to_a_namespace_package(tmp_path, monkeypatch):
+    """An entry point naming a namespace package (``__file__`` None, plugins in its folders) is a root; it
+    was reported as a broken entry point (the module's __file__ was read even when it had a __path__)."""
+    import types
+
+    monkeypatch.setenv("WORKBENCH_PLUGINS_DIR", str(tmp_path / "none"))
+    root = tmp_path / "nspkg"
+    F.write_plugin(root / "seg", F.threshold_segmenter(1), SEG)
+    package = types.ModuleType("nspkg")
+    package.__file__ = None
+    package.__path__ = [str(root)]
+
+    class EP:
+        name, value = "ns", "nspkg"
+
+        def load(self):
+            return package
+
+    monkeypatch.setattr(registry.metadata, "entry_points", lambda group: [EP()] if group == "workbench.plugins"
+                        else [])
+    found = discover_plugins(Settings())
+    assert [(p.id, p.source) for p in found.plugins] == [("seg", "entry-point")]
+    assert found.errors == []
 
 
 def test_bundled_dir_default_is_repo_plugins(monkeypatch):

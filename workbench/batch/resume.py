@@ -86,7 +86,7 @@ def completed(out_dir: Path, plan: ItemPlan, sha256: str, options: OutputOptions
         return None
     files = {"json": path.name}
     task = data.get("task")
-    section = data.get(task) if isinstance(data.get(task), dict) else {}
+    section: dict[str, Any] = data[task] if isinstance(data.get(task), dict) else {}
     if task == "segmentation" and section.get("mask"):
         files["mask"] = section["mask"]
     if task == "restoration" and section.get("output"):
@@ -106,7 +106,7 @@ def completed(out_dir: Path, plan: ItemPlan, sha256: str, options: OutputOptions
 
 
 def _outcome(plan: ItemPlan, data: dict[str, Any], files: dict[str, str]) -> ItemOutcome:
-    from ..core.results import Detection, DetectionResult, RunInfo
+    from ..core.results import Detection, DetectionResult, RunInfo, box4
 
     t = data.get("timing_ms", {})
     row: dict[str, Any] = {"image": plan.name, "status": "ok", "error": "", "task": data["task"],
@@ -122,8 +122,8 @@ def _outcome(plan: ItemPlan, data: dict[str, Any], files: dict[str, str]) -> Ite
                        plugin_version=plugin["version"], sha256=plugin["sha256"], provider=data["provider"],
                        task="detection", source_path=data["image"].get("path"), timing_ms=dict(t),
                        slice_indices=list(data.get("slices", [0])))
-        dets = [Detection(int(d["index"]), d["label"], float(d["score"]), tuple(float(v) for v in d["box"]),
-                          int(d.get("slice", 0))) for d in data["detection"]["detections"]]
+        dets = [Detection(int(d["index"]), d["label"], float(d["score"]), box4(d["box"]), int(d.get("slice", 0)))
+                for d in data["detection"]["detections"]]
         detections = DetectionResult(info, dets)
     return ItemOutcome(row, detections=detections, skipped=True)
 
@@ -143,3 +143,4 @@ def _summary(data: dict[str, Any]) -> str:
     shape = data["restoration"]["shape"]
     h, w = (shape[1], shape[2]) if "slices" in data else (shape[0], shape[1])
     return f"restored {h}x{w}"
+

@@ -84,7 +84,7 @@ def _ignore_sigint() -> None:
 
 def _plugin_on_worker(name: str) -> EnginePlugin:
     plugin = get_worker().plugins.get(name)
-    if plugin is None:
+    if not isinstance(plugin, EnginePlugin):
         raise WorkbenchError("the workbench plugin is not set up on this worker")
     return plugin
 

@@ -190,7 +190,7 @@ def run_steps(image: np.ndarray, steps: list[tuple[str, Any]], *, spacing: tuple
             if plane:
                 if len(coords) == 3 and coords[2] != 0:
                     raise ProcessingError(f"--grow {raw}: the image has one slice; Z must be 0 or omitted")
-                seed = (coords[1], coords[0])
+                seed: tuple[float, ...] = (coords[1], coords[0])
             else:
                 if len(coords) != 3:
                     raise ProcessingError(f"--grow {raw}: the image is a stack of {image.shape[0]} slices; "
@@ -342,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
         labels = _write_into(_read_into(Path(args.into), mask.shape), mask, args)
     else:
         dtype = np.uint8 if args.value <= 255 else np.uint16
-        labels = mask.astype(dtype) * dtype(args.value)
+        labels = np.where(mask, args.value, 0).astype(dtype)
     _write(out, labels, vol)
     n = int(np.count_nonzero(mask))
     extra = ""

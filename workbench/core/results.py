@@ -246,6 +246,13 @@ class SegmentationResult:
         return f"{len(found)} class{'es' if len(found) != 1 else ''} found: " + "; ".join(parts) + "."
 
 
+def box4(values: Any) -> tuple[float, float, float, float]:
+    """``[x1, y1, x2, y2]`` as four floats (a JSON list, an array row...); raises ValueError or TypeError
+    when ``values`` is not exactly four numbers."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
+
+
 @dataclass
 class Detection:
     """One box in pixel coordinates of the original image: ``[x1, y1, x2, y2]``."""

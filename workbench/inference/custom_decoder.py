@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.errors import CancelledError, InferenceError, WorkbenchError
-from ..core.results import Detection
+from ..core.results import Detection, box4
 from ..core.settings import Settings, load_settings
 from .decoders import DecodeContext, cast_like, finish_detections, to_xyxy
 from .results import DetectionCandidates
@@ -111,7 +111,7 @@ def _detections(value: Any, ctx: DecodeContext) -> list[Detection]:
             raise DecoderReturnError(f"Detection {i} has score {det.score!r}")
         label = det.label or (ctx.labels[det.index] if 0 <= det.index < len(ctx.labels) else f"class {det.index}")
         out.append(dataclasses.replace(det, index=int(det.index), label=str(label), score=float(det.score),
-                                       box=tuple(float(b) for b in box), slice_index=ctx.slice_index))
+                                       box=box4(box), slice_index=ctx.slice_index))
     return out
 
 

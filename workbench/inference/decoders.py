@@ -292,9 +292,9 @@ def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, *, io
     xywh[:, 2:] -= xywh[:, :2]
     keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.astype(float).tolist(),
                                    class_ids.astype(int).tolist(), 0.0, float(iou_threshold))
-    keep = np.asarray(keep, dtype=np.intp).reshape(-1)
-    keep = keep[np.argsort(-scores[keep], kind="stable")]
-    return keep[:max_detections]
+    kept = np.asarray(keep, dtype=np.intp).reshape(-1)
+    kept = kept[np.argsort(-scores[kept], kind="stable")]
+    return kept[:max_detections]
 
 
 class _DetectionBase:
@@ -472,6 +472,8 @@ class RestorationDecoder:
     def _input_units(self, ctx: DecodeContext, s: int) -> np.ndarray:
         """The model input in model units before mean/std, (h*s, w*s, C)."""
         t = ctx.input_tensor
+        if t is None:
+            raise InferenceError(f"{ctx.spec.id}: a residual restoration needs the model input, which was not kept")
         t = t[0].transpose(1, 2, 0) if ctx.spec.input.layout == "NCHW" else t[0]
         imap = ctx.prepared.intensity
         x = t.astype(np.float32)

@@ -29,7 +29,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # never Python's last-resort stderr handler: our log file or nothing
@@ -100,7 +100,7 @@ def site_package_dirs() -> list[Path]:
 
 
 def find_libraries(cuda_major: int | None = None, *, site_dirs: list[Path] | None = None,
-                   env: dict[str, str] | None = None, system=None, windows: bool | None = None) -> list[Library]:
+                   env: Mapping[str, str] | None = None, system=None, windows: bool | None = None) -> list[Library]:
     """Locate every library of :func:`expected_libraries`, in the order the loader would use them.
 
     Search order: NVIDIA wheels (``site-packages/nvidia/*/lib``, ``nvidia/*/bin``; what ``preload_dlls``

@@ -26,7 +26,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..core.errors import InferenceError
 
@@ -110,7 +110,18 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-def run_with_limit(session, names: list[str] | None, feeds: dict, *, limit_s: float, what: str):
+def _takes_run_options(session: Any) -> bool:
+    """Whether ``session`` is ONNX Runtime's own or our GPU wrapper (which take ``RunOptions``), not a
+    wrapper or a test double."""
+    import onnxruntime as ort
+
+    from .iobinding import BoundSession
+
+    real = getattr(ort, "InferenceSession", None)
+    return (isinstance(real, type) and isinstance(session, real)) or isinstance(session, BoundSession)
+
+
+def run_with_limit(session: Any, names: list[str] | None, feeds: dict, *, limit_s: float, what: str):
     """``session.run(names, feeds)`` cancelled after ``limit_s`` seconds (0: no limit).
 
     Raises
@@ -120,10 +131,7 @@ def run_with_limit(session, names: list[str] | None, feeds: dict, *, limit_s: fl
     """
     import onnxruntime as ort
 
-    from .iobinding import BoundSession  # the GPU wrapper takes run options too
-
-    real = getattr(ort, "InferenceSession", None)
-    if not (isinstance(real, type) and isinstance(session, real)) and not isinstance(session, BoundSession):
+    if not _takes_run_options(session):
         return session.run(names, feeds)  # a wrapper or a test double: run as it is
     options = ort.RunOptions()
     options.log_severity_level = 4  # our own message says what failed; ORT's line would precede it

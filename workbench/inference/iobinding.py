@@ -14,6 +14,7 @@ which is how the tests check it against plain ``session.run``.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class BoundSession:
         self._session = session
         self.device, self.device_id = device or _device_of(session)
         self._binding = session.io_binding()
-        self._inputs: dict[str, tuple[tuple, object]] = {}  # name -> ((shape, dtype), device OrtValue)
+        self._inputs: dict[str, tuple[tuple, Any]] = {}  # name -> ((shape, dtype), device OrtValue)
         self._outputs: tuple[tuple, list] | None = None  # (names, inputs' key) -> device OrtValues to reuse
         self._lock = threading.Lock()  # one binding: runs of this session are serialised
         self.runs = 0

@@ -232,7 +232,8 @@ def intensity_map(spec: PluginSpec, image: ImageVolume, plane: np.ndarray, *, co
 
         return fold_preprocessing(spec, plane, colour=plane.ndim == 3 if colour is None else colour)
     spec_i = spec.input.intensity
-    lo = hi = None
+    lo: float | None = None
+    hi: float | None = None
     if spec_i.window == "dicom":
         center, width = image.window if image.window is not None and image.window[1] > 0 \
             else image.default_window()
@@ -254,10 +255,11 @@ def intensity_map(spec: PluginSpec, image: ImageVolume, plane: np.ndarray, *, co
         if hi <= lo:
             hi = lo + 1.0  # constant image: everything maps to 0 instead of dividing by zero
     a0, b0 = 1.0, 0.0
-    if lo is not None:
+    clip: tuple[float, float] | None = None
+    if lo is not None and hi is not None:
         a0, b0 = 1.0 / (hi - lo), -lo / (hi - lo)
+        clip = (lo, hi)
     # wave 2: intensity.clip in raw units, before everything else (intersected with the window's clip)
-    clip = (lo, hi) if lo is not None else None
     if spec_i.clip is not None:
         c_lo, c_hi = float(spec_i.clip[0]), float(spec_i.clip[1])
         clip = (c_lo, c_hi) if clip is None else (max(c_lo, clip[0]), max(max(c_lo, clip[0]), min(c_hi, clip[1])))
@@ -272,9 +274,9 @@ def intensity_map(spec: PluginSpec, image: ImageVolume, plane: np.ndarray, *, co
         m, sd = channel_stats(plane, channels=channels, clip=clip,
                               colour=plane.ndim == 3 if colour is None else colour)
         denom = np.abs(a0) * sd + spec_i.eps
-        a0, b0 = a0 / denom, (b0 - (a0 * m + b0)) / denom  # type: ignore[assignment]
+        a0, b0 = a0 / denom, (b0 - (a0 * m + b0)) / denom
         if channels == 1:
-            a0, b0 = float(a0[0]), float(b0[0])  # type: ignore[index]
+            a0, b0 = float(a0[0]), float(b0[0])
     mean = np.broadcast_to(np.asarray(spec_i.mean if spec_i.mean is not None else 0.0, np.float64),
                            (channels,))
     std = np.broadcast_to(np.asarray(spec_i.std if spec_i.std is not None else 1.0, np.float64), (channels,))
@@ -409,7 +411,7 @@ def prepare_plane(spec: PluginSpec, image: ImageVolume, index: int, *, graph_hw:
 def _prepare_tiles(spec: PluginSpec, plane: np.ndarray, imap: IntensityMap, index: int,
                    chroma: np.ndarray | None, raw: np.ndarray, src_hw: tuple[int, int]) -> PreparedPlane:
     th, tw = spec.input.tile.hw  # type: ignore[union-attr]
-    overlap = spec.input.tile.overlap  # type: ignore[union-attr]
+    overlap = spec.input.tile.overlap2  # type: ignore[union-attr]
     h, w = src_hw
     ph, pw = max(h, th), max(w, tw)
     channels = spec.input.channels

@@ -89,7 +89,11 @@ def _entry_point_roots() -> tuple[list[Path], list[PluginError]]:
             items: Iterable = target if isinstance(target, (list, tuple)) else [target]
             for item in items:
                 if isinstance(item, ModuleType):
-                    roots.extend(Path(p) for p in getattr(item, "__path__", [Path(item.__file__).parent]))
+                    # a package's folders; a plain module's own folder (a namespace package has no __file__)
+                    paths = getattr(item, "__path__", None)
+                    if paths is None:
+                        paths = [Path(item.__file__).parent] if item.__file__ else []
+                    roots.extend(Path(p) for p in paths)
                 else:
                     roots.append(Path(item))
         # An installed package can fail in any way while importing; report it and carry on.

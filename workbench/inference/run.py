@@ -15,10 +15,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable
 
 import numpy as np
 
+from ..core.cancel import Cancel, is_cancelled
 from ..core.errors import CancelledError, InferenceError, PluginError, WorkbenchError
 from ..core.image import ImageVolume
 from ..core.labels import default_color
@@ -47,15 +48,6 @@ Progress = tuple[int, int, str]
 SLICE_BATCH = 8
 SLICE_BATCH_CPU = 1
 SLICE_BATCH_ELEMENTS = 1 << 21
-Cancel = threading.Event | Callable[[], bool] | None
-
-
-def _is_cancelled(cancel: Cancel) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
 
 
 @dataclass
@@ -120,7 +112,7 @@ class Engine:
         if self.spec.input.resize != "tile" or self.spec.input.is_volumetric:
             return 1
         th, tw = self.spec.input.tile.hw  # type: ignore[union-attr]
-        ov = self.spec.input.tile.overlap  # type: ignore[union-attr]
+        ov = self.spec.input.tile.overlap2  # type: ignore[union-attr]
         return len(tile_origins(max(image.height, th), th, ov)) * len(tile_origins(max(image.width, tw), tw, ov))
 
     # -- inference + decoding ----------------------------------------------------------------------
@@ -155,7 +147,7 @@ class Engine:
         batch = self.slice_batch(image, len(chosen))
         pending: list[tuple[int, DecodeContext]] = []
         for k, index in enumerate(chosen):
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 raise CancelledError()
             if prepared is not None:
                 plane = prepared.planes[k]
@@ -225,7 +217,7 @@ class Engine:
                                      "the graph's batch dimension is not the outputs' first", path=self.spec.id)
         parts = []
         for i, (index, ctx) in enumerate(pending):
-            if i and _is_cancelled(cancel):  # cancel still stops at the next slice
+            if i and is_cancelled(cancel):  # cancel still stops at the next slice
                 raise CancelledError()
             t2 = time.perf_counter()
             parts.append(self.decoder.decode({name: arr[i:i + 1] for name, arr in outputs.items()}, ctx))
@@ -254,7 +246,7 @@ class Engine:
         spec = self.spec
         th, tw = spec.input.tile.hw  # type: ignore[union-attr]
         s = spec.output.scale if spec.task == "restoration" else 1
-        overlap = spec.input.tile.overlap * s  # type: ignore[union-attr]
+        overlap = spec.input.tile.overlap2 * s  # type: ignore[union-attr]
         ph, pw = plane.tile_source.shape[:2]  # type: ignore[union-attr]
         ys_all = sorted({y for y, _ in plane.tiles})
         xs_all = sorted({x for _, x in plane.tiles})
@@ -266,7 +258,7 @@ class Engine:
         channels = plane.tile_source.shape[2]  # type: ignore[union-attr]
         buf = np.empty((1, channels, th, tw) if layout == "NCHW" else (1, th, tw, channels), dtype=dtype)
         for n, (y, x) in enumerate(plane.tiles, start=1):
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 raise CancelledError()
             t0 = time.perf_counter()
             tensor = tile_tensor(plane, (y, x), (th, tw), layout, dtype, out=buf)
@@ -308,7 +300,7 @@ class Engine:
             raise InferenceError(f"{self.spec.id} is a 3-D model ({self.spec.input.layout}): it runs on the whole "
                                  "volume, slices cannot be chosen", path=image.path or "image")
         timing = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
-        mask = yield from run_volume(self, image, cancel=lambda: _is_cancelled(cancel), timing=timing)
+        mask = yield from run_volume(self, image, cancel=lambda: is_cancelled(cancel), timing=timing)
         t0 = time.perf_counter()
         result = self._segmentation_mask(self._info(image, chosen, timing), image, mask)
         timing["postprocess"] += (time.perf_counter() - t0) * 1000.0
@@ -371,8 +363,9 @@ class Engine:
             classes.append(SegmentationClass(value, cls.name, cls.color or default_color(value), pixels,
                                              pixels * pix_area if pix_area is not None else None,
                                              pixels * vox if vox is not None else None))
-        for value in np.nonzero(counts)[0]:  # values the manifest did not name (no classes given)
-            if value != 0 and int(value) not in seen:
+        for found in np.nonzero(counts)[0]:  # values the manifest did not name (no classes given)
+            value = int(found)
+            if value != 0 and value not in seen:
                 pixels = int(counts[value])
                 classes.append(SegmentationClass(int(value), f"class {value}", default_color(int(value)), pixels,
                                                  pixels * pix_area if pix_area is not None else None,
@@ -486,7 +479,7 @@ def _batch_item(engine: Engine, src: Any, image: Any, prep: Any, t0: float, canc
     """Run one prepared input; its :class:`BatchItem` (errors of this input inside, never raised)."""
     if isinstance(prep, WorkbenchError):
         return BatchItem(src, error=prep, seconds=time.perf_counter() - t0)
-    if _is_cancelled(cancel):
+    if is_cancelled(cancel):
         raise CancelledError()
     try:
         gen = engine.execute(image, prepared=prep, cancel=cancel)
@@ -511,7 +504,7 @@ def run_one(engine: Engine, source: Any, reader: Callable[[Any], ImageVolume], *
 
 
 def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], ImageVolume], *,
-             prefetch: int = 2, cancel: Cancel = None) -> Iterator[BatchItem]:
+             prefetch: int = 2, cancel: Cancel = None) -> Generator[BatchItem, None, None]:
     """Run one engine over many images; a thread reads and preprocesses ahead of inference.
 
     ONNX Runtime and OpenCV release the GIL, so decoding + preprocessing the next image really overlaps
@@ -524,7 +517,7 @@ def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], Ima
     def producer() -> None:
         try:
             for src in sources:
-                if stop.is_set() or _is_cancelled(cancel):
+                if stop.is_set() or is_cancelled(cancel):
                     break
                 item: Any = _read_prepare(engine, reader, src)
                 while not stop.is_set():
@@ -548,7 +541,8 @@ def run_many(engine: Engine, sources: Iterable[Any], reader: Callable[[Any], Ima
             item = q.get()
             if item is _END:
                 break
-            yield _batch_item(engine, *item, cancel)
+            src, image, prep, t0 = item
+            yield _batch_item(engine, src, image, prep, t0, cancel)
     finally:
         stop.set()
         thread.join(timeout=5)

@@ -74,7 +74,7 @@ def nvidia_wheels() -> dict[str, str]:
     """pip-installed NVIDIA runtime wheels (nvidia-cudnn-cu12, nvidia-cuda-runtime-cu12, ...)."""
     out = {}
     for dist in metadata.distributions():
-        name = (dist.metadata.get("Name") or "").lower()
+        name = (dist.name or "").lower()
         if name.startswith("nvidia-"):
             out[name] = dist.version
     return dict(sorted(out.items()))

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,7 @@ def _dim(value) -> int | None:
     return int(value) if isinstance(value, (int, np.integer)) and value > 0 else None
 
 
-def _pick_input(spec: PluginSpec, inputs: list) -> object:
+def _pick_input(spec: PluginSpec, inputs: list) -> Any:
     constants = spec.input.constants or {}
     names = [i.name for i in inputs]
     for key in constants:
@@ -255,30 +256,43 @@ def check_graph(spec: PluginSpec, session) -> tuple[InputInfo, list[str], dict[s
     dtype = _input_dtype(spec, node)
     layout = spec.input.layout
     c_ax, h_ax, w_ax = (1, 2, 3) if layout == "NCHW" else (3, 1, 2)
-    channels = shape[c_ax]
-    want_c = spec.input.channels
-    if channels is not None and channels != want_c:
-        other = shape[3] if layout == "NCHW" else shape[1]
-        if other == want_c:
-            raise spec.error("input.layout", f"graph input shape {list(node.shape)} looks "
-                                             f"{'NHWC' if layout == 'NCHW' else 'NCHW'}, the manifest says {layout}")
-        raise spec.error("input.color", f"{spec.input.color} gives {want_c} channel(s), graph expects {channels} "
-                                        f"(input shape {list(node.shape)})")
+    channels = _check_channels(spec, node, shape[c_ax], shape[3] if layout == "NCHW" else shape[1],
+                               "NHWC" if layout == "NCHW" else "NCHW")
     height, width = shape[h_ax], shape[w_ax]
-    fixed = height is not None and width is not None
-    if fixed and spec.input.size is not None and list(spec.input.size) != [height, width]:
+    if height is not None and width is not None:
+        _check_fixed_size(spec, height, width)
+    names, shapes = _check_outputs(spec, session)
+    info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, height, width)
+    return info, names, shapes
+
+
+def _check_fixed_size(spec: PluginSpec, height: int, width: int) -> None:
+    """A graph of fixed height and width against the manifest's ``input.size``, ``tile`` and ``multiple_of``;
+    an undeclared tile size is taken from the graph."""
+    if spec.input.size is not None and list(spec.input.size) != [height, width]:
         raise spec.error("input.size", f"graph expects [{height}, {width}]")
-    if spec.input.resize == "tile" and fixed and spec.input.tile is not None:
+    if spec.input.resize == "tile" and spec.input.tile is not None:
         if spec.input.tile.hw != (height, width):
             if "size" in spec.input.tile.model_fields_set:
                 raise spec.error("input.tile.size", f"graph expects [{height}, {width}]")
             spec.input.tile.size = [height, width]
-    if fixed and spec.input.multiple_of > 1 and (height % spec.input.multiple_of or width % spec.input.multiple_of):
+    if spec.input.multiple_of > 1 and (height % spec.input.multiple_of or width % spec.input.multiple_of):
         raise spec.error("input.multiple_of", f"graph size [{height}, {width}] is not a multiple of "
                                               f"{spec.input.multiple_of}")
-    names, shapes = _check_outputs(spec, session)
-    info = InputInfo(node.name, shape, dtype, layout, shape[0], channels, height, width)
-    return info, names, shapes
+
+
+def _check_channels(spec: PluginSpec, node, channels: int | None, other_end: int | None,
+                    other_layout: str) -> int | None:
+    """The graph's channel count, checked against the manifest's colour; a count that matches only at the
+    other end of the shape is reported as a layout mix-up (``other_layout``), not a colour one."""
+    want_c = spec.input.channels
+    if channels is not None and channels != want_c:
+        if other_end == want_c:
+            raise spec.error("input.layout", f"graph input shape {list(node.shape)} looks {other_layout}, the "
+                                             f"manifest says {spec.input.layout}")
+        raise spec.error("input.color", f"{spec.input.color} gives {want_c} channel(s), graph expects {channels} "
+                                        f"(input shape {list(node.shape)})")
+    return channels
 
 
 def _check_outputs(spec: PluginSpec, session) -> tuple[list[str], dict[str, list[int | None]]]:
@@ -313,15 +327,8 @@ def _check_graph_3d(spec: PluginSpec, session, node, shape: list[int | None]
         raise spec.error("input.dtype", f"graph input {node.name!r} has type {node.type}, not an image tensor")
     dtype = _input_dtype(spec, node)
     c_ax, d_ax, h_ax, w_ax = (1, 2, 3, 4) if layout == "NCDHW" else (4, 1, 2, 3)
-    channels = shape[c_ax]
-    want_c = spec.input.channels
-    if channels is not None and channels != want_c:
-        other = shape[4] if layout == "NCDHW" else shape[1]
-        if other == want_c:
-            raise spec.error("input.layout", f"graph input shape {list(node.shape)} looks "
-                                             f"{'NDHWC' if layout == 'NCDHW' else 'NCDHW'}, the manifest says {layout}")
-        raise spec.error("input.color", f"{spec.input.color} gives {want_c} channel(s), graph expects {channels} "
-                                        f"(input shape {list(node.shape)})")
+    channels = _check_channels(spec, node, shape[c_ax], shape[4] if layout == "NCDHW" else shape[1],
+                               "NDHWC" if layout == "NCDHW" else "NCDHW")
     dims = (shape[d_ax], shape[h_ax], shape[w_ax])
     fixed = all(d is not None for d in dims)
     if fixed and spec.input.size is not None and tuple(spec.input.size) != dims:

@@ -96,6 +96,12 @@ class TileSpec(_Strict):
             raise ValueError("must be an integer >= 0 (or three, [depth, height, width], for 3-D tiles)")
         return value
 
+    @property
+    def overlap2(self) -> int:
+        """The 2-D overlap: one int (``_check_task`` refuses three values on a 2-D layout; of a list, the
+        in-plane value, so the type is exact)."""
+        return self.overlap if isinstance(self.overlap, int) else int(self.overlap[-1])
+
     # -- wave 2: 3-D tiles ---------------------------------------------------------------------------
     @property
     def dhw(self) -> tuple[int, int, int]:

@@ -206,7 +206,7 @@ def plan_tiles(spec: PluginSpec, grid: tuple[int, int, int], graph_dhw: tuple[in
         padded = tuple(max(g, t) for g, t in zip(grid, tile))
         starts = tuple(tile_origins(p, t, o) for p, t, o in zip(padded, tile, overlap))
         return Plan(grid, padded, tuple(tile), tuple(overlap), starts)  # type: ignore[arg-type]
-    padded = []
+    whole: list[int] = []
     for a in range(3):
         fixed = graph_dhw[a]
         if fixed is not None:
@@ -214,11 +214,11 @@ def plan_tiles(spec: PluginSpec, grid: tuple[int, int, int], graph_dhw: tuple[in
                 raise spec.error("input.resize", f"the volume is {grid[0]}x{grid[1]}x{grid[2]} (z y x), larger "
                                                  f"than the model input along {names[a]} ({fixed}); use resize: "
                                                  "tile or stretch")
-            padded.append(fixed)
+            whole.append(fixed)
         else:
-            padded.append(_round_up(grid[a], m))
-    p = tuple(padded)
-    return Plan(grid, p, p, (0, 0, 0), ([0], [0], [0]))  # type: ignore[arg-type]
+            whole.append(_round_up(grid[a], m))
+    p = (whole[0], whole[1], whole[2])
+    return Plan(grid, p, p, (0, 0, 0), ([0], [0], [0]))
 
 
 # -- tensors --------------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ def run_volume(engine: Engine, image: ImageVolume, *, cancel: Callable[[], bool]
         steps_on.close()
     t5 = time.perf_counter()
     if resampled:
-        labels = resample_nearest(labels, tuple(orient.data.shape[:3]))  # type: ignore[arg-type]
+        labels = resample_nearest(labels, tuple(orient.data.shape[:3]))
     mask = np.ascontiguousarray(orient.to_display(labels))
     timing["postprocess"] += (time.perf_counter() - t5) * 1000.0
     return mask

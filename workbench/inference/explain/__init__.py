@@ -16,7 +16,7 @@ from typing import Any, Callable, Generator
 
 from ...core.image import ImageVolume
 from ...core.results import RunInfo
-from ._common import Cancel, Cost, ExplainError, Explanation, Progress, peak_of
+from ._common import Cancel, Cost, ExplainError, Explanation, Progress, peak_of, whole_tensor
 from .gradcam import gradcam
 from .occlusion import occlusion
 from .rise import rise
@@ -106,8 +106,7 @@ def explain(plugin: Any, image: ImageVolume, *, method: str | None = None, slice
     index = image.n_slices // 2 if slice_index is None else int(slice_index)
     engine.check_slices(image, [index])
     plane = engine.prepare_plane(image, index)
-    if plane.tensor is None:
-        raise ExplainError(f"{spec.id}: explanations of tiled plugins (resize: tile) are not supported")
+    whole_tensor(plane, spec.id)
     if method == "occlusion":
         expl = yield from occlusion(engine, plane, target=target, cancel=cancel, **params)
     elif method == "rise":

@@ -8,20 +8,19 @@ model saw there.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
 
+from ...core.cancel import Cancel, is_cancelled
 from ...core.errors import CancelledError, InferenceError, WorkbenchError
 from ..decoders import activate
 from ..preprocess import Geometry, PreparedPlane
 
 Progress = tuple[int, int, str]
-Cancel = threading.Event | Callable[[], bool] | None
 
 #: Largest batch tensor handed to one ``session.run`` (bytes): bounds the memory of a batched run.
 MAX_BATCH_BYTES = 64 * 1024 * 1024
@@ -31,12 +30,12 @@ class ExplainError(WorkbenchError):
     """An explanation cannot be computed as asked (wrong task for the method, unknown class...)."""
 
 
-def is_cancelled(cancel: Cancel) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
+def whole_tensor(plane: PreparedPlane, plugin_id: str, what: str = "explanations") -> np.ndarray:
+    """The slice's one model input tensor; a tiled plugin's plane has none (the methods perturb the whole
+    input), which is refused in one line."""
+    if plane.tensor is None:
+        raise ExplainError(f"{plugin_id}: {what} of tiled plugins (resize: tile) are not supported")
+    return plane.tensor
 
 
 @dataclass

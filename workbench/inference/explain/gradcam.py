@@ -25,6 +25,7 @@ from ._common import (
     resolve_class,
     tensor_hw,
     to_image,
+    whole_tensor,
 )
 
 
@@ -62,7 +63,7 @@ def gradcam(engine: Any, plane: Any, *, target: str | int | None = None, batch_s
         raise spec.error("explain.feature_map", f"graph has no output {decl.feature_map!r} "
                                                 f"(outputs: {', '.join(repr(n) for n in model.output_names)})")
     weights = class_weights(spec)
-    tensor = plane.tensor
+    tensor = whole_tensor(plane, spec.id)
     runner = BatchRunner(model, tensor, batch_size=batch_size, cancel=cancel)
     yield (0, 1, "Grad-CAM")
     outputs = runner.run_one(tensor)

@@ -25,6 +25,7 @@ from ._common import (
     spatial_mask,
     tensor_hw,
     to_image,
+    whole_tensor,
     window_px,
 )
 
@@ -73,7 +74,7 @@ def occlusion(engine: Any, plane: PreparedPlane, *, target: str | int | None = N
     """
     spec = engine.spec
     layout = spec.input.layout
-    tensor = plane.tensor
+    tensor = whole_tensor(plane, spec.id)
     t, left, ch, cw = content_box(plane.geometry)
     win_y, win_x = window_px(window, ch, "window"), window_px(window, cw, "window")
     st_y, st_x = window_px(stride, ch, "stride"), window_px(stride, cw, "stride")

@@ -33,6 +33,7 @@ from ._common import (
     spatial_mask,
     tensor_hw,
     to_image,
+    whole_tensor,
 )
 
 
@@ -89,7 +90,7 @@ def rise(engine: Any, plane: PreparedPlane, *, target: str | int | None = None, 
         raise ExplainError(f"--cells {cells}: must be >= 1")
     spec = engine.spec
     layout = spec.input.layout
-    tensor = plane.tensor
+    tensor = whole_tensor(plane, spec.id)
     t, left, ch, cw = content_box(plane.geometry)
     h, w = tensor_hw(tensor, layout)
     sigma = float(blur_sigma) if blur_sigma is not None else max(1.0, min(ch, cw) / cells / 2.0)

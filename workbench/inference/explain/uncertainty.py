@@ -21,7 +21,7 @@ import numpy as np
 from ...core.image import ImageVolume
 from ..decoders import DecodeContext, class_values
 from ..preprocess import PreparedPlane, resize_plane
-from ._common import BatchRunner, Cancel, ExplainError, Explanation, Progress
+from ._common import BatchRunner, Cancel, ExplainError, Explanation, Progress, whole_tensor
 
 FLIPS = ("h", "v", "hv")
 UNITS = {"entropy": "normalised entropy (0 = certain, 1 = all classes equally likely)",
@@ -80,7 +80,7 @@ def margin_map(probs: np.ndarray, *, multi_label: bool = False) -> np.ndarray:
 
 def label_summary(spec: Any, mask: np.ndarray, values: np.ndarray, threshold: float) -> list[dict[str, Any]]:
     """Per label of ``mask``: pixels, mean of ``values`` and the fraction above ``threshold``."""
-    names = {}
+    names: dict[int, str] = {}
     declared = spec.output.classes or []
     vals = class_values(spec, max(len(declared), 1)) if declared else np.arange(0)
     for i, cls in enumerate(declared):
@@ -130,10 +130,8 @@ def uncertainty(engine: Any, image: ImageVolume, plane: PreparedPlane, *, method
         raise ExplainError(f"--flips {bad[0]}: expected h, v or hv")
     if method == "tta" and not flips:
         raise ExplainError("--flips: tta needs at least one flip (h, v, hv)")
-    if plane.tensor is None:
-        raise ExplainError(f"{spec.id}: uncertainty maps of tiled plugins (resize: tile) are not supported")
     layout = spec.input.layout
-    tensor = plane.tensor
+    tensor = whole_tensor(plane, spec.id, "uncertainty maps")
     ctx = DecodeContext(spec, image, plane, tensor)
     runner = BatchRunner(engine.model, tensor, batch_size=batch_size, cancel=cancel)
     total = 1 + len(flips)

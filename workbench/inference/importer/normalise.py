@@ -86,7 +86,9 @@ def candidates(channels: int, dtype: str, image: ImageVolume | None, prior: list
     kind = np.dtype(image.data.dtype) if image is not None else np.dtype(np.uint8)
     top = 65535.0 if kind == np.uint16 else 255.0
     bits = "" if top == 255.0 else " (16-bit)"
-    base = {"unit": (f"[0,1]{bits}", {"scale": 1 / top}, [0.0, 1.0]),
+    Entry = tuple[str, dict[str, Any], list[float] | None]  # label, intensity fields, output range
+    base: dict[str, Entry] = {
+            "unit": (f"[0,1]{bits}", {"scale": 1 / top}, [0.0, 1.0]),
             "imagenet": ("ImageNet mean/std", {"scale": 1 / top, "mean": mean, "std": std}, None),
             "signed": (f"[-1,1]{bits}", {"scale": 2 / top, "offset": -1.0}, [-1.0, 1.0]),
             "raw": ("raw 0-255" if top == 255.0 else "raw values", {}, [0.0, top]),
@@ -116,6 +118,7 @@ def candidates(channels: int, dtype: str, image: ImageVolume | None, prior: list
 
 def _score(task: str, spec, graph: Graph, inp: InputGuess, image: ImageVolume) -> tuple[float, str, Any]:
     plane = prepare(spec, inp, image)
+    assert plane.tensor is not None  # the importer's specs never tile: one tensor per plane
     outputs = graph.run(inp.tensor.name, plane.tensor)
     ctx = DecodeContext(spec, image, plane, plane.tensor)
     decoder = decoder_for(spec)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pydantic import ValidationError
@@ -56,6 +56,11 @@ class InputGuess:
     def fixed(self) -> bool:
         return self.height is not None and self.width is not None
 
+    @property
+    def fixed_size(self) -> list[int] | None:
+        """``[height, width]`` when the graph fixes both, else None."""
+        return [self.height, self.width] if self.height is not None and self.width is not None else None
+
     def shape(self, h: int, w: int) -> list[int]:
         c = self.channels
         return [1, c, h, w] if self.layout == "NCHW" else [1, h, w, c]
@@ -106,8 +111,8 @@ def guess_input(graph: Graph, tensor: TensorInfo) -> InputGuess:
     elif d1 is None and d3 is None:
         layout, c, why, weak = "NCHW", 3, "channel dim is dynamic; NCHW with 3 channels assumed", True
     else:
-        c = d1 if d1 is not None and (d3 is None or d1 < d3) else d3
-        raise ImportRefused(f"input {tensor.name!r} {tensor.declared}: {c} channels; images give 1 (gray) or "
+        found = d1 if d1 is not None and (d3 is None or d1 < d3) else d3
+        raise ImportRefused(f"input {tensor.name!r} {tensor.declared}: {found} channels; images give 1 (gray) or "
                             "3 (RGB/BGR) channels", path=graph.path)
     h, w = (shape[2], shape[3]) if layout == "NCHW" else (shape[1], shape[2])
     return InputGuess(tensor, layout, int(c), h, w, dtype, why, weak)
@@ -135,18 +140,31 @@ def probe_multiple(graph: Graph, inp: InputGuess) -> None:
     """
     if inp.fixed:
         return
+    first_running_multiple(graph, inp, PROBE_MULTIPLES, "size",
+                           lambda m: [inp.height or _probe_side(m), inp.width or _probe_side(m) + 2 * m])
+
+
+def first_running_multiple(graph: Graph, inp: Any, multiples: tuple[int, ...], what: str,
+                           probe_dims: Callable[[int], list[int]]) -> None:
+    """Set ``inp.multiple_of`` (and ``inp.multiple_why``) to the first of ``multiples`` whose probe
+    (``inp.shape(*probe_dims(m))``, zeros of the input's dtype) the graph runs; shared by the 2-D and the 3-D
+    importer, whose probe sizes differ.
+
+    Raises
+    ------
+    ImportRefused
+        No probed size runs (``what`` names the kind of size in the message).
+    """
     dtype = np.dtype(inp.dtype)
-    for m in PROBE_MULTIPLES:
-        h = inp.height or _probe_side(m)
-        w = inp.width or _probe_side(m) + 2 * m
-        out = graph.try_run(inp.tensor.name, np.zeros(inp.shape(h, w), dtype=dtype))
-        if out is not None:
+    for m in multiples:
+        dims = probe_dims(m)
+        if graph.try_run(inp.tensor.name, np.zeros(inp.shape(*dims), dtype=dtype)) is not None:
             inp.multiple_of = m
-            inp.multiple_why = (f"dynamic dims; runs at {h}x{w}" + (f", fails at sizes not a multiple of {m}"
-                                                                     if m > 1 else ""))
+            inp.multiple_why = (f"dynamic dims; runs at {'x'.join(map(str, dims))}"
+                                + (f", fails at sizes not a multiple of {m}" if m > 1 else ""))
             return
-    raise ImportRefused(f"input {inp.tensor.name!r} {inp.tensor.declared}: the graph runs at no probed size "
-                        f"(multiples of {', '.join(map(str, PROBE_MULTIPLES))})", path=graph.path)
+    raise ImportRefused(f"input {inp.tensor.name!r} {inp.tensor.declared}: the graph runs at no probed {what} "
+                        f"(multiples of {', '.join(map(str, multiples))})", path=graph.path)
 
 
 def synthetic_image(h: int, w: int, channels: int) -> ImageVolume:

@@ -183,8 +183,9 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
     else:
         image = None
     if image is None:
-        if inp.fixed:
-            h, w = inp.height, inp.width
+        fixed = inp.fixed_size
+        if fixed is not None:
+            h, w = fixed
         elif size_from_meta:
             h, w = size_from_meta
         else:
@@ -203,10 +204,10 @@ def propose(model: str | Path, *, sample: str | Path | ImageVolume | None = None
 
     # -- input fields by task --------------------------------------------------------------------------
     fields, geo_decisions = _geometry(og, inp, hints, size_from_meta, image, sample is not None)
-    manifest = {"schema_version": 1, "id": slug(name or model.stem), "name": name or model.stem,
-                "version": "1.0.0", "task": og.task,
-                "description": f"Imported from {model.name} by workbench models import",
-                "model": {"file": "model.onnx", "sha256": "0" * 64}, "input": fields, "output": {}}
+    manifest: dict[str, Any] = {
+        "schema_version": 1, "id": slug(name or model.stem), "name": name or model.stem, "version": "1.0.0",
+        "task": og.task, "description": f"Imported from {model.name} by workbench models import",
+        "model": {"file": "model.onnx", "sha256": "0" * 64}, "input": fields, "output": {}}
     decisions.append(Decision("input.name", tensor.name, f"the graph's image input {tensor.declared}"))
     decisions.append(Decision("input.layout", inp.layout, inp.layout_why, inp.layout_weak))
     decisions.append(Decision("input.dtype", inp.dtype, f"graph input type {tensor.type}"))
@@ -323,6 +324,7 @@ def _run(graph: Graph, inp: InputGuess, image: ImageVolume, fields: dict[str, An
          ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     spec = spec_from_manifest(probe_manifest(fields))
     plane = prepare(spec, inp, image)
+    assert plane.tensor is not None  # the importer's probe specs never tile: one tensor per plane
     try:
         return graph.run(inp.tensor.name, plane.tensor), plane.tensor
     except _ort_errors() as exc:
@@ -334,7 +336,7 @@ def _geometry(og: OutputGuess, inp: InputGuess, hints: Hints, meta_size: list[in
               image: ImageVolume, has_sample: bool) -> tuple[dict[str, Any], list[Decision]]:
     """``input.resize`` (+ size, tile, pad_value, luma) by task."""
     d: list[Decision] = []
-    size = [inp.height, inp.width] if inp.fixed else meta_size
+    size = inp.fixed_size or meta_size
     if inp.fixed:
         d.append(Decision("input.size", size, "fixed in the graph"))
     elif meta_size:
@@ -375,14 +377,15 @@ def _geometry(og: OutputGuess, inp: InputGuess, hints: Hints, meta_size: list[in
         return _input_fields(inp, "none", None), d
     # restoration: tiles at the graph's size keep the pixels 1:1
     scale = og.output.get("scale", 1)
-    if inp.fixed and min(size) < 8:  # too small to tile: the image is resized to it
-        f = _input_fields(inp, "stretch", size)
-        d.append(Decision("input.resize", "stretch", f"fixed graph size {size}: too small for tiles", True))
-    elif inp.fixed:
-        f = _input_fields(inp, "tile", size)
-        overlap = int(min(32, min(size) // 4))
-        f["tile"] = {"size": int(size[0]) if size[0] == size[1] else list(size), "overlap": overlap}
-        d.append(Decision("input.resize", "tile", f"fixed graph size {size}: overlapping tiles keep pixels 1:1 "
+    fixed = inp.fixed_size
+    if fixed is not None and min(fixed) < 8:  # too small to tile: the image is resized to it
+        f = _input_fields(inp, "stretch", fixed)
+        d.append(Decision("input.resize", "stretch", f"fixed graph size {fixed}: too small for tiles", True))
+    elif fixed is not None:
+        f = _input_fields(inp, "tile", fixed)
+        overlap = int(min(32, min(fixed) // 4))
+        f["tile"] = {"size": int(fixed[0]) if fixed[0] == fixed[1] else list(fixed), "overlap": overlap}
+        d.append(Decision("input.resize", "tile", f"fixed graph size {fixed}: overlapping tiles keep pixels 1:1 "
                                                   f"(overlap {overlap})"))
     else:
         f = _input_fields(inp, "none", None)

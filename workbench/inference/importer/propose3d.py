@@ -58,7 +58,8 @@ def propose_volume(graph: Graph, tensor: TensorInfo, hints: Hints, decisions: li
                                   "a synthetic phantom volume is used instead (give a NIfTI or DICOM series)", True))
         sample_path = None
     if not has_sample:
-        image = synthetic_volume(tuple(d if d is not None else s for d, s in zip(inp.dims, SYNTHETIC_SHAPE)))
+        sd, sh, sw = (d if d is not None else s for d, s in zip(inp.dims, SYNTHETIC_SHAPE))
+        image = synthetic_volume((sd, sh, sw))
     assert image is not None
     geometry, geo_decisions = tile_geometry(inp, image)
     tile = geometry["tile"]["size"] if "tile" in geometry else geometry["size"]

@@ -33,7 +33,7 @@ from ..session import _ort_errors
 from .graph import Graph, ImportRefused, TensorInfo
 from .guess import Decision, OutputGuess, _seg_activation, activation_probs
 from .normalise import SATURATED, TIE, Candidate, Ranking, finish_ranking
-from .probe import DTYPES, _probe_side, spec_from_manifest
+from .probe import DTYPES, _probe_side, first_running_multiple, spec_from_manifest
 
 DEFAULT_TILE = 96  # the usual sliding-window patch of 3-D U-Nets (MONAI examples, nnU-Net 3d_lowres)
 PROBE_MULTIPLES = (1, 2, 4, 8, 16, 32, 64)
@@ -96,12 +96,12 @@ def guess_volume_input(graph: Graph, tensor: TensorInfo) -> VolumeInput:
     elif d1 is None and d4 is None:
         layout, c, why, weak = "NCDHW", 1, "5-D input with a dynamic channel dim; NCDHW with 1 channel assumed", True
     else:
-        c = d1 if d1 is not None and (d4 is None or d1 < d4) else d4
-        raise ImportRefused(f"input {tensor.name!r} {tensor.declared}: {c} channels; a volume gives 1 (gray) or 3 "
+        found = d1 if d1 is not None and (d4 is None or d1 < d4) else d4
+        raise ImportRefused(f"input {tensor.name!r} {tensor.declared}: {found} channels; a volume gives 1 (gray) or 3 "
                             "channels (multi-modal models, e.g. 4 MR sequences, need one volume per channel and "
                             "cannot be imported)", path=graph.path)
     dims = (s[2], s[3], s[4]) if layout == "NCDHW" else (s[1], s[2], s[3])
-    return VolumeInput(tensor, layout, int(c), dims, dtype, why, weak)  # type: ignore[arg-type]
+    return VolumeInput(tensor, layout, int(c), dims, dtype, why, weak)
 
 
 def probe_multiple(graph: Graph, inp: VolumeInput) -> None:
@@ -114,16 +114,9 @@ def probe_multiple(graph: Graph, inp: VolumeInput) -> None:
     """
     if inp.fixed:
         return
-    dtype = np.dtype(inp.dtype)
-    for m in PROBE_MULTIPLES:
-        dhw = [d if d is not None else _probe_side(m, 16) + (2 * m if i == 2 else 0) for i, d in enumerate(inp.dims)]
-        if graph.try_run(inp.tensor.name, np.zeros(inp.shape(*dhw), dtype=dtype)) is not None:
-            inp.multiple_of = m
-            inp.multiple_why = (f"dynamic dims; runs at {'x'.join(map(str, dhw))}"
-                                + (f", fails at sizes not a multiple of {m}" if m > 1 else ""))
-            return
-    raise ImportRefused(f"input {inp.tensor.name!r} {inp.tensor.declared}: the graph runs at no probed volume size "
-                        f"(multiples of {', '.join(map(str, PROBE_MULTIPLES))})", path=graph.path)
+    first_running_multiple(graph, inp, PROBE_MULTIPLES, "volume size",
+                           lambda m: [d if d is not None else _probe_side(m, 16) + (2 * m if i == 2 else 0)
+                                      for i, d in enumerate(inp.dims)])
 
 
 def synthetic_volume(shape: tuple[int, int, int] = SYNTHETIC_SHAPE) -> ImageVolume:
@@ -325,7 +318,7 @@ def run_candidate(graph: Graph, inp: VolumeInput, geometry: dict[str, Any], cand
     except _ort_errors() as exc:
         raise ImportRefused(f"the model fails on a {list(tensor.shape)} input: {exc}", path=graph.path) from exc
     g, chw = guess_volume_output(graph, outs, tensor, inp)
-    d, h, w = crop.data.shape[:3] if spec.input.resize != "stretch" else inp.dims  # type: ignore[misc]
+    d, h, w = crop.data.shape[:3] if spec.input.resize != "stretch" else inp.dims
     chw = chw[..., :d, :h, :w] if chw.ndim == 4 else chw[:d, :h, :w]
     return VolumeRun(g, chw, tensor)
 

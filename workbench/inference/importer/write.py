@@ -102,10 +102,10 @@ def write_plugin_folder(proposal: Proposal, target: str | Path, *, manifest: dic
             out.pop("labels")
             out["labels_file"] = "labels.txt"
         if proposal.sample is not None:
-            name = _sample_name(proposal.sample)
-            if name is not None and proposal.sample.is_file():
-                shutil.copyfile(proposal.sample, staging / name)
-                m["sample"] = name
+            sample_name = _sample_name(proposal.sample)
+            if sample_name is not None and proposal.sample.is_file():
+                shutil.copyfile(proposal.sample, staging / sample_name)
+                m["sample"] = sample_name
         (staging / "plugin.yaml").write_text(manifest_text(proposal, m), encoding="utf-8")
         spec = load_plugin(staging)
         if smoke:

@@ -175,9 +175,11 @@ def crop_box(hw: tuple[int, int], prompt: Prompt, previous: np.ndarray | None, *
                 ys.append(c.y)
                 xs.append(c.x)
 
+    first_side = first_size if first_size is not None else 0  # set whenever ``first`` got this far
+
     def span(lo: float, hi: float, n: int) -> tuple[int, int]:
         if first:  # the first_size square, shifted inside the image
-            a, b = int(lo), int(lo) + first_size
+            a, b = int(lo), int(lo) + first_side
         else:
             extent = hi - lo + 1
             grow = max(context * extent, (min_size - extent) / 2)

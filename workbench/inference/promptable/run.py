@@ -76,11 +76,12 @@ class PromptSession:
         try:
             self.model = _ort_session(spec.model_path, threads, providers)
             self.decoder = None
-            if self.prompt.kind == "encoder_decoder":
-                dpath = (spec.folder / self.prompt.decoder.file).resolve()
-                if file_sha256(dpath) != self.prompt.decoder.sha256:
-                    raise spec.error("prompt.decoder.sha256", f"{self.prompt.decoder.file} has sha256 "
-                                     f"{file_sha256(dpath)}, the manifest says {self.prompt.decoder.sha256}")
+            decoder = self.prompt.decoder
+            if self.prompt.kind == "encoder_decoder" and decoder is not None:  # the spec requires one there
+                dpath = (spec.folder / decoder.file).resolve()
+                if file_sha256(dpath) != decoder.sha256:
+                    raise spec.error("prompt.decoder.sha256", f"{decoder.file} has sha256 "
+                                     f"{file_sha256(dpath)}, the manifest says {decoder.sha256}")
                 self.decoder = _ort_session(dpath, threads, providers)
         except _ort_errors() as exc:
             raise spec.error("model.file", f"cannot load: {_fold(exc)}") from exc
@@ -180,9 +181,10 @@ class PromptSession:
         feeds = {names.embedding: emb_value,
                  names.point_coords: np.asarray(coords, np.float32)[None],
                  names.point_labels: np.asarray(labels, np.float32)[None]}
-        have_prev = previous is not None and previous.low_res is not None
+        prev_low = previous.low_res if previous is not None else None
+        have_prev = prev_low is not None
         if names.mask_input:
-            feeds[names.mask_input] = (previous.low_res if have_prev else
+            feeds[names.mask_input] = (prev_low if prev_low is not None else
                                        np.zeros((1, 1, p.mask_input_size, p.mask_input_size), np.float32))
         if names.has_mask_input:
             feeds[names.has_mask_input] = np.asarray([1.0 if have_prev else 0.0], np.float32)
