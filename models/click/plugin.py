@@ -22,7 +22,7 @@ from .common import (
 from .data import heldout_scenes
 
 PLUGIN_ID = "click"
-VERSION = "1.1.0"  # v2 recipe (wave 4); 1.0.0 was the v1 model
+VERSION = "1.2.0"  # v3 (warm-started from v2, MNI-heavier mix); 1.1.0 was v2, 1.0.0 v1
 METHODS = (("model", "click model"), ("region_grow", "region grow"), ("grabcut", "GrabCut"))
 GROUPS = ("all", "camera+moon (synthetic objects)", "MNI held-out slab")
 
@@ -157,6 +157,9 @@ def write_card(folder: Path, metrics: dict) -> None:
     for g in (g for g in GROUPS if g in res["model"]):
         n = res["model"][g]["objects"]
         rows = "\n".join(_row(label, res[m][g]) for m, label in METHODS)
+        for label, prev in metrics.get("previous_models", {}).items():  # the models this one replaced
+            if g in prev:
+                rows += "\n" + _row(f"{label} (replaced)", prev[g])
         tables.append(f"**{g}** ({n} objects)\n\n| method | IoU@1 | IoU@3 | IoU@5 | NoC@85 | NoC@90 |\n"
                       f"|---|---|---|---|---|---|\n{rows}\n")
     kinds = [g for g in res["model"] if g.startswith("MNI: ")]
