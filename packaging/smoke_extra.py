@@ -111,7 +111,7 @@ def _free_port() -> int:
 
 def check_pacs(app, dicom_dir: Path, *, check: Check, ok: Ok) -> None:
     """DICOMweb (echo + study search against a local stdlib server: dicomweb-client, requests) and, where
-    DCMTK's storescp is installed, DIMSE (C-ECHO + C-STORE of a pydicom test file: pynetdicom). Only the
+    DCMTK's storescp is installed, DIMSE (C-ECHO + C-STORE of a pydicom test file: workbench/pacs/upper.py). Only the
     loopback interface is used; smoke_test.sh brings it up inside its network namespace."""
     try:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _QidoHandler)

@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+from orthanc_server import free_port
 
 pytest.importorskip("pytestqt")
 from workbench.gui.qt import QtCore
@@ -47,8 +48,15 @@ def test_node_form_test_and_save(qtbot, orthanc, pacs_env):
     dialog.ae_title.setText("WRONGAET")
     dialog.test_button.click()
     qtbot.waitUntil(lambda: dialog.job is None, timeout=10_000)
-    assert "association rejected" in dialog.status.text()
+    assert "association rejected by the PACS (permanent): called AE title not recognised" in dialog.status.text()
+    assert "'WRONGAET'" in dialog.status.text()
     dialog.ae_title.setText("ORTHANC")
+    dialog.port.setValue(free_port())  # nothing listens there: one line after the retries
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=10_000)
+    assert "cannot connect (connection refused or host unreachable)" in dialog.status.text()
+    assert "\n" not in dialog.status.text()
+    dialog.port.setValue(orthanc.dicom_port)
     dialog.save_button.click()
     assert [raw["name"] for raw in load_settings().pacs_nodes] == ["mine"]
     assert "mine" in [n.name for n in dialog.nodes]

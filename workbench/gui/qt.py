@@ -22,7 +22,16 @@ Qt = QtCore.Qt
 Signal = QtCore.Signal
 Slot = QtCore.Slot
 
-__all__ = ["QtCore", "QtGui", "QtWidgets", "pg", "Qt", "Signal", "Slot"]
+__all__ = ["QtCore", "QtGui", "QtWidgets", "pg", "Qt", "Signal", "Slot", "cpp_address"]
+
+
+def cpp_address(obj) -> int:
+    """The address of the C++ object behind a Qt wrapper: its identity. ``id()`` of a wrapper is not one: a
+    wrapper nothing else holds is freed after use and its ``id`` reused by the next, and PySide6 6.9 hands out
+    a new wrapper for an object whose old one it invalidated (see gui/help/shortcuts.py)."""
+    import shiboken6  # ships with PySide6 (imported here: ruff's isort would reorder it above PySide6)
+
+    return int(shiboken6.getCppPointer(obj)[0])
 
 
 def _guard_singleton_refcount_bug() -> bool:

@@ -1,5 +1,6 @@
-"""DIMSE transport: C-ECHO and C-MOVE with our own storage SCP (pynetdicom); C-FIND, C-GET and C-STORE over
-:mod:`.upper` (one lean association, shared by a retrieval's operations within :meth:`DimseClient.session`).
+"""DIMSE transport: C-ECHO, C-FIND, C-GET, C-MOVE and C-STORE over :mod:`.upper` (one lean association,
+shared by a retrieval's C-FINDs and C-GETs within :meth:`DimseClient.session`); pynetdicom only runs the
+storage SCP that takes a C-MOVE's instances.
 
 Every association is bounded by the node's ``timeout`` (TCP connect, negotiation, each reply); a refused
 connection or a timeout is retried ``node.retries`` times with exponential backoff, a rejection (wrong AE
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import socket
-import threading
 import time
 from contextlib import contextmanager
 from io import BytesIO
@@ -30,7 +30,6 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
-    Verification,
 )
 
 from ..core.errors import CancelledError
@@ -69,11 +68,6 @@ def _never() -> bool:
     return False
 
 
-def _on_open(opened: threading.Event, event) -> None:
-    opened.set()
-    _no_delay(event)
-
-
 def _no_delay(event) -> None:
     """Turn Nagle's algorithm off on a new association's socket: DIMSE is request/response with small
     command PDUs, and Nagle + the peer's delayed ACK cost up to ~40 ms per message (10x the transfer of a
@@ -109,6 +103,7 @@ class DimseClient:
 
     # -- associations ----------------------------------------------------------------------------------
     def _ae(self) -> AE:
+        """The pynetdicom AE of our C-MOVE storage SCP (the SCU side negotiates in :meth:`_associate_upper`)."""
         ae = AE(ae_title=self.our_ae_title)
         t = self.node.timeout
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = t
@@ -116,69 +111,28 @@ class DimseClient:
         ae.maximum_pdu_size = MAX_PDU
         return ae
 
-    def _associate(self, ae: AE, *, ext_neg=None, handlers=None):
-        """An established association, or :class:`PacsError` after the retries."""
-        node = self.node
-        last: PacsError | None = None
-        for attempt in range(node.retries + 1):
-            if attempt:
-                self._sleep(node.backoff * 2 ** (attempt - 1))
-            opened = threading.Event()
-            hs = list(handlers or []) + [(evt.EVT_CONN_OPEN, functools.partial(_on_open, opened))]
-            # pynetdicom sometimes reports an A-ASSOCIATE-RJ that the peer follows at once by closing the
-            # socket as "not rejected, nothing accepted" (seen 1 in ~25 runs against Orthanc with a wrong
-            # called AE title): that answer is asked once more before the user is told no service was accepted
-            for _confirm in range(2):
-                opened.clear()
-                t0 = time.monotonic()
-                assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg,
-                                     evt_handlers=hs, max_pdu=MAX_PDU)
-                nothing_accepted = (not assoc.is_established and not assoc.is_rejected and opened.is_set()
-                                    and time.monotonic() - t0 < node.timeout * 0.9
-                                    and bool(ae.requested_contexts) and not assoc.accepted_contexts)
-                if not nothing_accepted:
-                    break
-            if assoc.is_established:
-                return assoc
-            if assoc.is_rejected:
-                raise PacsError(f"{node.label}: association rejected (called AE title {node.ae_title!r}, "
-                                f"our AE title {self.our_ae_title!r}: check both are configured on the PACS)")
-            if not opened.is_set():
-                last = PacsError(f"{node.label}: cannot connect (connection refused or host unreachable)",
-                                 retryable=True)
-            elif time.monotonic() - t0 >= node.timeout * 0.9:
-                last = PacsError(f"{node.label}: no answer within {node.timeout:g} s", retryable=True)
-            elif nothing_accepted:
-                raise PacsError(f"{node.label}: the PACS accepted none of the requested services")
-            else:
-                last = PacsError(f"{node.label}: association aborted by the peer", retryable=True)
-        assert last is not None
-        raise PacsError(f"{last}" + (f" after {node.retries + 1} attempts" if node.retries else ""),
-                        retryable=True)
-
     # -- C-ECHO ------------------------------------------------------------------------------------------
     def echo(self) -> float:
-        """C-ECHO; the round trip in milliseconds (association included)."""
-        ae = self._ae()
-        ae.add_requested_context(Verification)
+        """C-ECHO over :mod:`.upper`; the round trip in milliseconds (association included)."""
         t0 = time.perf_counter()
-        assoc = self._associate(ae)
+        assoc = self._associate_upper([(upper.VERIFICATION, [ImplicitVRLittleEndian, ExplicitVRLittleEndian])], ())
+        ok = False
         try:
-            status = assoc.send_c_echo()
+            cx = assoc.context_for(upper.VERIFICATION)
+            assert cx is not None  # the only context asked for: NothingAccepted otherwise
+            assoc.send_message(cx.context_id, upper.c_echo_rq(assoc.next_message_id()))
+            _cx, reply = assoc.read_command()
+            if reply.get("CommandField") != upper.C_ECHO_RSP:
+                raise upper.PeerGone(f"unexpected DIMSE command 0x{reply.get('CommandField') or 0:04X}")
+            ok = True
+        except (OSError, upper.PeerGone) as exc:
+            raise PacsError(f"{self.node.label}: C-ECHO: no reply (association aborted or timed out)",
+                            retryable=True) from exc
         finally:
-            assoc.release()
-        self._check_final(status, "C-ECHO")
+            assoc.release() if ok else assoc.abort()
+        code = reply.get("Status")
+        self._check_code(int(code if code is not None else 0xC000), reply.get("ErrorComment"), "C-ECHO")
         return (time.perf_counter() - t0) * 1000
-
-    def _check_final(self, status: Dataset, what: str) -> int:
-        if not status or "Status" not in status:
-            raise PacsError(f"{self.node.label}: {what}: no reply (association aborted or timed out)",
-                            retryable=True)
-        code = int(status.Status)
-        if code != 0x0000 and code not in WARNINGS:
-            comment = f" ({status.ErrorComment})" if status.get("ErrorComment") else ""
-            raise PacsError(f"{self.node.label}: {what} failed with status {status_text(code)}{comment}")
-        return code
 
     # -- one association for a whole retrieval -----------------------------------------------------------
     @contextmanager
@@ -287,8 +241,8 @@ class DimseClient:
         """Fetch the instances of ``folder``'s series that it lacks (or just the ``only`` SOPInstanceUIDs);
         yields progress, returns the count.
 
-        C-GET runs over :mod:`.upper` (one thread, the data sets streamed to disk), C-MOVE over pynetdicom
-        (our storage SCP takes the instances on associations the PACS opens).
+        C-GET runs over :mod:`.upper` (one thread, the data sets streamed to disk); so does the C-MOVE request,
+        whose instances pynetdicom's storage SCP takes on the associations the PACS opens.
 
         Raises
         ------
@@ -364,7 +318,13 @@ class DimseClient:
                             + (f" ({comment})" if comment else ""))
 
     def _associate_upper(self, contexts, scp_roles) -> upper.Association:
-        """An :class:`upper.Association` (same retries and messages as :meth:`_associate`)."""
+        """An established :class:`upper.Association`, or :class:`PacsError` after the retries: a refused
+        connection, a timeout or an abort is retried ``node.retries`` times with backoff; a rejection or no
+        accepted context is reported at once (asking again gets the same answer).
+
+        Every SCU operation negotiates here (no pynetdicom association: its reactor sometimes reported
+        Orthanc's A-ASSOCIATE-RJ, followed at once by a close, as "not established, not rejected, nothing
+        accepted"; a blocking read of the PDU cannot miss it)."""
         node = self.node
         last: PacsError | None = None
         assert node.host is not None and node.port is not None and node.ae_title is not None
@@ -375,8 +335,8 @@ class DimseClient:
                 return upper.Association.request(node.host, node.port, calling=self.our_ae_title,
                                                  called=node.ae_title, timeout=node.timeout, max_pdu=MAX_PDU,
                                                  contexts=contexts, scp_roles=scp_roles)
-            except upper.Rejected:
-                raise PacsError(self._rejected_text()) from None
+            except upper.Rejected as exc:
+                raise PacsError(self._rejected_text(exc)) from None
             except upper.NothingAccepted:
                 raise PacsError(f"{node.label}: the PACS accepted none of the requested services") from None
             except TimeoutError:
@@ -390,9 +350,9 @@ class DimseClient:
         raise PacsError(f"{last}" + (f" after {node.retries + 1} attempts" if node.retries else ""),
                         retryable=True)
 
-    def _rejected_text(self) -> str:
-        return (f"{self.node.label}: association rejected (called AE title {self.node.ae_title!r}, "
-                f"our AE title {self.our_ae_title!r}: check both are configured on the PACS)")
+    def _rejected_text(self, rejected: upper.Rejected) -> str:
+        return (f"{self.node.label}: {rejected} (called AE title {self.node.ae_title!r}, our AE title "
+                f"{self.our_ae_title!r}: check both are configured on the PACS)")
 
     def _get_responses(self, folder: SeriesFolder, identifiers: list[Dataset]) -> Iterator[dict]:
         """C-GET over :mod:`.upper`: yields each C-GET-RSP's status (a dict), ``{"stored": 1}`` after each
@@ -421,7 +381,8 @@ class DimseClient:
             pass
 
     def _move_responses(self, folder: SeriesFolder, identifiers: list[Dataset]) -> Iterator[dict]:
-        """C-MOVE to our storage SCP (pynetdicom): the same items as :meth:`_get_responses`."""
+        """C-MOVE (over :mod:`.upper`) to our storage SCP (pynetdicom's, which takes the instances on the
+        associations the PACS opens): the same items as :meth:`_get_responses`."""
         def on_store(event) -> int:
             try:
                 folder.write_encoded(str(event.request.AffectedSOPInstanceUID), None,
@@ -433,8 +394,7 @@ class DimseClient:
             return 0x0000
 
         ae = self._ae()
-        model = StudyRootQueryRetrieveInformationModelMove
-        ae.add_requested_context(model)
+        model = str(StudyRootQueryRetrieveInformationModelMove)
         ae.supported_contexts = AllStoragePresentationContexts
         ae.maximum_associations = 4
         try:
@@ -444,22 +404,30 @@ class DimseClient:
             raise PacsError(f"cannot listen for C-MOVE on port {self.storage_port} "
                             f"({exc.strerror or exc}): set another storage port") from exc
         try:
-            assoc = self._associate(ae)
+            # the C-MOVE itself over .upper, on an association of its own (a session's has no C-MOVE context)
+            assoc = self._associate_upper([(model, [ImplicitVRLittleEndian])], ())
             finished = False
             try:
+                cx = assoc.context_for(model)
+                assert cx is not None  # the only context asked for: NothingAccepted otherwise
                 for ds in identifiers:
-                    for status, _identifier in assoc.send_c_move(ds, self.our_ae_title, model):
-                        if not status or "Status" not in status:
-                            yield {}
+                    assoc.send_message(cx.context_id, upper.c_move_rq(assoc.next_message_id(), model,
+                                                                      self.our_ae_title),
+                                       dsutils.encode(ds, True, True))
+                    while True:
+                        try:
+                            _cx, reply, _data = assoc.read_message()
+                        except (OSError, upper.PeerGone):
+                            reply = {}
+                        if reply.get("CommandField") != upper.C_MOVE_RSP or reply.get("Status") is None:
+                            yield {}  # timeout, reset, abort: the caller says "interrupted"
                             return
-                        item = {e.keyword: e.value for e in status if e.keyword}
-                        yield item
-                        if item["Status"] not in PENDING:
+                        yield reply
+                        if reply["Status"] not in PENDING:
                             break
                 finished = True
             finally:
-                if assoc.is_established:
-                    assoc.release() if finished else assoc.abort()
+                assoc.release() if finished else assoc.abort()
         finally:
             scp.shutdown()
 

@@ -1,4 +1,5 @@
-"""A lean DICOM association for bulk retrieval: one thread, one blocking socket, no per-PDU hand-offs.
+"""A lean DICOM association for every SCU operation (C-ECHO, C-FIND, C-GET, C-MOVE, C-STORE): one thread,
+one blocking socket, no per-PDU hand-offs.
 
 pynetdicom runs every association as three threads (its upper-layer reactor, the association, the caller)
 that pass each PDU and each DIMSE message through queues and poll them with short sleeps, and it decodes
@@ -7,12 +8,14 @@ received instance: a C-GET of 300 CT slices ran at a third of DCMTK's ``getscu``
 This module does the C-GET data phase the way ``getscu`` does: read a PDU, write its data set fragments
 straight into the instance's temporary file, answer the C-STORE with a pre-built response.
 
-It does all of it itself, because all of it is on the path of every retrieval: the A-ASSOCIATE-RQ and
--AC (PS3.8 9.3.2-3: presentation contexts, maximum length, role selection; pynetdicom's PDU classes took
-~40 ms per association for the 122 contexts of a retrieval), the P-DATA-TF framing (PS3.8 9.3.5), the few
-command sets a C-FIND, C-GET or C-STORE exchanges (PS3.7 9.3 and E.1: implicit VR little endian, a
-handful of US/UI elements), A-RELEASE and A-ABORT (fixed 10-byte PDUs). The identifiers of C-FIND and
-C-GET are encoded and decoded by pydicom.
+It does all of it itself, because all of it is on the path of every retrieval: the A-ASSOCIATE-RQ, -AC
+and -RJ (PS3.8 9.3.2-4: presentation contexts, maximum length, role selection, the reject's result, source
+and reason; pynetdicom's PDU classes took ~40 ms per association for the 122 contexts of a retrieval), the
+P-DATA-TF framing (PS3.8 9.3.5), the few command sets a C-ECHO, C-FIND, C-GET, C-MOVE or C-STORE exchanges
+(PS3.7 9.3 and E.1: implicit VR little endian, a handful of US/UI/AE elements), A-RELEASE and A-ABORT (fixed
+10-byte PDUs). The identifiers of C-FIND, C-GET and C-MOVE are encoded and decoded by pydicom. Reading the
+RJ ourselves also fixed a race: pynetdicom's reactor sometimes reported Orthanc's RJ, followed at once by a
+close, as "nothing accepted" (docs/PACS.md).
 """
 from __future__ import annotations
 
@@ -29,6 +32,9 @@ APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 #: command fields (PS3.7 E.1)
 C_STORE_RQ, C_STORE_RSP, C_GET_RQ, C_GET_RSP = 0x0001, 0x8001, 0x0010, 0x8010
 C_FIND_RQ, C_FIND_RSP = 0x0020, 0x8020
+C_MOVE_RQ, C_MOVE_RSP, C_ECHO_RQ, C_ECHO_RSP = 0x0021, 0x8021, 0x0030, 0x8030
+#: the Verification SOP class (C-ECHO, PS3.4 A.4)
+VERIFICATION = "1.2.840.10008.1.1"
 NO_DATA_SET = 0x0101
 _ABORT = b"\x07\x00" + struct.pack(">I", 4) + b"\x00\x00\x00\x00"       # source 0: service user
 _RELEASE_RQ = b"\x05\x00" + struct.pack(">I", 4) + b"\x00\x00\x00\x00"
@@ -51,8 +57,41 @@ class PeerGone(Exception):
         self.reason = reason
 
 
+#: A-ASSOCIATE-RJ reasons by source (PS3.8 9.3.4): 1 the called service user (the PACS application), 2 its
+#: ACSE, 3 its presentation layer
+_RJ_SOURCES = {1: "the PACS", 2: "the PACS's ACSE", 3: "the PACS's presentation layer"}
+_RJ_REASONS = {
+    (1, 1): "no reason given", (1, 2): "application context name not supported",
+    (1, 3): "calling AE title not recognised", (1, 7): "called AE title not recognised",
+    (2, 1): "no reason given", (2, 2): "protocol version not supported",
+    (3, 1): "temporary congestion", (3, 2): "local limit exceeded",
+}
+
+
 class Rejected(Exception):
-    """The peer rejected the association (A-ASSOCIATE-RJ)."""
+    """The peer rejected the association (A-ASSOCIATE-RJ): ``result`` (1 permanent, 2 transient),
+    ``source`` and ``reason`` as the PDU gives them (PS3.8 9.3.4); ``str()`` says them in words."""
+
+    def __init__(self, result: int, source: int, reason: int) -> None:
+        self.result, self.source, self.reason = result, source, reason
+        kind = {1: "permanent", 2: "transient"}.get(result, f"result {result}")
+        who = _RJ_SOURCES.get(source, f"source {source}")
+        why = _RJ_REASONS.get((source, reason), f"reason {reason}")
+        super().__init__(f"association rejected by {who} ({kind}): {why}")
+
+
+def decode_associate_rj(body: bytes | memoryview) -> Rejected:
+    """The :class:`Rejected` an A-ASSOCIATE-RJ body says (PS3.8 9.3.4: reserved, result, source, reason;
+    after the 6-byte header).
+
+    Raises
+    ------
+    PeerGone
+        The PDU is shorter than its 4 bytes.
+    """
+    if len(body) < 4:
+        raise PeerGone("malformed A-ASSOCIATE-RJ")
+    return Rejected(body[1], body[2], body[3])
 
 
 class NothingAccepted(Exception):
@@ -163,6 +202,18 @@ def c_find_rq(message_id: int, sop_class: str) -> bytes:
                           _us(0x0700, 0), _us(0x0800, 0x0000))
 
 
+def c_echo_rq(message_id: int) -> bytes:
+    """The command set of a C-ECHO-RQ (no data set)."""
+    return encode_command(_element(0x0002, VERIFICATION.encode()), _us(0x0100, C_ECHO_RQ), _us(0x0110, message_id),
+                          _us(0x0800, NO_DATA_SET))
+
+
+def c_move_rq(message_id: int, sop_class: str, destination: str) -> bytes:
+    """The command set of a C-MOVE-RQ to the AE title ``destination`` (a data set, the identifier, follows)."""
+    return encode_command(_element(0x0002, sop_class.encode()), _us(0x0100, C_MOVE_RQ), _us(0x0110, message_id),
+                          _element(0x0600, _ae(destination)), _us(0x0700, 0), _us(0x0800, 0x0000))
+
+
 def c_store_rq(message_id: int, sop_class: str, sop_instance: str) -> bytes:
     """The command set of a C-STORE-RQ (the data set follows)."""
     return encode_command(_element(0x0002, sop_class.encode()), _us(0x0100, C_STORE_RQ), _us(0x0110, message_id),
@@ -262,7 +313,7 @@ class Association:
             assoc = cls(sock, {}, 0)
             kind, body = assoc.read_pdu()
             if kind == PDU_ASSOCIATE_RJ:
-                raise Rejected("association rejected")
+                raise decode_associate_rj(body)
             if kind != PDU_ASSOCIATE_AC:
                 raise PeerGone("aborted" if kind == PDU_ABORT else f"unexpected PDU type 0x{kind:02X}")
             results, peer_max = decode_associate_ac(body)
