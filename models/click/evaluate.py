@@ -21,7 +21,7 @@ from workbench.processing.region_grow import region_grow
 
 from ..common.export import onnx_latency_ms, sha256_file, write_plugin_yaml
 from .common import SIZE, normalize
-from .data import TrainScenes, heldout_scenes
+from .data import V2_MIX, TrainScenes, heldout_scenes
 from .plugin import manifest
 
 cv2.setNumThreads(1)
@@ -46,15 +46,18 @@ def engine_predictor(spec):
     return predict
 
 
-def plugin_for(onnx_path: Path, folder: Path):
+def plugin_for(onnx_path: Path, folder: Path, prompt: dict | None = None):
     """A plugin folder around ``onnx_path`` with the shipped manifest's contract (for the evaluation that
-    precedes the real plugin.yaml)."""
+    precedes the real plugin.yaml); ``prompt`` overrides entries of its ``prompt`` block (validation sweeps
+    of the inference parameters)."""
     import shutil
 
     folder.mkdir(parents=True, exist_ok=True)
     if onnx_path.resolve() != (folder / "model.onnx").resolve():
         shutil.copy(onnx_path, folder / "model.onnx")
-    write_plugin_yaml(folder, manifest(sha256_file(folder / "model.onnx"), {}))
+    spec = manifest(sha256_file(folder / "model.onnx"), {})
+    spec["prompt"].update(prompt or {})
+    write_plugin_yaml(folder, spec)
     return load_plugin(folder)
 
 
@@ -109,9 +112,45 @@ def curves(predict, scenes, max_clicks=MAX_CLICKS, *, raw=False):
     return out
 
 
+BOOTSTRAP = 10000  # paired bootstrap resamples
+BOOTSTRAP_SEED = 0
+
+
+def paired_difference(model: list[float], base: list[float], *, seed: int = BOOTSTRAP_SEED,
+                      resamples: int = BOOTSTRAP) -> dict:
+    """Mean per-object difference ``model - base`` and its paired bootstrap 95 % interval (percentile,
+    objects resampled with replacement, fixed seed), plus how many objects each side wins."""
+    d = np.asarray(model, np.float64) - np.asarray(base, np.float64)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {"mean": round(float(d.mean()), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)],
+            "wins": int((d > 1e-9).sum()), "losses": int((d < -1e-9).sum()), "objects": len(d)}
+
+
+PAIRED_CLICKS = (1, 3)
+
+
+def paired_table(per: dict[str, dict[str, list[float]]], groups: dict[str, list[str]]) -> dict:
+    """``per[method][object]`` IoU curves -> ``{group: {"iou@k vs baseline": paired_difference}}`` for the
+    model against each baseline after 1 and 3 clicks."""
+    out = {}
+    for g, names in groups.items():
+        row = {}
+        for k in PAIRED_CLICKS:
+            for b in ("region_grow", "grabcut"):
+                if b in per:
+                    row[f"iou@{k} vs {b}"] = paired_difference([per["model"][n][k - 1] for n in names],
+                                                               [per[b][n][k - 1] for n in names])
+        out[g] = row
+    return out
+
+
 def tune_scenes():
+    """The baselines' tuning scenes: v2's training distribution, frozen (``V2_MIX``), so that the baselines'
+    parameters do not move when the model's recipe changes."""
     rng = np.random.default_rng(7)
-    scenes = TrainScenes(rng)
+    scenes = TrainScenes(rng, mix=V2_MIX)
     return [(f"train#{i}", *scenes.draw(rng)) for i in range(N_TUNE)]
 
 
@@ -121,32 +160,62 @@ def choose(make, values, scenes, key="iou@1"):
     return max(scores, key=scores.get), scores
 
 
-def model_results(pred, held, groups, *, raw: bool) -> dict:
+def model_results(pred, held, groups, *, raw: bool, per_object: dict | None = None) -> dict:
+    """Summaries over all of ``held`` and per group; ``per_object`` (a dict) receives the IoU curves."""
     per = dict(zip([s[0] for s in held], curves(pred, held, raw=raw)))
+    if per_object is not None:
+        per_object.update(per)
     out = {"all": summarize(list(per.values()))}
     for g, scenes in groups.items():
         out[g] = summarize([per[s[0]] for s in scenes])
     return out
 
 
-def heldout_groups(held):
-    """The held-out subsets of the model card's tables, by image kind."""
-    return {"camera+moon (synthetic objects)": [s for s in held if not s[0].startswith("mni")],
-            "MNI held-out slab": [s for s in held if s[0].startswith("mni")]}
+MNI_KINDS = {1: "CSF", 2: "grey matter", 3: "white matter"}
+
+
+def mni_kind(mask: np.ndarray, labels: np.ndarray) -> str:
+    """An MNI object's kind: the brain (several tissue labels under it) or its one tissue class."""
+    vals = np.unique(labels[mask])
+    return "brain" if len(vals) > 1 else MNI_KINDS[int(vals[0])]
+
+
+def heldout_groups(held, *, kinds: bool = True):
+    """The held-out subsets of the model card's tables, by image kind, and (``kinds``) the MNI objects by
+    tissue kind (``MNI: brain``, ``MNI: white matter``...; a report, never a tuning target)."""
+    groups = {"camera+moon (synthetic objects)": [s for s in held if not s[0].startswith("mni")],
+              "MNI held-out slab": [s for s in held if s[0].startswith("mni")]}
+    if kinds:
+        from ..common.data import mni_heldout_slab
+
+        z, _, labels = mni_heldout_slab()
+        for s in groups["MNI held-out slab"]:
+            k = int(s[0][len("mni_z"):].split("#")[0])
+            groups.setdefault(f"MNI: {mni_kind(s[2], labels[int(np.flatnonzero(z == k)[0])])}", []).append(s)
+    return groups
 
 
 BASELINES_JSON = Path(__file__).with_name("baselines.json")
 
 
-def baseline_results(held, groups, *, log: bool = False) -> tuple[dict, dict]:
-    """The two baselines' tuning and held-out results. They do not depend on the model: computed once and
-    kept in ``baselines.json`` under a key of the protocol's settings (recomputed when any changes)."""
+def summaries(per: dict[str, list[float]], held, groups) -> dict:
+    """``per[object]`` IoU curves -> the summary over all of ``held`` and per group."""
+    return {"all": summarize([per[s[0]] for s in held]),
+            **{g: summarize([per[s[0]] for s in scenes]) for g, scenes in groups.items()}}
+
+
+def baseline_results(held, groups, *, log: bool = False) -> tuple[dict, dict, dict]:
+    """The two baselines' tuning, held-out results (per group) and per-object IoU curves (for the paired
+    comparison). They do not depend on the model: computed once and kept in ``baselines.json`` under a key
+    of the protocol's settings (recomputed when any changes, or when the per-object curves are missing);
+    the group summaries are recomputed from the stored curves."""
     key = json.dumps({"scenes": [s[0] for s in held], "sums": [int(s[2].sum()) for s in held],
                       "tol": TOLERANCES, "margins": MARGINS, "max_clicks": MAX_CLICKS, "tune": N_TUNE})
     if BASELINES_JSON.exists():
         stored = json.loads(BASELINES_JSON.read_text())
-        if stored.get("key") == key:
-            return stored["baselines"], stored["results"]
+        if stored.get("key") == key and "per_object" in stored:
+            per = stored["per_object"]
+            return stored["baselines"], {b: summaries(c, held, groups) for b, c in per.items()}, per
     t0 = time.perf_counter()
     tune = tune_scenes()
     tol, tol_scores = choose(grow_predictor, TOLERANCES, tune)
@@ -154,13 +223,17 @@ def baseline_results(held, groups, *, log: bool = False) -> tuple[dict, dict]:
     info = {"region_grow_tolerance": tol, "region_grow_tuning_iou@1": {str(k): v for k, v in tol_scores.items()},
             "grabcut_margin": margin, "grabcut_tuning_iou@1": {str(k): v for k, v in margin_scores.items()},
             "tuned_on": f"{N_TUNE} training scenes (seed 7)"}
-    results = {}
+    results, per_object = {}, {}
     for name, pred in (("region_grow", grow_predictor(tol)), ("grabcut", grabcut_predictor(margin))):
-        results[name] = model_results(pred, held, groups, raw=False)
+        per_object[name] = {}
+        model_results(pred, held, groups, raw=False, per_object=per_object[name])
+        per_object[name] = {n: [round(v, 6) for v in c] for n, c in per_object[name].items()}
+        results[name] = summaries(per_object[name], held, groups)
         if log:
             print(name, json.dumps(results[name]["all"]), f"t={time.perf_counter() - t0:.0f}s", flush=True)
-    BASELINES_JSON.write_text(json.dumps({"key": key, "baselines": info, "results": results}, indent=1) + "\n")
-    return info, results
+    BASELINES_JSON.write_text(json.dumps({"key": key, "baselines": info, "per_object": per_object},
+                                         indent=1) + "\n")
+    return info, results, per_object
 
 
 def evaluate(onnx_path: Path, *, log: bool = False, baselines: bool = True) -> dict:
@@ -172,16 +245,20 @@ def evaluate(onnx_path: Path, *, log: bool = False, baselines: bool = True) -> d
 
     tmp = tempfile.TemporaryDirectory()
     spec = plugin_for(onnx_path, Path(tmp.name))
-    methods = {"model": engine_predictor(spec)}
-    results = {}
+    results, per = {}, {"model": {}}
     if baselines:
-        metrics["baselines"], base_results = baseline_results(held, groups, log=log)
+        metrics["baselines"], base_results, base_per = baseline_results(held, groups, log=log)
         results.update(base_results)
-    for mname, pred in methods.items():
-        results[mname] = model_results(pred, held, groups, raw=mname == "model")
-        if log:
-            print(mname, json.dumps(results[mname]["all"]), f"t={time.perf_counter() - t0:.0f}s", flush=True)
+        per.update(base_per)
+    results["model"] = model_results(engine_predictor(spec), held, groups, raw=True, per_object=per["model"])
+    if log:
+        print("model", json.dumps(results["model"]["all"]), f"t={time.perf_counter() - t0:.0f}s", flush=True)
     metrics["results"] = {k: results[k] for k in ("model", "region_grow", "grabcut") if k in results}
+    if baselines:
+        names = {"all": [s[0] for s in held], **{g: [s[0] for s in sc] for g, sc in groups.items()}}
+        metrics["paired"] = {"method": f"per-object IoU difference model - baseline, mean and paired bootstrap "
+                                       f"95 % interval ({BOOTSTRAP} resamples, seed {BOOTSTRAP_SEED})",
+                             **paired_table(per, names)}
     tmp.cleanup()
     metrics["latency_ms_cpu_1thread"] = onnx_latency_ms(onnx_path, np.zeros((1, 4, SIZE, SIZE), np.float32))
     return metrics

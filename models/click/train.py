@@ -12,6 +12,8 @@ others a perturbed ground truth. Evaluation: models/click/evaluate.py on held-ou
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 from workbench.inference.promptable.prompts import Click, Prompt
 from workbench.inference.promptable.simulate import _depth, first_click, next_click
 
-from ..common.runner import Recipe
+from ..common.runner import Recipe, shown
 from .common import SIZE, model_input, normalize
 from .data import TrainScenes
 
@@ -33,7 +35,7 @@ WIDTHS = (16, 32, 48, 64)
 
 
 EXACT_FIRST = 0.8  # share of first clicks exactly at the protocol's point (else a deep interior pixel)
-FIRST_ONLY = 0.5  # share of samples with a first click alone
+FIRST_ONLY = 0.6  # share of samples with a first click alone (v2: 0.5)
 
 
 def jittered_first(rng, gt: np.ndarray) -> Click:
@@ -89,6 +91,19 @@ class ClickModel(Recipe):
     batch = 8
     lr = 2e-3
     example_shape = (1, 4, SIZE, SIZE)
+
+    def parser(self):
+        ap = super().parser()
+        ap.add_argument("--warm-start", type=Path, default=None, metavar="ONNX",
+                        help="start from this exported model (batch norms folded; see warm_start) instead of from "
+                             "scratch: writes weights.pt into the work folder, then trains as --resume does")
+        return ap
+
+    def train(self, work, folder):
+        if self.args.warm_start is not None:
+            warm_start(self.args.warm_start, work / "weights.pt")
+            self.args.resume = True
+        super().train(work, folder)
 
     def prepare(self):
         self.scenes = TrainScenes(self.rng)
@@ -164,11 +179,14 @@ class ClickModel(Recipe):
     def train_summary(self, ema):
         from . import data
 
-        return {"final_loss": round(ema["loss"], 4), "final_train_iou": round(ema["iou"], 4),
+        warm = {"warm_start": shown(self.args.warm_start)} if self.args.warm_start is not None else {}
+        return {**warm, "final_loss": round(ema["loss"], 4), "final_train_iou": round(ema["iou"], 4),
                 "parameters": self.parameters, "first_click_only": FIRST_ONLY, "exact_first_click": EXACT_FIRST,
                 "mix": {"synthetic": data.SYNTHETIC_SHARE, "coins": data.COINS_SHARE,
                         "mni": round(1 - data.SYNTHETIC_SHARE - data.COINS_SHARE, 4),
-                        "mni_brain": data.BRAIN_SHARE, "mni_large": data.LARGE_SHARE}}
+                        "mni_brain": data.BRAIN_SHARE, "mni_large": data.LARGE_SHARE,
+                        "mni_axial": data.AXIAL_SHARE, "mni_native_scale": data.NATIVE_SHARE,
+                        "mni_clean": data.CLEAN_SHARE}}
 
     write_plugin = staticmethod(write_plugin)
     write_card = staticmethod(write_card)
@@ -176,6 +194,75 @@ class ClickModel(Recipe):
 
 def main(argv=None):
     ClickModel().main(argv)
+
+
+
+def warm_start(onnx_path=None, out=None, *, samples: int = 32) -> None:
+    """Write a ``weights.pt`` from a shipped model.onnx (whose export folded each batch norm into its
+    convolution), for ``--resume``: the convolutions get the folded weights and each batch norm is set to
+    give back, in training mode, what the folded convolution gave (gamma = the batch standard deviation,
+    beta = the batch mean of its output on training samples), as models/focal_spot/train.py does, so that
+    training continues from the shipped model (v2's weights.pt was not kept).
+    ``python -c "from models.click.train import warm_start; warm_start(out='DIR/weights.pt')"``
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    from ..common.data import REPO
+
+    onnx_path = Path(onnx_path or REPO / "plugins" / "click" / "model.onnx")
+    out = Path(out or REPO / "models" / "click" / "weights.pt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(onnx_path)).graph.initializer}
+    net = ClickNet(WIDTHS)
+    folded = sorted((n for n in inits if n.startswith("onnx::Conv_")), key=lambda n: int(n.rsplit("_", 1)[1]))
+    pairs = []  # (conv, batch norm) in forward order: down blocks, then the fuse blocks
+    for block in list(net.unet.down) + list(net.unet.fuse):
+        layers = list(block)
+        pairs += [(a, b) for a, b in zip(layers, layers[1:])
+                  if isinstance(a, torch.nn.Conv2d) and isinstance(b, torch.nn.BatchNorm2d)]
+    assert len(folded) == 2 * len(pairs), (len(folded), len(pairs))
+    state = net.state_dict()
+    for k in ("up.0", "up.1", "up.2", "head"):
+        for p in ("weight", "bias"):
+            state[f"unet.{k}.{p}"] = torch.from_numpy(inits[f"unet.{k}.{p}"].copy()).reshape(
+                state[f"unet.{k}.{p}"].shape)
+    net.load_state_dict(state)
+    rng = np.random.default_rng(3)
+    scenes = TrainScenes(rng)
+    xs = []
+    for _ in range(samples):
+        img, gt = scenes.draw(rng)
+        prev = perturb(rng, gt) if rng.random() < 0.5 else None
+        clicks = [jittered_first(rng, gt)] + (consistent_clicks(rng, gt, 2) if prev is not None else [])
+        xs.append(model_input(normalize(img), Prompt(clicks), prev)[0])
+    x = torch.from_numpy(np.stack(xs))
+    with torch.no_grad():
+        for (conv, _bn), (wn, bn_name) in zip(pairs, zip(folded[::2], folded[1::2])):
+            conv.weight.copy_(torch.from_numpy(inits[wn].copy()))
+            conv.bias.copy_(torch.from_numpy(inits[bn_name].copy()))
+        # calibrate in forward order: each batch norm sees the already calibrated layers before it
+        for conv, bn in pairs:
+            seen = {}
+            h = conv.register_forward_hook(lambda mod, i, o, d=seen: d.setdefault("z", o))
+            net.eval()
+            net(x)
+            h.remove()
+            z = seen["z"]
+            mu, sd = z.mean((0, 2, 3)), z.var((0, 2, 3), unbiased=False).add(bn.eps).sqrt()
+            bn.weight.copy_(sd)
+            bn.bias.copy_(mu)
+            bn.running_mean.copy_(mu)
+            bn.running_var.copy_(sd * sd - bn.eps)
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        ref = np.concatenate([sess.run(None, {"input": x[i:i + 1].numpy()})[0] for i in range(4)])
+        got = net(x[:4]).numpy()
+    err = float(np.abs(got - ref).max())
+    print(f"warm start from {onnx_path}: max |logit difference| {err:.2e} on 4 training samples", flush=True)
+    assert err < 1e-2, err
+    torch.save(net.state_dict(), out)
 
 
 if __name__ == "__main__":

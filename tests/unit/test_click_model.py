@@ -48,17 +48,52 @@ def test_held_out_table_reproduced_through_the_engine():
     held = heldout_scenes()
     assert len(held) == stored["heldout"]["objects"]
     spec = load_plugin(PLUGIN)
-    got = ev.model_results(ev.engine_predictor(spec), held, ev.heldout_groups(held), raw=True)
+    groups = ev.heldout_groups(held)
+    per = {"model": {}}
+    got = ev.model_results(ev.engine_predictor(spec), held, groups, raw=True, per_object=per["model"])
+    assert set(got) == set(stored["results"]["model"])
     for group, row in stored["results"]["model"].items():
         for k in KEYS:
             assert got[group][k] == pytest.approx(row[k], abs=2e-3), (group, k)
+    # "by how much": the paired differences and intervals of the card, from these model curves and region
+    # grow's (recomputed here) and GrabCut's (the evaluation run's curves, models/click/baselines.json)
+    grow = ev.grow_predictor(stored["baselines"]["region_grow_tolerance"])
+    per["region_grow"] = dict(zip([s[0] for s in held], ev.curves(grow, held, 5)))
+    per["grabcut"] = json.loads(ev.BASELINES_JSON.read_text())["per_object"]["grabcut"]
+    names = {"all": [s[0] for s in held], **{g: [s[0] for s in sc] for g, sc in groups.items()}}
+    paired = ev.paired_table(per, names)
+    for group, row in paired.items():
+        for key, d in row.items():
+            want = stored["paired"][group][key]
+            assert d["mean"] == pytest.approx(want["mean"], abs=2e-3), (group, key)
+            assert d["ci95"] == pytest.approx(want["ci95"], abs=5e-3), (group, key)
     # the model card shows these numbers and the verdict computed from them
     card = (PLUGIN / "README.md").read_text()
     s = got["all"]
     assert f"| click model | {s['iou@1']:.3f} | {s['iou@3']:.3f} | {s['iou@5']:.3f} |" in card
-    assert verdict(stored["results"]) in card
+    assert verdict(stored["results"], stored["paired"]) in card
+    d = stored["paired"]["all"]["iou@1 vs region_grow"]
+    assert f"| all | iou@1 | region grow | {d['mean']:+.3f} | [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] |" in card
     meta = spec.meta["metrics"]
     assert all(meta[k] == pytest.approx(s[k], abs=2e-3) for k in KEYS)
+
+
+def test_paired_bootstrap_difference():
+    """The card's paired comparison: a constant lead has a zero-width interval; a noisy one an interval
+    around its mean, the same on every run (fixed seed), that excludes 0 only when the lead is clear."""
+    from models.click.evaluate import paired_difference
+
+    base = np.linspace(0.2, 0.8, 30)
+    d = paired_difference(list(base + 0.1), list(base))
+    assert d["mean"] == pytest.approx(0.1) and d["ci95"] == pytest.approx([0.1, 0.1])
+    assert (d["wins"], d["losses"], d["objects"]) == (30, 0, 30)
+    rng = np.random.default_rng(1)
+    noisy = base + rng.normal(0.0, 0.2, 30)
+    d = paired_difference(list(noisy), list(base))
+    assert d == paired_difference(list(noisy), list(base))
+    assert d["ci95"][0] < d["mean"] < d["ci95"][1] and d["ci95"][0] < 0 < d["ci95"][1]
+    clear = paired_difference(list(base + 0.2 + rng.normal(0.0, 0.1, 30)), list(base))
+    assert clear["ci95"][0] > 0.1
 
 
 def test_region_grow_rows_at_1_3_and_5_clicks_reproduced():

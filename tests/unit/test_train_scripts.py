@@ -43,6 +43,7 @@ MODELS = {
     "similar_encoder": ("similar-encoder", {"minutes": 55.0, "batch": 64, "lr": 2e-3}),
 }
 OPTIONS = {"--minutes", "--batch", "--threads", "--lr", "--resume", "--rewrite-plugin", "--export-only", "--out-dir"}
+EXTRA_OPTIONS = {"click": {"--warm-start"}}  # a recipe's own options, on top of the shared ones
 FINISHED = re.compile(r"^finished: [1-9]\d* steps in \d+s, ", re.M)
 
 
@@ -81,7 +82,8 @@ def _sha256(path: Path) -> str:
 def test_options_and_defaults_unchanged(name):
     cls = _recipe(name)
     parser = cls().parser()
-    assert {o for a in parser._actions for o in a.option_strings} - {"-h", "--help"} == OPTIONS
+    assert {o for a in parser._actions for o in a.option_strings} - {"-h", "--help"} == \
+        OPTIONS | EXTRA_OPTIONS.get(name, set())
     args = parser.parse_args([])
     expected = MODELS[name][1]
     assert (args.minutes, args.batch, args.lr) == (expected["minutes"], expected["batch"], expected["lr"])
@@ -263,3 +265,29 @@ def test_click_prompt_features_grow_from_the_click():
         assert connect[k][own > 0].min() > 0.99, k
         assert connect[k][other > 0].max() < 1e-6, k
         assert connect[k][(a | b) == 0].max() < 1e-6, k
+
+
+def test_click_warm_start_reproduces_the_shipped_onnx(tmp_path):
+    """``models.click.train.warm_start`` (v3's start: v2's weights.pt was not kept): the shipped ONNX's
+    folded convolutions, unfolded into a trainable ClickNet whose batch norms give back the folded output,
+    gives the shipped model's logits (eval mode) -- the function asserts that on training samples -- and
+    its weights.pt loads for ``--resume``."""
+    import onnxruntime as ort
+
+    from models.click.net import ClickNet
+    from models.click.train import WIDTHS, warm_start
+
+    out = tmp_path / "weights.pt"
+    warm_start(out=out, samples=8)
+    net = ClickNet(WIDTHS)
+    net.load_state_dict(torch.load(out))
+    net.eval()
+    rng = np.random.default_rng(5)
+    x = np.zeros((1, 4, 128, 128), np.float32)
+    x[0, 0] = rng.random((128, 128))
+    x[0, 1, 60:68, 60:68] = 1.0
+    ref = ort.InferenceSession(str(REPO / "plugins/click/model.onnx"),
+                               providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    assert np.abs(got - ref).max() < 1e-2
