@@ -97,6 +97,31 @@ def test_crop_box_rules():
                     first_size=256) == (372, 372, 628, 628)
 
 
+def test_the_next_click_reuses_the_normalised_slice_until_its_content_changes(tmp_path, monkeypatch):
+    """A click session normalises a slice once (percentiles over the whole plane: half a click at 2048²); new
+    content in the same slice is normalised again, and the masks equal a fresh session's."""
+    import workbench.inference.promptable.run as R
+
+    calls = []
+    real = R.intensity_map
+    monkeypatch.setattr(R, "intensity_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    spec = load_plugin(P.channels_plugin(tmp_path / "p", size=32))
+    sess = PromptSession(spec, threads=1)
+    vol = ImageVolume(np.random.default_rng(2).integers(0, 255, (2, 60, 90), dtype=np.uint8))
+    first = sess.predict(vol, Prompt([Click(40, 30)]), index=0)
+    second = sess.predict(vol, Prompt([Click(40, 30), Click(50, 35, False)]), index=0, previous=first)
+    assert len(calls) == 1
+    vol.data[0] = 255 - vol.data[0]  # new content, same slice
+    third = sess.predict(vol, Prompt([Click(40, 30)]), index=0)
+    assert len(calls) == 2
+    fresh = PromptSession(spec, threads=1)
+    np.testing.assert_array_equal(third.logits, fresh.predict(vol, Prompt([Click(40, 30)]), index=0).logits)
+    vol.data[0] = 255 - vol.data[0]
+    again = fresh.predict(vol, Prompt([Click(40, 30)]), index=0)
+    np.testing.assert_array_equal(second.logits, fresh.predict(vol, Prompt([Click(40, 30), Click(50, 35, False)]),
+                                                               index=0, previous=again).logits)
+
+
 def test_encoder_runs_once_per_slice_and_cache_is_keyed_by_content(tmp_path):
     spec = load_plugin(P.encoder_decoder_plugin(tmp_path / "p"))
     sess = PromptSession(spec, threads=1, cache=EmbeddingCache(10 ** 6))
