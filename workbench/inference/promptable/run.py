@@ -100,16 +100,18 @@ class PromptSession:
         self._last_plane: tuple[tuple, np.ndarray, np.ndarray] | None = None
 
     # -- shared -----------------------------------------------------------------------------------
-    def _plane(self, image: ImageVolume, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(raw plane, model-unit plane ``(h, w)`` or ``(h, w, C)`` float32) of slice ``index``."""
+    def _plane(self, image: ImageVolume, index: int, *, keep: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(raw plane, model-unit plane ``(h, w)`` or ``(h, w, C)`` float32) of slice ``index``; ``keep``: the
+        last one is kept (and reused while the slice's content is the same)."""
         if not 0 <= index < image.n_slices:
             raise PromptError(f"slice {index} is outside the image's 0..{image.n_slices - 1}")
         raw = image.slice(index)
-        # the last slice's model-unit plane is kept: at 2048² its normalisation (percentiles, float copy) is
-        # about half of a click's time (24 of 45 ms, measured), and every click of a session asks for it again
-        key = (id(image), index, image.window, content_key(raw))
+        # prompt-channel models keep the last slice's plane: at 2048² its normalisation (percentiles, float
+        # copy) is about half of a click's time (24 of 45 ms, measured), and every click asks for it again.
+        # Encoder models need not: their embedding cache already spares a click the whole plane.
+        key = (id(image), index, image.window, content_key(raw)) if keep else None
         last = self._last_plane
-        if last is not None and last[0] == key:
+        if key is not None and last is not None and last[0] == key:
             return last[1], last[2]
         plane, _ = plane_to_model_color(raw, self.spec.input.color)
         imap = intensity_map(self.spec, image, plane)
@@ -123,8 +125,9 @@ class PromptSession:
         if self.spec.input.channels == 3 and x.ndim == 2:
             x = np.repeat(x[:, :, None], 3, axis=2)
         x = x.astype(np.float32, copy=False)
-        x.flags.writeable = False  # shared by the next clicks: nobody may write into it
-        self._last_plane = (key, raw, x)
+        if key is not None:
+            x.flags.writeable = False  # shared by the next clicks: nobody may write into it
+            self._last_plane = (key, raw, x)
         return raw, x
 
     def _spacing(self, image: ImageVolume) -> tuple[float, float]:
@@ -223,7 +226,7 @@ class PromptSession:
     def _channels(self, image, index, prompt: Prompt, previous: PromptResult | None) -> PromptResult:
         p = self.prompt
         t0 = time.perf_counter()
-        _, plane = self._plane(image, index)
+        _, plane = self._plane(image, index, keep=True)
         prev = previous.mask if previous is not None and previous.index == index else None
         x, box, lb = channel_input(plane, prompt, prev, size=p.size, context=p.context, min_size=p.min_size,
                                    first_size=p.first_size, encoding=p.encoding, radius=p.radius,
