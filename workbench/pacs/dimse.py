@@ -85,6 +85,13 @@ def _no_delay(event) -> None:
         event.assoc.dul._run_loop_delay = RUN_LOOP_DELAY
 
 
+def _expect(reply: dict, command_field: int) -> None:
+    """The reply must be a ``command_field`` response; anything else ends the association."""
+    field = reply.get("CommandField")
+    if field != command_field:
+        raise upper.PeerGone(f"unexpected DIMSE command 0x{field or 0:04X}")
+
+
 class DimseClient:
     """Talks to one DIMSE node as ``our_ae_title``.
 
@@ -122,16 +129,14 @@ class DimseClient:
             assert cx is not None  # the only context asked for: NothingAccepted otherwise
             assoc.send_message(cx.context_id, upper.c_echo_rq(assoc.next_message_id()))
             _cx, reply = assoc.read_command()
-            if reply.get("CommandField") != upper.C_ECHO_RSP:
-                raise upper.PeerGone(f"unexpected DIMSE command 0x{reply.get('CommandField') or 0:04X}")
+            _expect(reply, upper.C_ECHO_RSP)
             ok = True
         except (OSError, upper.PeerGone) as exc:
             raise PacsError(f"{self.node.label}: C-ECHO: no reply (association aborted or timed out)",
                             retryable=True) from exc
         finally:
             assoc.release() if ok else assoc.abort()
-        code = reply.get("Status")
-        self._check_code(int(code if code is not None else 0xC000), reply.get("ErrorComment"), "C-ECHO")
+        self._check_reply(reply, "C-ECHO")
         return (time.perf_counter() - t0) * 1000
 
     # -- one association for a whole retrieval -----------------------------------------------------------
@@ -197,17 +202,14 @@ class DimseClient:
                     if cancel():
                         raise CancelledError(f"{self.node.label}: search cancelled")
                     _cx, reply, data = assoc.read_message()
-                    if reply.get("CommandField") != upper.C_FIND_RSP:
-                        raise upper.PeerGone(f"unexpected DIMSE command 0x{reply.get('CommandField') or 0:04X}")
-                    code = reply.get("Status")
-                    if code in PENDING:
+                    _expect(reply, upper.C_FIND_RSP)
+                    if reply.get("Status") in PENDING:
                         if data:
                             decoded = dsutils.decode(BytesIO(data), True, True)
                             if decoded is not None:
                                 out.append(decoded)
                         continue
-                    self._check_code(int(code if code is not None else 0xC000), reply.get("ErrorComment"),
-                                     "C-FIND")
+                    self._check_reply(reply, "C-FIND")
                     return out
             except (OSError, upper.PeerGone) as exc:
                 raise PacsError(f"{self.node.label}: C-FIND: no reply (association aborted or timed out)",
@@ -311,6 +313,11 @@ class DimseClient:
         yield Progress(got, total if total is not None else got, f"{what} done: {got} instance(s)",
                        folder.series_uid)
         return got
+
+    def _check_reply(self, reply: dict, what: str) -> None:
+        """:meth:`_check_code` of a final response's command set (no Status at all counts as a failure)."""
+        code = reply.get("Status")
+        self._check_code(int(code) if code is not None else 0xC000, reply.get("ErrorComment"), what)
 
     def _check_code(self, code: int, comment: str | None, what: str) -> None:
         if code != 0x0000 and code not in WARNINGS:
